@@ -1,0 +1,281 @@
+"""The provider interface every try-on backend implements, and its errors.
+
+A backend turns "this photo, this garment" into a provider task, and a task id
+into a :class:`TaskState`. It knows nothing of models or storage: the worker
+hands it bytes and gets back plain values.
+
+Three kinds of provider fit this interface:
+
+- **submit and poll** (AILabAPI): :meth:`TryOnBackend.submit` returns a task id
+  and no state; the worker calls :meth:`TryOnBackend.query` until the state is
+  final.
+- **push** (webhooks): ``submit`` returns a task id; the provider later calls
+  the shop, and :meth:`TryOnBackend.parse_callback` turns that request into a
+  ``(task_id, TaskState)``. ``query`` still works as a fallback.
+- **synchronous**: ``submit`` returns a final ``TaskState`` at once, with the
+  picture in :attr:`TaskState.result_content`.
+"""
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ImproperlyConfigured
+
+QUEUED = "queued"
+PROCESSING = "processing"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+FINAL_STATES = {SUCCEEDED, FAILED}
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One image sent to the provider."""
+
+    content: bytes
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class TryOnRequest:
+    person_image: ImageInput
+    garment_image: ImageInput
+    clothes_type: str  # upper_body | lower_body | full_body
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """Where a provider task stands.
+
+    ``status`` is one of ``queued``, ``processing``, ``succeeded``, ``failed``.
+    A succeeded state carries either ``result_url`` (to download) or
+    ``result_content`` (the image itself, for synchronous providers). A failed
+    state carries ``error``, a :class:`PermanentError`.
+    """
+
+    status: str
+    result_url: str = ""
+    result_content: bytes = b""
+    error: "TryOnError | None" = None
+    request_id: str = ""
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_final(self):
+        return self.status in FINAL_STATES
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a provider answered to a submit: a task id, maybe a state already."""
+
+    task_id: str
+    request_id: str = ""
+    state: TaskState | None = None
+
+
+@dataclass(frozen=True)
+class Credits:
+    """The account's balance as the provider reports it."""
+
+    remaining: float
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+# Errors -------------------------------------------------------------------
+
+
+class TryOnError(Exception):
+    """A provider call that did not give what was asked.
+
+    Carries the provider's name, the HTTP status, the provider's own error code
+    and words, and its request id (quote it to the provider's support).
+    """
+
+    #: The stable code stored on a failed job (see :mod:`django_tryon.errors`).
+    job_error_code = "provider_error"
+    #: Whether the shopper's photo is the cause (their quota credit is kept).
+    shopper_fault = False
+    #: Whether trying again later may succeed.
+    transient = False
+
+    def __init__(
+        self,
+        message="",
+        *,
+        provider="",
+        status_code=None,
+        code="",
+        request_id="",
+        response=None,
+        in_doubt=False,
+        job_error_code=None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.response = response
+        #: Set when the request may have reached the provider before it failed
+        #: (a read timeout, a connection dropped after sending): a submit that
+        #: fails so may have created a task anyway.
+        self.in_doubt = in_doubt
+        if job_error_code:
+            self.job_error_code = job_error_code
+
+    def __str__(self):
+        parts = [self.message or self.__class__.__name__]
+        details = []
+        if self.provider:
+            details.append(self.provider)
+        if self.status_code:
+            details.append(f"HTTP {self.status_code}")
+        if self.code:
+            details.append(self.code)
+        if self.request_id:
+            details.append(f"request_id {self.request_id}")
+        if details:
+            parts.append(f"({', '.join(details)})")
+        return " ".join(parts)
+
+
+class TransientError(TryOnError):
+    """The provider may answer differently later: retry with backoff."""
+
+    transient = True
+    job_error_code = "provider_unavailable"
+
+
+class ProviderTimeoutError(TransientError, TimeoutError):
+    """No answer within the timeout."""
+
+
+class ProviderConnectionError(TransientError, ConnectionError):
+    """The connection failed or was dropped."""
+
+
+class ProviderUnavailableError(TransientError):
+    """The provider answered 5xx."""
+
+
+class RateLimitedError(TransientError):
+    """Too many requests (HTTP 429, EXCEEDING_LIMITS): slow down."""
+
+    def __init__(self, message="", *, retry_after=None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InvalidResponseError(TransientError, ValueError):
+    """The provider answered something that is not its documented shape."""
+
+
+class PermanentError(TryOnError):
+    """Asking again will not help: the job fails."""
+
+
+class InvalidPhotoError(PermanentError, ValueError):
+    """The provider refused the shopper's photo (no face, blurry, too large...)."""
+
+    shopper_fault = True
+    job_error_code = "invalid_photo"
+
+
+class RequestRejectedError(PermanentError, ValueError):
+    """The provider refused the request's parameters."""
+
+    job_error_code = "request_rejected"
+
+
+class OutOfCreditsError(PermanentError):
+    """The provider account has no credits left: staff must top it up."""
+
+    job_error_code = "out_of_credits"
+
+
+class TaskFailedError(PermanentError):
+    """The provider took the task but could not make a picture."""
+
+    job_error_code = "task_failed"
+
+
+class ConfigurationError(ImproperlyConfigured):
+    """The provider refused the account (bad API key, locked user).
+
+    Deliberately not a :class:`TryOnError`, so that no retry loop that catches
+    provider errors swallows it.
+    """
+
+    job_error_code = "configuration"
+    shopper_fault = False
+    transient = False
+
+    def __init__(self, message="", *, provider="", status_code=None, code="", request_id=""):
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+
+    __str__ = TryOnError.__str__
+
+
+# The interface ------------------------------------------------------------
+
+
+class TryOnBackend:
+    """Base class of try-on providers.
+
+    Subclasses set :attr:`provider_name` and implement :meth:`submit` and
+    :meth:`query`. Push providers also implement :meth:`parse_callback`.
+    Options come from the ``TRYON`` setting (``API_KEY``, ``BASE_URL``,
+    timeouts) and are passed to ``__init__`` as keyword arguments.
+    """
+
+    provider_name = ""
+    #: Whether a missing ``API_KEY`` is a configuration error (system check E001).
+    requires_api_key = True
+    #: Whether the provider calls the shop back instead of being polled.
+    supports_callbacks = False
+
+    def __init__(self, *, api_key="", base_url="", connect_timeout=5.0, read_timeout=30.0):
+        self.api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+
+    def submit(self, request: TryOnRequest) -> Submission:
+        """Start a try-on task and return its id (and its state if final already).
+
+        Raise :class:`TryOnError` subclasses or :class:`ConfigurationError`.
+        An error raised when the request may have reached the provider (a read
+        timeout, a connection dropped after sending) must have ``in_doubt``
+        set, so the worker does not submit twice a task the provider may
+        already have.
+        """
+        raise NotImplementedError
+
+    def query(self, task_id: str) -> TaskState:
+        """Return the task's current state. Raise like :meth:`submit`."""
+        raise NotImplementedError
+
+    def parse_callback(self, request) -> tuple[str, TaskState]:
+        """Turn a provider's callback (a Django ``HttpRequest``) into a state.
+
+        Only push providers implement this; it must verify the request's
+        signature and raise :class:`RequestRejectedError` when it does not match.
+        """
+        raise NotImplementedError(f"{self.provider_name} does not call back")
+
+    def credits(self) -> Credits | None:
+        """The account's remaining credits, or ``None`` if the provider cannot say."""
+        return None
+
+    def result_hosts(self) -> set[str]:
+        """Hosts results may be downloaded from besides the ``RESULT_HOSTS`` setting."""
+        return set()
+
+    def close(self):
+        """Release connections. Called when the worker stops."""

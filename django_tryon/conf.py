@@ -1,0 +1,88 @@
+"""The ``TRYON`` setting: its defaults, and the one object that reads it.
+
+Every key lives in :data:`DEFAULTS` with its documented default. The settings
+are read on every attribute access (not copied at import time), so
+``override_settings(TRYON={...})`` in tests takes effect at once.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+MB = 1024 * 1024
+
+DEFAULTS = {
+    # Provider
+    "BACKEND": "django_tryon.backends.ailab.AILabBackend",
+    "API_KEY": "",
+    "BASE_URL": "https://www.ailabapi.com",
+    "CONNECT_TIMEOUT": 5.0,
+    "READ_TIMEOUT": 30.0,
+    # Worker
+    "POLL_INTERVAL": 5.0,
+    "CONCURRENCY": 3,
+    "BATCH_SIZE": 100,
+    "LEASE_SECONDS": 300,
+    "MAX_ATTEMPTS": 6,
+    "RETRY_BACKOFF": 2.0,
+    "RETRY_BACKOFF_MAX": 300.0,
+    "JOB_EXPIRY": 24 * 60 * 60,
+    "RESUBMIT_INTERRUPTED": False,
+    # Storage and results
+    "RESULT_STORAGE": "default",
+    "UPLOAD_STORAGE": "default",
+    "RESULT_HOSTS": [],
+    "RESULT_MAX_BYTES": 20 * MB,
+    # Intake
+    "MAX_UPLOAD_BYTES": 20 * MB,
+    "MAX_IMAGE_PIXELS": 50_000_000,
+    "MIN_IMAGE_SIDE": 256,
+    "PROVIDER_MAX_BYTES": 3 * MB,
+    "PROVIDER_MAX_SIDE": 4095,
+    # Shoppers
+    "REQUIRE_CONSENT": True,
+    "PRIVACY_URL": "",
+    "THROTTLE_RATE": "10/min",
+    "DAILY_QUOTA_USER": 20,
+    "DAILY_QUOTA_GUEST": 5,
+    "REUSE_RESULTS": True,
+    "PERSON_IMAGE_TTL": 24 * 60 * 60,
+    "RESULT_TTL": 30 * 24 * 60 * 60,
+}
+
+# Keys whose value is a dotted path to import.
+IMPORT_STRINGS = {"BACKEND"}
+
+
+class TryOnSettings:
+    """Attribute access to ``settings.TRYON`` merged over :data:`DEFAULTS`."""
+
+    def user_settings(self):
+        value = getattr(settings, "TRYON", None) or {}
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured("The TRYON setting must be a dict.")
+        unknown = sorted(set(value) - set(DEFAULTS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Invalid setting {unknown[0]!r} in TRYON. "
+                f"Known settings: {', '.join(sorted(DEFAULTS))}."
+            )
+        return value
+
+    def __getattr__(self, name):
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid TRYON setting: {name!r}")
+        return self.user_settings().get(name, DEFAULTS[name])
+
+    def import_path(self, name):
+        """Import the object named by the dotted-path setting ``name``."""
+        path = getattr(self, name)
+        try:
+            return import_string(path)
+        except ImportError as err:
+            raise ImproperlyConfigured(
+                f"TRYON[{name!r}] is {path!r}, which cannot be imported: {err}"
+            ) from err
+
+
+tryon_settings = TryOnSettings()
