@@ -20,6 +20,8 @@ DEFAULTS = {
     "READ_TIMEOUT": 30.0,
     # Worker
     "POLL_INTERVAL": 5.0,
+    # Longest idle sleep of `tryon_poll`: how soon a new job is picked up.
+    "IDLE_INTERVAL": 1.0,
     "CONCURRENCY": 3,
     "BATCH_SIZE": 100,
     "LEASE_SECONDS": 300,

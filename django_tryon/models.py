@@ -59,9 +59,7 @@ class Garment(models.Model):
         max_length=255,
         help_text=_("A flat-lay photo of the single garment on a plain background."),
     )
-    clothes_type = models.CharField(
-        _("clothes type"), max_length=20, choices=ClothesType.choices
-    )
+    clothes_type = models.CharField(_("clothes type"), max_length=20, choices=ClothesType.choices)
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Shoppers can try on active garments only.")
     )
@@ -277,7 +275,10 @@ class TryOnJob(models.Model):
         """``{code, message}`` for the shopper, or ``None``."""
         if not self.error_code:
             return None
-        return {"code": self.error_code, "message": self.error_message or message_for(self.error_code)}
+        return {
+            "code": self.error_code,
+            "message": self.error_message or message_for(self.error_code),
+        }
 
     @property
     def duration(self):

@@ -186,7 +186,9 @@ class AILabBackend(TryOnBackend):
             # dropped after the request went out may have created a task.
             refused = _connection_refused(err)
             raise ProviderConnectionError(
-                "Could not reach the provider." if refused else "The provider dropped the connection.",
+                "Could not reach the provider."
+                if refused
+                else "The provider dropped the connection.",
                 provider=self.provider_name,
                 in_doubt=sends_body and not refused,
             ) from err

@@ -1,0 +1,55 @@
+"""The worker's loop: passes back to back while there is work, short sleeps when idle."""
+
+import logging
+import threading
+
+from django.db import close_old_connections
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from .conf import tryon_settings
+from .models import TryOnJob
+
+logger = logging.getLogger("django_tryon.worker")
+
+# Never spin faster than this when idle, even with POLL_INTERVAL = 0.
+MIN_IDLE_SLEEP = 0.05
+
+
+def run(worker, *, stop=None, once=False, on_pass=None):
+    """Run passes until ``stop`` (a :class:`threading.Event`) is set; one pass if ``once``.
+
+    A pass in progress is always finished: ``stop`` is checked before each
+    new provider call and between passes. ``on_pass(report)`` is called after
+    every pass. Returns the number of passes run.
+    """
+    stop = stop or threading.Event()
+    passes = 0
+    while True:
+        close_old_connections()
+        report = worker.run_pass(should_stop=stop.is_set)
+        passes += 1
+        if on_pass is not None:
+            on_pass(report)
+        if once or stop.is_set():
+            return passes
+        if report.claimed >= tryon_settings.BATCH_SIZE and not worker.rate_pause_remaining:
+            continue  # a full batch: more may be due right now
+        stop.wait(idle_sleep(worker))
+        if stop.is_set():
+            return passes
+
+
+def idle_sleep(worker):
+    """Seconds until the next job is due, within [MIN_IDLE_SLEEP, IDLE_INTERVAL]."""
+    now = timezone.now()
+    next_due = (
+        TryOnJob.objects.active()
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .aggregate(next_due=Min("next_attempt_at"))["next_due"]
+    )
+    ceiling = max(MIN_IDLE_SLEEP, float(tryon_settings.IDLE_INTERVAL))
+    ceiling = max(ceiling, worker.rate_pause_remaining)
+    if next_due is None:
+        return ceiling
+    return min(ceiling, max(MIN_IDLE_SLEEP, (next_due - now).total_seconds()))

@@ -1,0 +1,501 @@
+"""The worker engine: one pass moves every due job one step along.
+
+A pass claims a batch of due jobs under a lease, then, in parallel up to
+``CONCURRENCY``, submits the pending ones and queries the ones at the provider,
+downloading and storing results as they arrive. Provider calls and file
+transfers run in a thread pool; every database write happens on the calling
+thread, fenced by the lease (``UPDATE ... WHERE lease_owner = <this pass>``),
+so a worker that lost its lease can never overwrite another's work.
+
+``manage.py tryon_poll`` loops over :meth:`Worker.run_pass`; the Celery tasks
+call the same engine.
+"""
+
+import logging
+import mimetypes
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import requests
+from django.db.models import Case, F, When
+from django.utils import timezone
+
+from . import schedule
+from .backends import get_backend
+from .backends.base import (
+    FAILED,
+    SUCCEEDED,
+    ConfigurationError,
+    ImageInput,
+    PermanentError,
+    RateLimitedError,
+    TryOnError,
+    TryOnRequest,
+)
+from .conf import tryon_settings
+from .errors import message_for
+from .models import ACTIVE_STATUSES, IN_FLIGHT_STATUSES, JobStatus, TryOnJob
+from .results import ResultFetcher, result_from_content, store_result
+from .signals import job_failed, job_succeeded
+from .storage import result_storage
+
+logger = logging.getLogger("django_tryon.worker")
+
+# Longest pause after repeated 429s, whatever the provider's Retry-After says.
+MAX_RATE_PAUSE = 60.0
+
+
+@dataclass
+class PassReport:
+    """What one pass did, for logs, the command's output and tests."""
+
+    claimed: int = 0
+    submitted: int = 0
+    queried: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    expired: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+    resubmitted: int = 0
+    released: int = 0
+    errors: dict = field(default_factory=dict)
+
+    @property
+    def did_work(self):
+        return self.claimed > 0
+
+    def count_error(self, code):
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+    def __str__(self):
+        parts = [
+            f"{name} {value}"
+            for name, value in (
+                ("claimed", self.claimed),
+                ("submitted", self.submitted),
+                ("queried", self.queried),
+                ("succeeded", self.succeeded),
+                ("failed", self.failed),
+                ("expired", self.expired),
+                ("retried", self.retried),
+                ("rate-limited", self.rate_limited),
+                ("resubmitted", self.resubmitted),
+            )
+            if value
+        ]
+        return ", ".join(parts) or "nothing due"
+
+
+@dataclass
+class Outcome:
+    """What happened to one job off the main thread (no database access there)."""
+
+    job: TryOnJob
+    task_id: str = ""
+    request_id: str = ""
+    status: str = ""
+    result_name: str = ""
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    """A job handed back unchanged at the end of a pass, due again at ``next_attempt_at``."""
+
+    next_attempt_at: object
+    queried: bool = False
+
+
+def default_worker_id():
+    return f"{socket.gethostname()}:{os.getpid()}"[:40]
+
+
+class Worker:
+    """Moves try-on jobs along. One instance per process; not thread-safe itself."""
+
+    def __init__(self, *, backend=None, worker_id=None, clock=timezone.now):
+        self.backend = backend or get_backend()
+        self.worker_id = worker_id or default_worker_id()
+        self.clock = clock
+        self.concurrency = max(1, int(tryon_settings.CONCURRENCY))
+        self.fetcher = ResultFetcher(
+            base_url=tryon_settings.BASE_URL,
+            extra_hosts=[*tryon_settings.RESULT_HOSTS, *self.backend.result_hosts()],
+            max_bytes=tryon_settings.RESULT_MAX_BYTES,
+            timeout=(tryon_settings.CONNECT_TIMEOUT, tryon_settings.READ_TIMEOUT),
+        )
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="tryon-worker"
+        )
+        self._local = threading.local()
+        self._rate_pause_until = 0.0  # time.monotonic() before which no provider call is made
+        self._rate_strikes = 0
+
+    def close(self):
+        self._executor.shutdown(wait=True)
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # The pass ---------------------------------------------------------------
+
+    def run_pass(self, *, should_stop=lambda: False):
+        """Claim due jobs and move each one step. Returns a :class:`PassReport`.
+
+        ``should_stop`` is asked before each new job is started; jobs already
+        at the provider are finished and recorded either way.
+        """
+        report = PassReport()
+        now = self.clock()
+        token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
+        lease = tryon_settings.LEASE_SECONDS
+        jobs = self._claim(token, now, lease)
+        report.claimed = len(jobs)
+        if not jobs:
+            return report
+        # Stop starting provider calls early enough that every call started
+        # ends while the lease still holds.
+        call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
+        start_deadline = time.monotonic() + max(0.0, lease - call_budget - 5)
+
+        to_release = {}  # job pk -> next_attempt_at, for one batched write at the end
+        waiting = []
+        for job in jobs:
+            if self._expire_if_late(job, token, now, report):
+                continue
+            waiting.append(job)
+
+        running = {}
+        while waiting or running:
+            while waiting and len(running) < self.concurrency:
+                if should_stop() or time.monotonic() > start_deadline or self._rate_paused():
+                    break
+                job = waiting.pop(0)
+                future = self._start(job, token, report)
+                if future is not None:
+                    running[future] = job
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                self._apply(future.result(), token, report, to_release)
+
+        resume_at = self._resume_at()
+        for job in waiting:
+            to_release[job.pk] = Release(max(job.next_attempt_at, resume_at))
+        report.released = len(waiting)
+        self._release(token, to_release)
+        logger.debug("Pass %s: %s", token, report)
+        return report
+
+    # Claiming ---------------------------------------------------------------
+
+    def _claim(self, token, now, lease_seconds):
+        """Take a lease on up to BATCH_SIZE due jobs; return the jobs this pass holds.
+
+        The conditional UPDATE is the lock: of two workers racing for a job,
+        only one UPDATE matches its free lease (row locking on PostgreSQL,
+        serialised writes on SQLite).
+        """
+        due = TryOnJob.objects.due(now)
+        candidates = list(
+            due.order_by("next_attempt_at").values_list("pk", flat=True)[
+                : tryon_settings.BATCH_SIZE
+            ]
+        )
+        if not candidates:
+            return []
+        due.filter(pk__in=candidates).update(
+            lease_owner=token,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            updated_at=now,
+        )
+        return list(
+            TryOnJob.objects.filter(lease_owner=token)
+            .select_related("garment")
+            .order_by("next_attempt_at")
+        )
+
+    def _release(self, token, next_attempts):
+        """Give back the lease of jobs whose state did not change, in one query."""
+        if not next_attempts:
+            return
+        queried = [pk for pk, release in next_attempts.items() if release.queried]
+        TryOnJob.objects.filter(pk__in=list(next_attempts), lease_owner=token).update(
+            next_attempt_at=Case(
+                *(
+                    When(pk=pk, then=release.next_attempt_at)
+                    for pk, release in next_attempts.items()
+                )
+            ),
+            polls=Case(When(pk__in=queried, then=F("polls") + 1), default=F("polls")),
+            lease_owner="",
+            lease_expires_at=None,
+            submit_started_at=None,
+            updated_at=self.clock(),
+        )
+
+    # Starting a job's step ----------------------------------------------------
+
+    def _start(self, job, token, report):
+        if job.status == JobStatus.PENDING or not job.provider_task_id:
+            if job.submit_started_at is not None:
+                # The worker that held this job died while its submit was at
+                # the provider: the provider may have a task for it.
+                if not tryon_settings.RESUBMIT_INTERRUPTED:
+                    self._fail(job, token, "submit_interrupted", report)
+                    return None
+                report.resubmitted += 1
+                logger.warning("Resubmitting job %s after an interrupted submit.", job.pk)
+            # Recorded before the request leaves, so a crash from here until the
+            # task id is saved is known as such (see above).
+            started = timezone.now()
+            marked = TryOnJob.objects.filter(pk=job.pk, lease_owner=token).update(
+                submit_started_at=started
+            )
+            if not marked:
+                return None
+            job.submit_started_at = started
+            report.submitted += 1
+            return self._executor.submit(self._submit_job, job)
+        report.queried += 1
+        return self._executor.submit(self._query_job, job)
+
+    # Off the main thread: provider calls and file transfers only -------------
+
+    def _submit_job(self, job):
+        try:
+            request = TryOnRequest(
+                person_image=_image_input(job.person_image),
+                garment_image=_image_input(job.garment.image),
+                clothes_type=job.garment.clothes_type,
+            )
+            submission = self.backend.submit(request)
+            outcome = Outcome(job=job, task_id=submission.task_id, request_id=submission.request_id)
+            if submission.state is not None and submission.state.is_final:
+                self._take_state(outcome, submission.state)
+            return outcome
+        except Exception as err:  # every fault becomes the job's outcome
+            return Outcome(job=job, error=err)
+
+    def _query_job(self, job):
+        try:
+            outcome = Outcome(job=job)
+            self._take_state(outcome, self.backend.query(job.provider_task_id))
+            return outcome
+        except Exception as err:
+            return Outcome(job=job, error=err)
+
+    def _take_state(self, outcome, state):
+        outcome.request_id = state.request_id or outcome.request_id
+        outcome.status = state.status
+        if state.status == FAILED:
+            outcome.error = state.error or PermanentError("The provider reported a failure.")
+        elif state.status == SUCCEEDED:
+            if state.result_content:
+                downloaded = result_from_content(
+                    state.result_content, tryon_settings.RESULT_MAX_BYTES
+                )
+            else:
+                downloaded = self.fetcher.fetch(state.result_url, self._session())
+            try:
+                outcome.result_name = store_result(outcome.job, downloaded)
+            finally:
+                downloaded.close()
+
+    def _session(self):
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    # Back on the main thread: record what happened ----------------------------
+
+    def _apply(self, outcome, token, report, to_release):
+        job = outcome.job
+        now = self.clock()
+        if outcome.error is not None:
+            self._apply_error(outcome, token, report, to_release, now)
+            return
+        fields = {}
+        if outcome.task_id:
+            fields.update(
+                status=JobStatus.QUEUED,
+                provider=self.backend.provider_name,
+                provider_task_id=outcome.task_id,
+                submitted_at=now,
+                submit_started_at=None,
+            )
+            job.submitted_at = now
+        if outcome.request_id:
+            fields["provider_request_id"] = outcome.request_id
+        self._rate_strikes = 0
+        if outcome.result_name:
+            fields["result_image"] = outcome.result_name
+            if self._finish(job, token, JobStatus.SUCCEEDED, fields, now):
+                report.succeeded += 1
+                job_succeeded.send(sender=TryOnJob, job=job)
+            else:
+                self._discard_result(job, outcome.result_name)
+            return
+        if outcome.status in IN_FLIGHT_STATUSES and outcome.status != job.status:
+            fields["status"] = outcome.status
+        next_at = now + schedule.query_delay(job, now)
+        if fields:
+            fields.update(next_attempt_at=next_at, polls=F("polls") + (0 if outcome.task_id else 1))
+            self._write(job, token, fields, now)
+        else:
+            # Nothing changed but the time of the next query: batched in _release.
+            to_release[job.pk] = Release(next_at, queried=True)
+
+    def _apply_error(self, outcome, token, report, to_release, now):
+        job, err = outcome.job, outcome.error
+        was_submit = not job.provider_task_id
+        if isinstance(err, RateLimitedError):
+            report.rate_limited += 1
+            self._rate_limited(err)
+            to_release[job.pk] = Release(self._resume_at())
+            return
+        code = getattr(err, "job_error_code", "provider_error")
+        if isinstance(err, ConfigurationError):
+            logger.error("Job %s: the provider refused the configuration: %s", job.pk, err)
+            self._fail(job, token, code, report, err)
+            return
+        if isinstance(err, PermanentError):
+            logger.warning("Job %s failed: %s", job.pk, err)
+            self._fail(job, token, code, report, err)
+            return
+        if (
+            was_submit
+            and getattr(err, "in_doubt", False)
+            and not tryon_settings.RESUBMIT_INTERRUPTED
+        ):
+            logger.warning("Job %s: the submit may have reached the provider: %s", job.pk, err)
+            self._fail(job, token, "submit_interrupted", report, err)
+            return
+        if not isinstance(err, TryOnError):
+            logger.error("Job %s: unexpected error", job.pk, exc_info=err)
+        attempts = job.attempts + 1
+        if attempts >= tryon_settings.MAX_ATTEMPTS:
+            logger.warning("Job %s failed after %d attempts: %s", job.pk, attempts, err)
+            self._fail(job, token, code, report, err, attempts=attempts)
+            return
+        report.retried += 1
+        report.count_error(code)
+        logger.info("Job %s: attempt %d failed, retrying: %s", job.pk, attempts, err)
+        self._write(
+            job,
+            token,
+            {
+                "attempts": attempts,
+                "next_attempt_at": max(now + schedule.retry_delay(attempts), self._resume_at()),
+                "submit_started_at": None,
+                "provider_error_code": getattr(err, "code", "") or "",
+            },
+            now,
+        )
+
+    def _expire_if_late(self, job, token, now, report):
+        started = job.submitted_at or job.created_at
+        if now - started < timedelta(seconds=tryon_settings.JOB_EXPIRY):
+            return False
+        if self._finish(
+            job,
+            token,
+            JobStatus.EXPIRED,
+            {"error_code": "expired", "error_message": str(message_for("expired"))},
+            now,
+        ):
+            report.expired += 1
+            job_failed.send(sender=TryOnJob, job=job)
+        return True
+
+    def _fail(self, job, token, code, report, err=None, *, attempts=None):
+        now = self.clock()
+        fields = {
+            "error_code": code,
+            "error_message": str(message_for(code)),
+            "provider_error_code": (getattr(err, "code", "") or "")[:100],
+        }
+        request_id = getattr(err, "request_id", "")
+        if request_id:
+            fields["provider_request_id"] = request_id
+        if attempts is not None:
+            fields["attempts"] = attempts
+        if self._finish(job, token, JobStatus.FAILED, fields, now):
+            report.failed += 1
+            report.count_error(code)
+            job_failed.send(sender=TryOnJob, job=job)
+
+    def _finish(self, job, token, status, fields, now):
+        fields = {
+            **fields,
+            "status": status,
+            "finished_at": now,
+            "submit_started_at": None,
+        }
+        if status == JobStatus.SUCCEEDED:
+            fields.update(error_code="", error_message="", provider_error_code="")
+        return self._write(job, token, fields, now)
+
+    def _write(self, job, token, fields, now):
+        """Write ``fields`` and end the lease, if this pass still holds it; False if not."""
+        fields = {**fields, "lease_owner": "", "lease_expires_at": None}
+        changed = TryOnJob.objects.filter(
+            pk=job.pk, lease_owner=token, status__in=ACTIVE_STATUSES
+        ).update(**fields, updated_at=now)
+        if not changed:
+            logger.warning("Job %s: lease lost or job changed elsewhere; not recorded.", job.pk)
+            return False
+        for name, value in fields.items():
+            if not isinstance(value, (F, Case)):
+                setattr(job, name, value)
+        return True
+
+    def _discard_result(self, job, name):
+        """Delete a stored result that no row points at (the job was canceled meanwhile)."""
+        current = TryOnJob.objects.filter(pk=job.pk).values_list("result_image", flat=True).first()
+        if current != name:
+            result_storage().delete(name)
+
+    # Rate limiting ------------------------------------------------------------
+
+    def _rate_limited(self, err):
+        self._rate_strikes += 1
+        pause = min(MAX_RATE_PAUSE, tryon_settings.RETRY_BACKOFF * 2 ** (self._rate_strikes - 1))
+        if err.retry_after is not None:
+            pause = min(MAX_RATE_PAUSE, max(pause, err.retry_after))
+        self._rate_pause_until = max(self._rate_pause_until, time.monotonic() + pause)
+        logger.info("The provider asks to slow down: pausing calls for %.1f s.", pause)
+
+    def _rate_paused(self):
+        return time.monotonic() < self._rate_pause_until
+
+    def _resume_at(self):
+        remaining = max(0.0, self._rate_pause_until - time.monotonic())
+        return self.clock() + timedelta(seconds=remaining)
+
+    @property
+    def rate_pause_remaining(self):
+        """Seconds until provider calls may resume after a 429 (0 if not paused)."""
+        return max(0.0, self._rate_pause_until - time.monotonic())
+
+
+def _image_input(fieldfile):
+    with fieldfile.open("rb") as handle:
+        content = handle.read()
+    name = os.path.basename(fieldfile.name)
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return ImageInput(content=content, filename=name, content_type=content_type)
