@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import requests
+from django.db import models
 from django.db.models import Case, F, When
 from django.utils import timezone
 
@@ -240,7 +241,11 @@ class Worker:
                     for pk, release in next_attempts.items()
                 )
             ),
-            polls=Case(When(pk__in=queried, then=F("polls") + 1), default=F("polls")),
+            polls=Case(
+                When(pk__in=queried, then=F("polls") + 1),
+                default=F("polls"),
+                output_field=models.PositiveIntegerField(),
+            ),
             lease_owner="",
             lease_expires_at=None,
             submit_started_at=None,
@@ -342,6 +347,8 @@ class Worker:
         if outcome.request_id:
             fields["provider_request_id"] = outcome.request_id
         self._rate_strikes = 0
+        if not outcome.task_id:
+            fields["polls"] = F("polls") + 1
         if outcome.result_name:
             fields["result_image"] = outcome.result_name
             if self._finish(job, token, JobStatus.SUCCEEDED, fields, now):
@@ -353,8 +360,8 @@ class Worker:
         if outcome.status in IN_FLIGHT_STATUSES and outcome.status != job.status:
             fields["status"] = outcome.status
         next_at = now + schedule.query_delay(job, now)
-        if fields:
-            fields.update(next_attempt_at=next_at, polls=F("polls") + (0 if outcome.task_id else 1))
+        if fields.keys() - {"polls", "provider_request_id"}:
+            fields["next_attempt_at"] = next_at
             self._write(job, token, fields, now)
         else:
             # Nothing changed but the time of the next query: batched in _release.

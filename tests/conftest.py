@@ -1,0 +1,49 @@
+import io
+import shutil
+
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from django_tryon.models import Garment, TryOnJob
+
+
+def make_image_bytes(size=(600, 1200), color=(200, 120, 80), image_format="JPEG"):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Each test gets its own empty MEDIA_ROOT, so it can assert what files exist."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    yield tmp_path / "media"
+    shutil.rmtree(tmp_path / "media", ignore_errors=True)
+
+
+def stored_files(root):
+    """Every file under ``root``, as paths relative to it."""
+    if not root.exists():
+        return set()
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def garment(db):
+    return Garment.objects.create(
+        name="Striped T-shirt",
+        clothes_type="upper_body",
+        image=ContentFile(make_image_bytes((500, 500), (30, 60, 200)), name="shirt.jpg"),
+    )
+
+
+@pytest.fixture
+def make_job(db, garment):
+    def make(**fields):
+        fields.setdefault("garment", garment)
+        if "person_image" not in fields:
+            fields["person_image"] = ContentFile(make_image_bytes(), name="person.jpg")
+        return TryOnJob.objects.create(**fields)
+
+    return make

@@ -1,0 +1,498 @@
+"""The worker end to end over loopback, against a scripted provider."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from django_tryon import runner
+from django_tryon.backends import base
+from django_tryon.models import TryOnJob
+from django_tryon.signals import job_failed, job_succeeded
+from django_tryon.storage import result_image_name
+from django_tryon.worker import Worker
+from tests import contract
+from tests.conftest import stored_files
+from tests.fake_provider import DROP, FakeProvider, result_png
+
+
+@pytest.fixture
+def provider():
+    fake = FakeProvider().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def tryon(settings, provider):
+    settings.TRYON = {
+        "API_KEY": "test-key",
+        "BASE_URL": provider.url,
+        "POLL_INTERVAL": 0,
+        "RETRY_BACKOFF": 0,
+        "MAX_ATTEMPTS": 3,
+        "CONCURRENCY": 2,
+        "READ_TIMEOUT": 5,
+    }
+    return settings.TRYON
+
+
+@pytest.fixture
+def worker(tryon):
+    with Worker(worker_id="test") as worker:
+        yield worker
+
+
+@pytest.fixture
+def signals():
+    received = {"succeeded": [], "failed": []}
+
+    def on_success(sender, job, **kwargs):
+        received["succeeded"].append(job.pk)
+
+    def on_failure(sender, job, **kwargs):
+        received["failed"].append((job.pk, job.error_code))
+
+    job_succeeded.connect(on_success)
+    job_failed.connect(on_failure)
+    yield received
+    job_succeeded.disconnect(on_success)
+    job_failed.disconnect(on_failure)
+
+
+def refreshed(job):
+    job.refresh_from_db()
+    return job
+
+
+def test_a_job_goes_from_pending_to_a_stored_result(
+    worker, provider, make_job, signals, media_root
+):
+    job = make_job()
+    provider.script_query(
+        "task-1", (200, contract.query_answer(0)), (200, contract.query_answer(1))
+    )
+
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "queued"
+    assert job.provider_task_id == "task-1"
+    assert job.provider_request_id == "req-1"
+    assert job.provider == "ailabapi"
+    assert job.submitted_at is not None
+    assert job.submit_started_at is None
+    assert job.lease_owner == ""
+
+    headers, body = provider.submits[0]
+    assert headers["ailabapi-api-key"] == "test-key"
+    assert b'name="clothes_type"\r\n\r\nupper_body' in body
+    with job.person_image.open("rb") as photo:
+        assert photo.read() in body
+
+    worker.run_pass()
+    assert refreshed(job).status == "queued"
+    worker.run_pass()
+    assert refreshed(job).status == "processing"
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "succeeded"
+    assert job.finished_at is not None
+    assert job.polls == 3
+    assert job.result_image.name == result_image_name(job, "png")
+    with job.result_image.open("rb") as result:
+        assert result.read() == provider.result_body
+    assert signals["succeeded"] == [job.pk]
+    assert provider.downloads == ["/results/task-1.png"]
+
+    # Nothing more to do: a terminal job is never claimed again.
+    assert worker.run_pass().claimed == 0
+    assert len(provider.submits) == 1
+
+
+def test_rate_limit_then_success_backs_off_without_spending_attempts(worker, provider, make_job):
+    job = make_job()
+    provider.script_submit(
+        (429, contract.error_answer(429, "EXCEEDING_LIMITS")),
+    )
+    report = worker.run_pass()
+    assert report.rate_limited == 1
+    job = refreshed(job)
+    assert job.status == "pending"
+    assert job.attempts == 0
+    assert job.lease_owner == ""
+    assert worker.rate_pause_remaining == 0  # RETRY_BACKOFF is 0 in these tests
+
+    worker.run_pass()
+    assert refreshed(job).status == "queued"
+    assert len(provider.submits) == 2
+
+
+def test_a_429_pauses_every_call_of_the_pass(tryon, settings, provider, make_job):
+    settings.TRYON = {**tryon, "RETRY_BACKOFF": 30, "CONCURRENCY": 1}
+    jobs = [make_job() for _ in range(4)]
+    provider.script_submit((429, contract.error_answer(429, "EXCEEDING_LIMITS")))
+    with Worker(worker_id="w") as worker:
+        report = worker.run_pass()
+    # One call got the 429; the other jobs were not sent at all.
+    assert len(provider.submits) == 1
+    assert report.released == 3
+    now = timezone.now()
+    for job in jobs:
+        job = refreshed(job)
+        assert job.status == "pending"
+        assert job.next_attempt_at > now + timedelta(seconds=20)
+
+
+def test_5xx_until_the_retry_limit_fails_readably(worker, provider, make_job, signals):
+    job = make_job()
+    provider.script_submit(*[(503, contract.error_answer(503, "ERROR_INSUFFICIENT_RESOURCES"))] * 3)
+    worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.attempts) == ("pending", 1)
+    worker.run_pass()
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "failed"
+    assert job.attempts == 3
+    assert job.error_code == "provider_unavailable"
+    assert "try again" in job.error_message
+    assert job.provider_error_code == "ERROR_INSUFFICIENT_RESOURCES"
+    assert signals["failed"] == [(job.pk, "provider_unavailable")]
+    assert len(provider.submits) == 3
+
+
+def test_transient_faults_back_off_exponentially(tryon, settings, provider, make_job):
+    settings.TRYON = {**tryon, "RETRY_BACKOFF": 10, "MAX_ATTEMPTS": 10}
+    job = make_job()
+    provider.script_submit(*[(500, contract.error_answer(500, "PROCESSING_FAILURE"))] * 3)
+    delays = []
+    with Worker(worker_id="w") as worker:
+        for _ in range(3):
+            before = timezone.now()
+            worker.run_pass()
+            job = refreshed(job)
+            delays.append((job.next_attempt_at - before).total_seconds())
+            TryOnJob.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now())
+    # Full jitter over [ceiling/2, ceiling] with ceilings 10, 20, 40 s.
+    assert 5 <= delays[0] <= 11
+    assert 10 <= delays[1] <= 21
+    assert 20 <= delays[2] <= 41
+
+
+def test_no_face_fails_at_once_with_a_message_for_the_shopper(worker, provider, make_job, signals):
+    job = make_job()
+    provider.script_submit(
+        (422, contract.error_answer(422, "ERROR_NO_FACE_IN_FILE", request_id="R7"))
+    )
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "failed"
+    assert job.error_code == "no_face"
+    assert job.error_message.startswith("We could not find a full body in this photo")
+    assert job.provider_request_id == "R7"
+    assert job.error == {"code": "no_face", "message": job.error_message}
+    assert signals["failed"] == [(job.pk, "no_face")]
+
+
+def test_bad_api_key_fails_as_configuration(worker, provider, make_job, caplog):
+    job = make_job()
+    provider.script_submit((401, contract.error_answer(401, "ERROR_APPLICATIONS_NOT_EXISTS")))
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "failed"
+    assert job.error_code == "configuration"
+    assert "not available right now" in job.error_message
+    assert any(r.levelname == "ERROR" and "configuration" in r.message for r in caplog.records)
+    assert "test-key" not in caplog.text
+
+
+def test_task_status_3_fails(worker, provider, make_job):
+    job = make_job()
+    provider.script_query("task-1", (200, contract.query_answer(3)))
+    worker.run_pass()
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "failed"
+    assert job.error_code == "task_failed"
+    assert provider.downloads == []
+
+
+@pytest.mark.parametrize(
+    "url_template",
+    [
+        "http://localhost:{port}/stolen.png",  # plain http to an untrusted host name
+        "https://127.0.0.2:{port}/stolen.png",  # https, but a loopback address
+        "https://169.254.169.254/latest/meta-data",  # link-local cloud metadata
+        "ftp://127.0.0.1:{port}/x.png",
+    ],
+)
+def test_result_url_on_a_forbidden_host_fails_without_a_request(
+    worker, provider, make_job, url_template, media_root
+):
+    bystander = FakeProvider().start()
+    try:
+        port = bystander.server.server_address[1]
+        job = make_job()
+        provider.script_query("task-1", ("done", url_template.format(port=port)))
+        worker.run_pass()
+        worker.run_pass()
+        job = refreshed(job)
+        assert job.status == "failed"
+        assert job.error_code == "result_unavailable"
+        assert bystander.downloads == []
+        assert provider.downloads == []
+        assert not any("results" in name for name in stored_files(media_root))
+    finally:
+        bystander.stop()
+
+
+def test_result_host_listed_in_settings_is_allowed(tryon, settings, provider, make_job):
+    bystander = FakeProvider().start()
+    try:
+        settings.TRYON = {**tryon, "RESULT_HOSTS": ["localhost"]}
+        port = bystander.server.server_address[1]
+        job = make_job()
+        provider.script_query("task-1", ("done", f"http://localhost:{port}/results/x.png"))
+        with Worker(worker_id="w") as worker:
+            worker.run_pass()
+            worker.run_pass()
+        assert refreshed(job).status == "succeeded"
+        assert bystander.downloads == ["/results/x.png"]
+    finally:
+        bystander.stop()
+
+
+def test_a_result_that_is_not_an_image_retries_then_fails(worker, provider, make_job, media_root):
+    provider.result_body = b"<html>not a picture</html>"
+    job = make_job()
+    for _ in range(4):
+        worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "failed"
+    assert job.error_code == "result_unavailable"
+    assert len(provider.downloads) == 3
+    assert not any("results" in name for name in stored_files(media_root))
+
+
+def test_an_oversized_result_is_refused(tryon, settings, provider, make_job):
+    settings.TRYON = {**tryon, "RESULT_MAX_BYTES": 1000, "MAX_ATTEMPTS": 1}
+    provider.result_body = result_png(size=(800, 800)) + b"\0" * 2000
+    job = make_job()
+    with Worker(worker_id="w") as worker:
+        worker.run_pass()
+        worker.run_pass()
+    assert refreshed(job).error_code == "result_unavailable"
+
+
+def test_a_dead_workers_lease_is_taken_over(worker, provider, make_job):
+    past = timezone.now() - timedelta(seconds=1)
+    orphan = make_job(
+        status="processing",
+        provider_task_id="task-9",
+        submitted_at=past,
+        lease_owner="dead-worker:1",
+        lease_expires_at=past,
+    )
+    held = make_job(
+        status="processing",
+        provider_task_id="task-8",
+        submitted_at=past,
+        lease_owner="live-worker:2",
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
+    report = worker.run_pass()
+    assert report.claimed == 1
+    assert provider.queries == ["task-9"]
+    assert refreshed(orphan).status == "succeeded"
+    assert refreshed(held).status == "processing"
+    assert refreshed(held).lease_owner == "live-worker:2"
+
+
+def test_a_job_not_finished_within_the_expiry_is_expired(worker, provider, make_job, signals):
+    long_ago = timezone.now() - timedelta(hours=25)
+    job = make_job(status="processing", provider_task_id="task-5", submitted_at=long_ago)
+    stale_pending = make_job(created_at=long_ago)
+    report = worker.run_pass()
+    assert report.expired == 2
+    assert provider.queries == []
+    assert provider.submits == []
+    for expired in (refreshed(job), refreshed(stale_pending)):
+        assert expired.status == "expired"
+        assert expired.error_code == "expired"
+        assert expired.finished_at is not None
+    assert sorted(signals["failed"]) == sorted([(job.pk, "expired"), (stale_pending.pk, "expired")])
+
+
+def test_an_interrupted_submit_is_not_sent_twice(worker, provider, make_job):
+    job = make_job(submit_started_at=timezone.now() - timedelta(minutes=10))
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "failed"
+    assert job.error_code == "submit_interrupted"
+    assert provider.submits == []
+
+
+def test_an_interrupted_submit_is_resent_when_the_shop_allows(tryon, settings, provider, make_job):
+    settings.TRYON = {**tryon, "RESUBMIT_INTERRUPTED": True}
+    job = make_job(submit_started_at=timezone.now() - timedelta(minutes=10))
+    with Worker(worker_id="w") as worker:
+        report = worker.run_pass()
+    assert report.resubmitted == 1
+    assert refreshed(job).status == "queued"
+    assert len(provider.submits) == 1
+
+
+def test_a_dropped_connection_on_submit_is_in_doubt(worker, provider, make_job):
+    job = make_job()
+    provider.script_submit(DROP)
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "failed"
+    assert job.error_code == "submit_interrupted"
+    assert len(provider.submits) == 1
+
+
+def test_a_dropped_connection_on_query_is_retried(worker, provider, make_job):
+    job = make_job()
+    provider.script_query("task-1", DROP)
+    worker.run_pass()
+    worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.attempts) == ("queued", 1)
+    worker.run_pass()
+    assert refreshed(job).status == "succeeded"
+
+
+def test_an_unreachable_provider_is_retried(tryon, settings, make_job):
+    settings.TRYON = {**tryon, "BASE_URL": "http://127.0.0.1:9"}  # nothing listens on discard
+    job = make_job()
+    with Worker(worker_id="w") as worker:
+        worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.attempts, job.submit_started_at) == ("pending", 1, None)
+
+
+def test_a_stale_result_file_from_a_crash_is_replaced_not_duplicated(
+    worker, provider, make_job, media_root
+):
+    job = make_job(status="processing", provider_task_id="task-3", submitted_at=timezone.now())
+    name = result_image_name(job, "png")
+    job.result_image.storage.save(name, ContentFile(b"left by a dead worker"))
+    worker.run_pass()
+    job = refreshed(job)
+    assert job.result_image.name == name
+    results = [n for n in stored_files(media_root) if "results" in n]
+    assert results == [name]
+    with job.result_image.open("rb") as handle:
+        assert handle.read() == provider.result_body
+
+
+class CancelingBackend(base.TryOnBackend):
+    """Succeeds, but the job is canceled while the result is on its way."""
+
+    provider_name = "canceling"
+    requires_api_key = False
+
+    def query(self, task_id):
+        TryOnJob.objects.filter(provider_task_id=task_id).update(
+            status="canceled", lease_owner="", lease_expires_at=None
+        )
+        return base.TaskState(status=base.SUCCEEDED, result_content=result_png())
+
+
+def test_a_result_arriving_for_a_canceled_job_is_not_kept(tryon, make_job, media_root, signals):
+    job = make_job(status="processing", provider_task_id="t", submitted_at=timezone.now())
+    with Worker(worker_id="w", backend=CancelingBackend()) as worker:
+        worker._executor.shutdown()
+        worker._executor = _InlineExecutor()  # the backend writes to the test database
+        worker.run_pass()
+    assert refreshed(job).status == "canceled"
+    assert not any("results" in name for name in stored_files(media_root))
+    assert signals["succeeded"] == []
+
+
+class SynchronousBackend(base.TryOnBackend):
+    """A provider that answers the picture itself in the submit's answer."""
+
+    provider_name = "sync"
+    requires_api_key = False
+
+    def submit(self, request):
+        state = base.TaskState(status=base.SUCCEEDED, result_content=result_png((1, 2, 3)))
+        return base.Submission(task_id="sync-1", state=state)
+
+
+def test_a_synchronous_provider_finishes_in_one_pass(tryon, make_job, signals):
+    job = make_job()
+    with Worker(worker_id="w", backend=SynchronousBackend()) as worker:
+        report = worker.run_pass()
+    job = refreshed(job)
+    assert report.succeeded == 1
+    assert job.status == "succeeded"
+    assert job.provider_task_id == "sync-1"
+    assert job.submitted_at is not None
+    assert signals["succeeded"] == [job.pk]
+
+
+class _InlineExecutor:
+    """Runs work on the calling thread (for backends that touch the database in tests)."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, wait=True):
+        pass
+
+
+def _pass_queries(worker):
+    with CaptureQueriesContext(connection) as captured:
+        worker.run_pass()
+    return len(captured)
+
+
+def test_pass_queries_do_not_grow_with_unchanged_jobs(worker, provider, make_job):
+    def in_flight(count):
+        TryOnJob.objects.all().delete()
+        jobs = [
+            make_job(status="processing", provider_task_id=f"p-{i}", submitted_at=timezone.now())
+            for i in range(count)
+        ]
+        for job in jobs:
+            provider.script_query(job.provider_task_id, (200, contract.query_answer(1)))
+        return _pass_queries(worker)
+
+    assert in_flight(3) == in_flight(30)
+
+
+def test_pass_queries_grow_by_one_write_per_changed_job(worker, provider, make_job):
+    def changed(count):
+        TryOnJob.objects.all().delete()
+        for i in range(count):
+            job = make_job(status="queued", provider_task_id=f"q-{i}", submitted_at=timezone.now())
+            provider.script_query(job.provider_task_id, (200, contract.query_answer(1)))
+        return _pass_queries(worker)
+
+    assert changed(30) - changed(10) == 20
+
+
+def test_runner_stops_after_the_current_pass(worker, make_job, provider):
+    make_job()
+    stop = threading.Event()
+    reports = []
+
+    def on_pass(report):
+        reports.append(report)
+        stop.set()  # as if SIGTERM arrived during the pass
+
+    passes = runner.run(worker, stop=stop, on_pass=on_pass)
+    assert passes == 1
+    assert reports[0].submitted == 1
+    assert TryOnJob.objects.get().status == "queued"
