@@ -30,19 +30,13 @@ MESSAGES = {
     "photo_unreadable": _("This photo could not be read: it may be damaged. Try another photo."),
     # The shop's side
     "request_rejected": _(
-        "The try-on service refused this request. Please try again later or "
-        "contact the shop."
+        "The try-on service refused this request. Please try again later or contact the shop."
     ),
-    "configuration": _(
-        "Virtual try-on is not available right now. The shop has been notified."
-    ),
-    "out_of_credits": _(
-        "Virtual try-on is not available right now. The shop has been notified."
-    ),
+    "configuration": _("Virtual try-on is not available right now. The shop has been notified."),
+    "out_of_credits": _("Virtual try-on is not available right now. The shop has been notified."),
     # The provider's side
     "provider_unavailable": _(
-        "The try-on service is busy or unavailable right now. Please try again "
-        "in a few minutes."
+        "The try-on service is busy or unavailable right now. Please try again in a few minutes."
     ),
     "provider_error": _("The try-on service had a problem. Please try again."),
     "task_failed": _(
