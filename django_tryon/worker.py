@@ -151,17 +151,18 @@ class Worker:
 
     # The pass ---------------------------------------------------------------
 
-    def run_pass(self, *, should_stop=lambda: False):
+    def run_pass(self, *, should_stop=lambda: False, job_ids=None):
         """Claim due jobs and move each one step. Returns a :class:`PassReport`.
 
         ``should_stop`` is asked before each new job is started; jobs already
-        at the provider are finished and recorded either way.
+        at the provider are finished and recorded either way. ``job_ids``
+        limits the pass to those jobs (the Celery tasks move one job at a time).
         """
         report = PassReport()
         now = self.clock()
         token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
         lease = tryon_settings.LEASE_SECONDS
-        jobs = self._claim(token, now, lease)
+        jobs = self._claim(token, now, lease, job_ids)
         report.claimed = len(jobs)
         if not jobs:
             return report
@@ -203,7 +204,7 @@ class Worker:
 
     # Claiming ---------------------------------------------------------------
 
-    def _claim(self, token, now, lease_seconds):
+    def _claim(self, token, now, lease_seconds, job_ids=None):
         """Take a lease on up to BATCH_SIZE due jobs; return the jobs this pass holds.
 
         The conditional UPDATE is the lock: of two workers racing for a job,
@@ -211,6 +212,8 @@ class Worker:
         serialised writes on SQLite).
         """
         due = TryOnJob.objects.due(now)
+        if job_ids is not None:
+            due = due.filter(pk__in=list(job_ids))
         candidates = list(
             due.order_by("next_attempt_at").values_list("pk", flat=True)[
                 : tryon_settings.BATCH_SIZE

@@ -496,3 +496,11 @@ def test_runner_stops_after_the_current_pass(worker, make_job, provider):
     assert passes == 1
     assert reports[0].submitted == 1
     assert TryOnJob.objects.get().status == "queued"
+
+
+def test_a_pass_can_be_limited_to_some_jobs(worker, provider, make_job):
+    chosen, other = make_job(), make_job()
+    report = worker.run_pass(job_ids=[chosen.pk])
+    assert report.claimed == 1
+    assert refreshed(chosen).status == "queued"
+    assert refreshed(other).status == "pending"
