@@ -50,6 +50,8 @@ DEFAULTS = {
     "REUSE_RESULTS": True,
     "PERSON_IMAGE_TTL": 24 * 60 * 60,
     "RESULT_TTL": 30 * 24 * 60 * 60,
+    # Admin: the status overview warns when the provider reports fewer credits than this.
+    "CREDITS_WARNING_THRESHOLD": 100,
 }
 
 # Keys whose value is a dotted path to import.
