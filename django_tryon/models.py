@@ -228,6 +228,16 @@ class TryOnJob(models.Model):
         _("attempts"), default=0, help_text=_("Transient provider faults so far.")
     )
     polls = models.PositiveIntegerField(_("queries"), default=0)
+    last_polled_at = models.DateTimeField(_("last queried at"), null=True, blank=True)
+    provider_seconds = models.FloatField(
+        _("provider time"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Estimated seconds the provider took, from submission to its result "
+            "(learned from to schedule queries)."
+        ),
+    )
     next_attempt_at = models.DateTimeField(_("next step due"), default=timezone.now)
     lease_owner = models.CharField(_("lease owner"), max_length=64, blank=True, default="")
     lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
