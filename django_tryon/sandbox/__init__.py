@@ -1,0 +1,1 @@
+"""An AILabAPI-compatible provider on loopback, for the demo, tests and benchmarks."""
