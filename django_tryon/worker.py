@@ -15,6 +15,7 @@ import logging
 import mimetypes
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -50,6 +51,11 @@ logger = logging.getLogger("django_tryon.worker")
 
 # Longest pause after repeated 429s, whatever the provider's Retry-After says.
 MAX_RATE_PAUSE = 60.0
+
+# Crash tests only (tests/e2e/test_crash.py): the name of a point where a worker
+# process stops, so the test can kill it inside a window too short to hit by timing.
+PAUSE_AT_ENV = "TRYON_TEST_PAUSE_AT"
+PAUSE_SECONDS_ENV = "TRYON_TEST_PAUSE_SECONDS"
 
 
 @dataclass
@@ -291,6 +297,7 @@ class Worker:
                 clothes_type=job.garment.clothes_type,
             )
             submission = self.backend.submit(request)
+            _pause_point("submitted")
             outcome = Outcome(job=job, task_id=submission.task_id, request_id=submission.request_id)
             if submission.state is not None and submission.state.is_final:
                 self._take_state(outcome, submission.state)
@@ -312,6 +319,7 @@ class Worker:
         if state.status == FAILED:
             outcome.error = state.error or PermanentError("The provider reported a failure.")
         elif state.status == SUCCEEDED:
+            _pause_point("queried")
             if state.result_content:
                 downloaded = result_from_content(
                     state.result_content, tryon_settings.RESULT_MAX_BYTES
@@ -320,6 +328,7 @@ class Worker:
                 downloaded = self.fetcher.fetch(state.result_url, self._session())
             try:
                 outcome.result_name = store_result(outcome.job, downloaded)
+                _pause_point("result_stored")
             finally:
                 downloaded.close()
 
@@ -501,6 +510,22 @@ class Worker:
     def rate_pause_remaining(self):
         """Seconds until provider calls may resume after a 429 (0 if not paused)."""
         return max(0.0, self._rate_pause_until - time.monotonic())
+
+
+def _pause_point(name):
+    """Hold this thread at ``name`` when ``TRYON_TEST_PAUSE_AT`` names it; else do nothing.
+
+    The points are ``submitted`` (the provider answered a submit, the task id
+    is not saved yet), ``queried`` (a query said succeeded, nothing downloaded
+    yet) and ``result_stored`` (the result file is saved, the job not yet
+    recorded). The pause lasts ``TRYON_TEST_PAUSE_SECONDS`` (default: an hour)
+    and is announced on stderr as ``tryon-paused-at <name>``.
+    """
+    if os.environ.get(PAUSE_AT_ENV) != name:
+        return
+    sys.stderr.write(f"tryon-paused-at {name}\n")
+    sys.stderr.flush()
+    time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "3600")))
 
 
 def _image_input(fieldfile):
