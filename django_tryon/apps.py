@@ -10,3 +10,4 @@ class TryOnConfig(AppConfig):
 
     def ready(self):
         from . import checks, receivers  # noqa: F401  (registers checks and signal receivers)
+        from . import quota  # noqa: F401  (the daily quota's credit-back receiver)

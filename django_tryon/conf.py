@@ -41,6 +41,9 @@ DEFAULTS = {
     "MIN_IMAGE_SIDE": 256,
     "PROVIDER_MAX_BYTES": 3 * MB,
     "PROVIDER_MAX_SIDE": 4095,
+    # Longest side, in px, intake scales photos down to (capped by PROVIDER_MAX_SIDE):
+    # plenty for a try-on, and 4000 px camera photos then decode at half scale.
+    "INTAKE_MAX_SIDE": 2000,
     # Shoppers
     "REQUIRE_CONSENT": True,
     "PRIVACY_URL": "",

@@ -1,0 +1,98 @@
+"""The API's errors and the one shape every error answer has.
+
+Every 4xx answer is ``{"error": {"code": ..., "message": ...}}``; a refused
+field adds ``"field"`` (the first one refused) and ``"fields"`` (every refused
+field with its messages). ``code`` is stable, ``message`` a sentence a shopper
+can act on.
+"""
+
+import math
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler
+
+
+class JobNotFound(exceptions.NotFound):
+    default_detail = _(
+        "This try-on does not exist, or it was started in another browser or account."
+    )
+    default_code = "not_found"
+
+
+class _RetryLater(exceptions.APIException):
+    """A 429 whose ``wait`` (seconds) DRF's handler sends as ``Retry-After``."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, detail, wait):
+        super().__init__(detail=detail, code=self.default_code)
+        self.wait = max(1, math.ceil(wait or 1))
+
+
+class QuotaExceeded(_RetryLater):
+    default_code = "quota_exceeded"
+
+    def __init__(self, limit, retry_after):
+        detail = _("You have used your %(limit)s try-ons for today. Come back tomorrow.") % {
+            "limit": limit
+        }
+        super().__init__(detail, retry_after)
+
+
+class TooFast(_RetryLater):
+    default_code = "throttled"
+
+    def __init__(self, wait):
+        seconds = max(1, math.ceil(wait or 1))
+        detail = _("You are trying on too quickly. Wait %(seconds)s seconds and try again.") % {
+            "seconds": seconds
+        }
+        super().__init__(detail, seconds)
+
+
+class UploadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large_upload"
+
+
+# Clearer words than DRF's for the answers a shopper's browser may meet.
+MESSAGES = {
+    "unsupported_media_type": _("Send the photo in a multipart/form-data request."),
+    "parse_error": _("The request could not be read. Reload the page and try again."),
+    "method_not_allowed": _("This address does not accept this kind of request."),
+    "not_acceptable": _("This address answers in JSON only."),
+}
+
+
+def api_exception_handler(exc, context):
+    """DRF's handler (status and ``Retry-After``), then the one error shape."""
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"error": _validation_error(exc)}
+    else:
+        detail = getattr(exc, "detail", "")
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        message = MESSAGES.get(code, detail)
+        response.data = {"error": {"code": code, "message": str(message)}}
+    return response
+
+
+def _validation_error(exc):
+    details = exc.get_full_details()
+    if not isinstance(details, dict):
+        details = {"non_field_errors": details if isinstance(details, list) else [details]}
+    fields = {}
+    first = None
+    for name, errors in details.items():
+        errors = errors if isinstance(errors, list) else [errors]
+        fields[name] = [str(error["message"]) for error in errors]
+        if first is None and errors:
+            first = (name, errors[0])
+    name, error = first
+    body = {"code": error["code"], "message": str(error["message"]), "fields": fields}
+    if name != "non_field_errors":
+        body["field"] = name
+    return body

@@ -1,0 +1,108 @@
+"""What the shopper API reads and writes."""
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+
+from ..conf import tryon_settings
+from ..images import ImageRejected, normalise_image
+from ..models import Garment, JobStatus, TryOnJob
+
+
+def _file_url(fieldfile):
+    return fieldfile.storage.url(fieldfile.name) if fieldfile else None
+
+
+class GarmentSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Garment
+        fields = ["id", "name", "clothes_type", "image_url"]
+
+    def get_image_url(self, garment):
+        return _file_url(garment.image)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """The job JSON. ``reused`` comes from the context: true only in the answer to a
+    request that an earlier job answered."""
+
+    garment = serializers.PrimaryKeyRelatedField(read_only=True)
+    result_url = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    reused = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TryOnJob
+        fields = [
+            "id",
+            "status",
+            "garment",
+            "result_url",
+            "error",
+            "created_at",
+            "finished_at",
+            "reused",
+        ]
+
+    def get_result_url(self, job):
+        if job.status != JobStatus.SUCCEEDED:
+            return None
+        return _file_url(job.result_image)
+
+    def get_error(self, job):
+        error = job.error
+        return {"code": error["code"], "message": str(error["message"])} if error else None
+
+    def get_reused(self, job):
+        return bool(self.context.get("reused", False))
+
+
+class JobCreateSerializer(serializers.Serializer):
+    """A try-on request. The photo is normalised only once the cheap fields are valid;
+    ``validated_data["photo"]`` is then a :class:`~django_tryon.images.NormalisedImage`."""
+
+    garment = serializers.PrimaryKeyRelatedField(
+        queryset=Garment.objects.active(),
+        error_messages={
+            "required": _("Choose a garment to try on."),
+            "null": _("Choose a garment to try on."),
+            "does_not_exist": _("This garment is not available for try-on."),
+            "incorrect_type": _("This garment is not available for try-on."),
+        },
+    )
+    person_image = serializers.FileField(
+        allow_empty_file=True,
+        use_url=False,
+        error_messages={
+            "required": _("Choose a photo of yourself to try the garment on."),
+            "invalid": _("Send the photo as a file, in a multipart/form-data request."),
+            "no_name": _("Send the photo as a file, in a multipart/form-data request."),
+        },
+    )
+    consent = serializers.BooleanField(
+        required=False,
+        default=False,
+        error_messages={"invalid": _("Consent must be true or false.")},
+    )
+
+    def validate_consent(self, value):
+        if tryon_settings.REQUIRE_CONSENT and not value:
+            raise serializers.ValidationError(
+                _(
+                    "Please agree to your photo being sent to the try-on service: it is "
+                    "needed to make the picture."
+                ),
+                code="consent_required",
+            )
+        return value
+
+    def validate(self, attrs):
+        try:
+            attrs["photo"] = normalise_image(attrs["person_image"], purpose="person")
+        except ImageRejected as err:
+            raise serializers.ValidationError(
+                {"person_image": [ErrorDetail(str(err.messages[0]), code=err.code)]}
+            ) from err
+        return attrs

@@ -1,0 +1,122 @@
+"""The shopper API views: thin, over :mod:`django_tryon.shopper` and
+:mod:`django_tryon.retention`. See ``docs/api.md``."""
+
+import uuid
+
+from django.middleware.csrf import get_token
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import quota
+from ..conf import tryon_settings
+from ..images import MESSAGES as IMAGE_MESSAGES
+from ..models import Garment
+from ..retention import erase_job
+from ..shopper import start_job
+from .authentication import ShopperSessionAuthentication
+from .exceptions import (
+    JobNotFound,
+    QuotaExceeded,
+    TooFast,
+    UploadTooLarge,
+    api_exception_handler,
+)
+from .ownership import owner_for
+from .serializers import GarmentSerializer, JobCreateSerializer, JobSerializer
+from .throttling import ShopperRateThrottle
+
+# Room for the multipart framing and the small fields around the photo.
+MULTIPART_ALLOWANCE = 64 * 1024
+
+
+class ShopperAPIView(APIView):
+    """The API's policies, fixed here so a shop's own ``REST_FRAMEWORK`` defaults
+    (token auth, ``IsAuthenticated``, pagination) do not change it."""
+
+    authentication_classes = [ShopperSessionAuthentication]
+    permission_classes = [AllowAny]
+    throttle_classes = [ShopperRateThrottle]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+    def throttled(self, request, wait):
+        raise TooFast(wait)
+
+
+class JobListView(ShopperAPIView):
+    def post(self, request):
+        _refuse_oversized_body(request)
+        serializer = JobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        owner = owner_for(request, create_session=True)
+        now = timezone.now()
+        try:
+            job, reused = start_job(
+                owner,
+                data["garment"],
+                data["photo"],
+                consent_at=now if data["consent"] else None,
+                now=now,
+            )
+        except quota.QuotaExceeded as err:
+            raise QuotaExceeded(err.limit, err.retry_after) from err
+        location = request.build_absolute_uri(
+            reverse("django_tryon:job-detail", kwargs={"pk": job.pk})
+        )
+        return Response(
+            JobSerializer(job, context={"reused": reused}).data,
+            status=status.HTTP_200_OK if reused else status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
+
+
+class JobDetailView(ShopperAPIView):
+    def get(self, request, pk):
+        get_token(request)  # the CSRF cookie, for the DELETE that may follow
+        return Response(JobSerializer(_owned_job(request, pk)).data)
+
+    def delete(self, request, pk):
+        erase_job(_owned_job(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GarmentListView(ShopperAPIView):
+    def get(self, request):
+        get_token(request)  # the CSRF cookie, for the POST that follows
+        garments = Garment.objects.active().order_by("name", "pk")
+        return Response(GarmentSerializer(garments, many=True).data)
+
+
+def _owned_job(request, pk):
+    """The requester's job ``pk``; anyone else's, or none, is the same 404."""
+    try:
+        job_id = uuid.UUID(str(pk))
+    except ValueError as err:
+        raise JobNotFound() from err
+    job = owner_for(request).jobs().filter(pk=job_id).first()
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def _refuse_oversized_body(request):
+    """Refuse from the declared length, before the body is read or spooled to disk."""
+    limit = tryon_settings.MAX_UPLOAD_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit + MULTIPART_ALLOWANCE:
+        raise UploadTooLarge(
+            IMAGE_MESSAGES["too_large_upload"] % {"limit": f"{limit / (1024 * 1024):g}"}
+        )

@@ -1,0 +1,106 @@
+"""Starting a shopper's try-on: who owns it, reuse of an earlier result, the quota.
+
+The API turns a request into an :class:`Owner` and a normalised photo; this
+module decides whether an earlier job answers the request (reuse, free) or a
+new ``pending`` job is written (counted against the daily quota) for the
+worker to pick up. Nothing here calls the provider.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import quota
+from .conf import tryon_settings
+from .models import ACTIVE_STATUSES, JobSource, JobStatus, TryOnJob
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A shopper: a signed-in user (``user_id``) or a guest's session (``session_key``)."""
+
+    user_id: int | None = None
+    session_key: str = ""
+
+    @property
+    def is_known(self):
+        return self.user_id is not None or bool(self.session_key)
+
+    def jobs(self):
+        """This shopper's jobs (none for an owner with neither user nor session)."""
+        jobs = TryOnJob.objects.filter(source=JobSource.SHOPPER)
+        if self.user_id is not None:
+            return jobs.filter(user_id=self.user_id)
+        if self.session_key:
+            return jobs.filter(user__isnull=True, session_key=self.session_key)
+        return jobs.none()
+
+    @property
+    def quota_key(self):
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        return f"session:{self.session_key}"
+
+    @property
+    def daily_limit(self):
+        if self.user_id is not None:
+            return tryon_settings.DAILY_QUOTA_USER
+        return tryon_settings.DAILY_QUOTA_GUEST
+
+    def job_fields(self):
+        if self.user_id is not None:
+            return {"user_id": self.user_id, "session_key": ""}
+        return {"user_id": None, "session_key": self.session_key}
+
+
+def find_reusable(owner, garment, digest, now=None):
+    """The owner's latest job for this garment and this exact normalised photo that
+    is still running, or succeeded with its result still kept; else ``None``."""
+    if not tryon_settings.REUSE_RESULTS or not digest or not owner.is_known:
+        return None
+    now = now or timezone.now()
+    candidates = owner.jobs().filter(garment=garment, photo_digest=digest)
+    running = candidates.filter(status__in=ACTIVE_STATUSES)
+    succeeded = candidates.filter(status=JobStatus.SUCCEEDED).exclude(result_image="")
+    if tryon_settings.RESULT_TTL is not None:
+        cutoff = now - timedelta(seconds=tryon_settings.RESULT_TTL)
+        succeeded = succeeded.filter(finished_at__gt=cutoff)
+    return (running | succeeded).order_by("-created_at").first()
+
+
+def start_job(owner, garment, photo, *, consent_at=None, now=None):
+    """Answer a shopper's try-on request: ``(job, reused)``.
+
+    ``photo`` is a :class:`~django_tryon.images.NormalisedImage`. An earlier
+    job that :func:`find_reusable` finds is returned as it is (``reused``
+    true, nothing counted). Otherwise one try-on is counted against the daily
+    quota (raising :class:`~django_tryon.quota.QuotaExceeded` over it) and a
+    ``pending`` job is written with the photo stored under a random name.
+    """
+    now = now or timezone.now()
+    existing = find_reusable(owner, garment, photo.digest, now)
+    if existing is not None:
+        return existing, True
+    with transaction.atomic():
+        day = quota.charge(owner.quota_key, owner.daily_limit, now)
+        job = TryOnJob(
+            garment=garment,
+            photo_digest=photo.digest,
+            source=JobSource.SHOPPER,
+            consent_at=consent_at,
+            quota_key=owner.quota_key if day is not None else "",
+            quota_day=day,
+            created_at=now,
+            next_attempt_at=now,
+            **owner.job_fields(),
+        )
+        job.person_image.save("photo." + photo.extension, photo.as_content_file(), save=False)
+        try:
+            job.save(force_insert=True)
+        except BaseException:
+            # The row was not written: its photo must not stay behind.
+            job.person_image.storage.delete(job.person_image.name)
+            raise
+    return job, False
