@@ -1,0 +1,68 @@
+"""Image files for the intake tests: good photos, and every kind of bad one."""
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+
+def photo_bytes(size=(600, 1200), color=(200, 120, 80), image_format="JPEG", **save):
+    buffer = io.BytesIO()
+    mode = "RGBA" if len(color) == 4 else "RGB"
+    Image.new(mode, size, color).save(buffer, format=image_format, **save)
+    return buffer.getvalue()
+
+
+def noisy_photo_bytes(size=(4000, 3000), seed=0, quality=92, **save):
+    """A camera-like JPEG: a gradient with fine noise, which compresses like a real photo."""
+    import numpy as np
+
+    width, height = size
+    rng = np.random.default_rng(seed)
+    gradient = np.linspace(0, 190, width, dtype=np.uint8)[None, :, None]
+    pixels = rng.integers(0, 64, (height, width, 3), dtype=np.uint8) + gradient
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality, **save)
+    return buffer.getvalue()
+
+
+def png_bomb(width=20000, height=20000):
+    """A PNG whose header claims ``width`` x ``height`` pixels, in a few hundred bytes."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\0" * 4096, 9)
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def animated_gif(size=(400, 400)):
+    frames = [Image.new("RGB", size, (index * 80, 40, 0)) for index in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    return buffer.getvalue()
+
+
+def animated_png(size=(400, 400)):
+    frames = [Image.new("RGB", size, (index * 80, 0, 0)) for index in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="800" height="800"><rect/></svg>'
+HTML = b"<!doctype html><html><body><img src=x onerror=alert(1)></body></html>"
+TEXT = b"This is a shopping list, not a photo.\nMilk\nBread\n"
+
+
+def truncated_jpeg():
+    data = noisy_photo_bytes((800, 1200))
+    return data[: len(data) // 2]

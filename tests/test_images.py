@@ -1,0 +1,294 @@
+"""Photo intake: what is accepted, how it comes out, and every refusal."""
+
+import hashlib
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, PngImagePlugin
+
+from django_tryon import images
+from django_tryon.images import ImageRejected, NormalisedImage, normalise_image
+from tests.images import (
+    HTML,
+    SVG,
+    TEXT,
+    animated_gif,
+    animated_png,
+    noisy_photo_bytes,
+    photo_bytes,
+    png_bomb,
+    truncated_jpeg,
+)
+
+
+def upload(data, name="photo.jpg", content_type="image/jpeg"):
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def reopen(result):
+    image = Image.open(io.BytesIO(result.content))
+    image.load()
+    return image
+
+
+@pytest.fixture
+def tryon(settings):
+    def configure(**values):
+        settings.TRYON = {**settings.TRYON, **values}
+
+    return configure
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP"])
+def test_accepts_jpeg_png_and_webp_as_jpeg(image_format):
+    result = normalise_image(upload(photo_bytes(image_format=image_format)))
+
+    assert isinstance(result, NormalisedImage)
+    assert (result.content_type, result.extension) == ("image/jpeg", "jpg")
+    assert (result.width, result.height) == (600, 1200)
+    out = reopen(result)
+    assert (out.format, out.mode, out.size) == ("JPEG", "RGB", (600, 1200))
+    assert result.digest == hashlib.sha256(result.content).hexdigest()
+
+
+def test_accepts_heic_when_pillow_heif_is_installed():
+    assert images.heif_available()
+    result = normalise_image(upload(photo_bytes(image_format="HEIF"), name="IMG_0001.HEIC"))
+    assert reopen(result).format == "JPEG"
+
+
+def test_a_12_megapixel_photo_is_scaled_down_under_the_provider_limits():
+    data = noisy_photo_bytes((4032, 3024))
+    assert len(data) > 3 * 1024 * 1024  # bigger than the provider takes as it is
+
+    result = normalise_image(upload(data))
+
+    assert max(result.width, result.height) <= 2000
+    assert len(result.content) <= 3 * 1024 * 1024
+    assert reopen(result).size == (result.width, result.height)
+    assert abs(result.width / result.height - 4032 / 3024) < 0.01
+
+
+def test_large_jpegs_are_decoded_at_reduced_scale(monkeypatch):
+    requested = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        requested.append(size)
+        return original(self, mode, size)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    normalise_image(upload(noisy_photo_bytes((4000, 3000))))
+    assert requested == [(2000, 1500)]
+
+
+def test_sides_never_reach_the_provider_maximum(tryon):
+    tryon(INTAKE_MAX_SIDE=10_000, PROVIDER_MAX_SIDE=1000)
+    result = normalise_image(upload(photo_bytes((3000, 1500))))
+    assert (result.width, result.height) == (1000, 500)
+
+
+def test_shrinks_until_the_bytes_fit(tryon):
+    tryon(PROVIDER_MAX_BYTES=150 * 1024)
+    result = normalise_image(upload(noisy_photo_bytes((1600, 1200))))
+    assert len(result.content) <= 150 * 1024
+    assert result.width < 1600
+    assert min(result.width, result.height) >= 256
+
+
+def test_refuses_what_cannot_be_made_small_enough(tryon):
+    tryon(PROVIDER_MAX_BYTES=2 * 1024)
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(noisy_photo_bytes((800, 800))))
+    assert caught.value.code == "too_large_image"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(orientation):
+    image = Image.new("RGB", (400, 300), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 200, 150))  # top left quarter red
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif, quality=95)
+    expected = ImageOps.exif_transpose(Image.open(io.BytesIO(buffer.getvalue())))
+
+    out = reopen(normalise_image(upload(buffer.getvalue())))
+
+    assert out.size == expected.size == ((400, 300) if orientation < 5 else (300, 400))
+    for point in [(5, 5), (out.width - 5, 5), (5, out.height - 5)]:
+        got, want = out.getpixel(point), expected.getpixel(point)
+        assert all(abs(a - b) < 40 for a, b in zip(got, want, strict=True)), point
+
+
+def test_every_kind_of_metadata_is_stripped():
+    image = Image.new("RGB", (600, 800), (20, 160, 90))
+    exif = image.getexif()
+    exif[0x010F] = "PhoneMaker"  # camera make
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPS
+    buffer = io.BytesIO()
+    image.save(
+        buffer,
+        format="JPEG",
+        exif=exif,
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+        comment=b"shot at home",
+    )
+    out = reopen(normalise_image(upload(buffer.getvalue())))
+    assert not out.getexif()
+    assert set(out.info) <= {"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi"}
+
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Author", "The shopper")
+    png = photo_bytes(image_format="PNG", pnginfo=text, exif=exif)
+    out = reopen(normalise_image(upload(png, "p.png")))
+    assert "Author" not in out.info
+    assert not out.getexif()
+
+
+def test_garment_keeps_transparency_as_png_and_person_is_flattened_on_white():
+    png = photo_bytes((500, 500), (10, 20, 200, 0), image_format="PNG")
+
+    garment = normalise_image(upload(png, "shirt.png"), purpose="garment")
+    assert (garment.content_type, garment.extension) == ("image/png", "png")
+    assert reopen(garment).mode == "RGBA"
+    assert garment.as_content_file("shirt").name == "shirt.png"
+
+    person = normalise_image(upload(png, "me.png"), purpose="person")
+    assert person.extension == "jpg"
+    assert reopen(person).getpixel((10, 10)) == (255, 255, 255)
+
+
+def test_an_opaque_garment_becomes_jpeg():
+    result = normalise_image(upload(photo_bytes((500, 500))), purpose="garment")
+    assert result.extension == "jpg"
+
+
+def test_cmyk_and_16_bit_grey_become_rgb():
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (400, 400), (0, 255, 255, 0)).save(cmyk, format="JPEG")
+    red = reopen(normalise_image(upload(cmyk.getvalue()))).getpixel((5, 5))
+    assert red[0] > 200 and red[1] < 60
+
+    grey = io.BytesIO()
+    Image.new("I;16", (400, 400), 32768).save(grey, format="PNG")
+    value = reopen(normalise_image(upload(grey.getvalue(), "g.png"))).getpixel((5, 5))
+    assert 110 < value[0] < 150  # mid grey, not clipped to white
+
+
+def test_the_same_photo_gives_the_same_digest():
+    data = noisy_photo_bytes((900, 1200))
+    assert normalise_image(upload(data)).digest == normalise_image(io.BytesIO(data)).digest
+    other = noisy_photo_bytes((900, 1200), seed=1)
+    assert normalise_image(upload(other)).digest != normalise_image(upload(data)).digest
+
+
+def test_accepts_a_plain_binary_file_object():
+    assert normalise_image(io.BytesIO(photo_bytes())).width == 600
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (TEXT, "not_an_image"),
+        (SVG, "not_an_image"),
+        (HTML, "not_an_image"),
+        (b"", "empty_file"),
+        (truncated_jpeg(), "truncated_image"),
+        (png_bomb(), "too_many_pixels"),
+        (animated_gif(), "animated"),
+        (animated_png(), "animated"),
+        (photo_bytes((1, 1)), "too_small"),
+        (photo_bytes((800, 200)), "too_small"),
+        (photo_bytes((400, 400), image_format="GIF"), "unsupported_type"),
+        (photo_bytes((400, 400), image_format="BMP"), "unsupported_type"),
+    ],
+    ids=[
+        "text",
+        "svg",
+        "html",
+        "empty",
+        "truncated",
+        "bomb",
+        "animated-gif",
+        "animated-png",
+        "1x1",
+        "narrow",
+        "gif",
+        "bmp",
+    ],
+)
+def test_refusals_have_a_stable_code_and_a_message(data, code):
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(data, "photo.jpg"))
+    assert caught.value.code == code
+    message = caught.value.messages[0]
+    assert message.endswith(".") and "%(" not in message
+
+
+def test_the_pixel_cap_is_checked_on_the_header_before_decoding(tryon, monkeypatch):
+    tryon(MAX_IMAGE_PIXELS=1_000_000)
+    data = photo_bytes((2000, 1000), image_format="PNG")
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(data))
+    assert caught.value.code == "too_many_pixels"
+    assert "2000 x 1000" in caught.value.messages[0]
+    assert "1 megapixels" in caught.value.messages[0]
+
+
+def test_too_small_says_the_minimum(tryon):
+    tryon(MIN_IMAGE_SIDE=300)
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(photo_bytes((299, 900))))
+    assert caught.value.code == "too_small"
+    assert "299 x 900" in caught.value.messages[0]
+    assert "300 pixels" in caught.value.messages[0]
+
+
+class Unreadable(io.BytesIO):
+    """An upload whose recorded size is over the cap: it must not be read at all."""
+
+    size = 21 * 1024 * 1024
+
+    def read(self, *args):
+        raise AssertionError("read an upload over the byte cap")
+
+
+def test_an_upload_over_the_byte_cap_is_refused_from_its_size_unread():
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(Unreadable(b"x"))
+    assert caught.value.code == "too_large_upload"
+    assert "20 MB" in caught.value.messages[0]
+
+
+class Stream:
+    """A non-seekable stream that records how much was read from it."""
+
+    def __init__(self, data):
+        self.data, self.read_bytes = io.BytesIO(data), 0
+
+    def seekable(self):
+        return False
+
+    def read(self, size=-1):
+        chunk = self.data.read(size)
+        self.read_bytes += len(chunk)
+        return chunk
+
+
+def test_a_stream_of_unknown_size_is_read_only_to_the_cap(tryon):
+    tryon(MAX_UPLOAD_BYTES=100_000)
+    stream = Stream(b"\xff" * 5_000_000)
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(stream)
+    assert caught.value.code == "too_large_upload"
+    assert stream.read_bytes == 100_001
+
+    assert normalise_image(Stream(photo_bytes())).width == 600
+
+
+def test_unknown_purpose_is_a_programming_error():
+    with pytest.raises(ValueError, match="purpose"):
+        normalise_image(upload(photo_bytes()), purpose="avatar")
