@@ -1,0 +1,294 @@
+"""Try-on jobs in the admin: read-only records of the worker's work, and the actions
+that put a job back in line (retry), stop it (cancel) or hurry it (poll now).
+
+Jobs are machine-written, so no field can be edited and no job added here.
+The actions need the "Can change try-on job" permission: with the view
+permission alone, staff see the jobs but cannot act on them. Deleting jobs
+(and so their photos) is left to superusers.
+"""
+
+import hashlib
+import uuid
+
+from django.contrib import admin, messages
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from ..models import JobSource, TryOnJob
+from . import operations
+from .display import EMPTY, duration, status_badge, thumbnail
+from .overview import overview_view
+
+
+@admin.register(TryOnJob)
+class TryOnJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "short_id",
+        "status_label",
+        "garment",
+        "photo_thumbnail",
+        "result_thumbnail",
+        "source",
+        "owner",
+        "attempts",
+        "duration_display",
+        "error_display",
+        "created_at",
+    )
+    list_display_links = ("short_id",)
+    list_filter = (
+        "status",
+        "source",
+        ("garment", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+        "error_code",
+    )
+    list_select_related = ("garment", "model_photo", "user")
+    search_fields = ("=provider_task_id", "=provider_request_id", "garment__name")
+    search_help_text = gettext_lazy(
+        "A job id, a provider task id or request id, or a garment's name."
+    )
+    ordering = ("-created_at",)
+    actions = ["retry_jobs", "cancel_jobs", "poll_now"]
+    readonly_fields = (
+        "status_label",
+        "owner",
+        "photo_preview",
+        "result_preview",
+        "duration_display",
+    )
+    fieldsets = (
+        (None, {"fields": ("id", "status_label", "garment", "source", "owner", "model_photo")}),
+        (gettext_lazy("Pictures"), {"fields": ("photo_preview", "result_preview")}),
+        (
+            gettext_lazy("Error"),
+            {"fields": ("error_code", "error_message", "provider_error_code")},
+        ),
+        (
+            gettext_lazy("Provider"),
+            {"fields": ("provider", "provider_task_id", "provider_request_id")},
+        ),
+        (
+            gettext_lazy("Worker"),
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "attempts",
+                    "polls",
+                    "next_attempt_at",
+                    "lease_owner",
+                    "lease_expires_at",
+                    "submit_started_at",
+                    "last_polled_at",
+                    "provider_seconds",
+                ),
+            },
+        ),
+        (
+            gettext_lazy("Dates"),
+            {
+                "fields": (
+                    "created_at",
+                    "submitted_at",
+                    "finished_at",
+                    "duration_display",
+                    "consent_at",
+                    "photos_erased_at",
+                    "updated_at",
+                )
+            },
+        ),
+    )
+
+    class Media:
+        css = {"all": ("django_tryon/admin/tryon_admin.css",)}
+
+    # Permissions -------------------------------------------------------------------
+
+    def has_add_permission(self, request):
+        return False  # jobs come from the shopper API and the garments' action
+
+    def has_change_permission(self, request, obj=None):
+        # A job's page is read-only; the change permission (asked without a
+        # job) is the permission to run the actions.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    # Search ----------------------------------------------------------------------------
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also find a job by its id (the UUID shoppers and logs quote)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            job_id = uuid.UUID(search_term.strip())
+        except ValueError:
+            return found, may_have_duplicates
+        return found | queryset.filter(pk=job_id), may_have_duplicates
+
+    # Columns ---------------------------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("job"), ordering="created_at")
+    def short_id(self, obj):
+        return str(obj.pk)[:8]
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_label(self, obj):
+        return status_badge(obj)
+
+    @admin.display(description=gettext_lazy("photo"))
+    def photo_thumbnail(self, obj):
+        return thumbnail(obj.person_image, size=48, missing=self._photo_missing(obj))
+
+    @admin.display(description=gettext_lazy("result"))
+    def result_thumbnail(self, obj):
+        return thumbnail(obj.result_image, size=48)
+
+    @admin.display(description=gettext_lazy("owner"))
+    def owner(self, obj):
+        if obj.user_id:
+            return obj.user.get_username()
+        if obj.session_key:
+            # A short digest tells guests apart without showing their session key.
+            digest = hashlib.sha256(obj.session_key.encode()).hexdigest()[:8]
+            return _("guest %(digest)s") % {"digest": digest}
+        if obj.source == JobSource.ADMIN:
+            return _("catalogue")
+        return EMPTY
+
+    @admin.display(description=gettext_lazy("duration"))
+    def duration_display(self, obj):
+        return duration(obj.duration)
+
+    @admin.display(description=gettext_lazy("error"), ordering="error_code")
+    def error_display(self, obj):
+        if not obj.error_code and not obj.provider_error_code:
+            return EMPTY
+        return format_html(
+            '<span class="tryon-error-code" title="{}">{}</span>',
+            Truncator(obj.error_message).chars(300),
+            " / ".join(code for code in (obj.error_code, obj.provider_error_code) if code),
+        )
+
+    @admin.display(description=gettext_lazy("person photo"))
+    def photo_preview(self, obj):
+        return thumbnail(obj.person_image, size=320, missing=self._photo_missing(obj))
+
+    @admin.display(description=gettext_lazy("result"))
+    def result_preview(self, obj):
+        return thumbnail(obj.result_image, size=320)
+
+    def _photo_missing(self, obj):
+        return _("erased") if obj.photos_erased_at else EMPTY
+
+    # Actions ----------------------------------------------------------------------------
+
+    @admin.action(
+        description=gettext_lazy("Retry the selected failed or expired jobs"),
+        permissions=["change"],
+    )
+    def retry_jobs(self, request, queryset):
+        outcome = operations.retry_jobs(queryset)
+        self._report(
+            request,
+            outcome.changed,
+            ngettext(
+                "%(count)d job was sent back to the queue.",
+                "%(count)d jobs were sent back to the queue.",
+                outcome.changed,
+            ),
+        )
+        self._report_left(
+            request,
+            outcome.wrong_status,
+            ngettext(
+                "%(count)d job was not failed or expired and was left as it is.",
+                "%(count)d jobs were not failed or expired and were left as they are.",
+                outcome.wrong_status,
+            ),
+        )
+        self._report_left(
+            request,
+            outcome.no_photo,
+            ngettext(
+                "%(count)d job cannot be retried: its photo was erased.",
+                "%(count)d jobs cannot be retried: their photos were erased.",
+                outcome.no_photo,
+            ),
+        )
+
+    @admin.action(
+        description=gettext_lazy("Cancel the selected pending or running jobs"),
+        permissions=["change"],
+    )
+    def cancel_jobs(self, request, queryset):
+        outcome = operations.cancel_jobs(queryset)
+        self._report(
+            request,
+            outcome.changed,
+            ngettext(
+                "%(count)d job was canceled.", "%(count)d jobs were canceled.", outcome.changed
+            ),
+        )
+        self._report_left(request, outcome.wrong_status, self._already_ended(outcome))
+
+    @admin.action(
+        description=gettext_lazy("Poll now: make the selected running jobs due"),
+        permissions=["change"],
+    )
+    def poll_now(self, request, queryset):
+        outcome = operations.make_due(queryset)
+        self._report(
+            request,
+            outcome.changed,
+            ngettext(
+                "%(count)d job will be taken by the next worker pass.",
+                "%(count)d jobs will be taken by the next worker pass.",
+                outcome.changed,
+            ),
+        )
+        self._report_left(request, outcome.wrong_status, self._already_ended(outcome))
+
+    def _already_ended(self, outcome):
+        return ngettext(
+            "%(count)d job had already ended and was left as it is.",
+            "%(count)d jobs had already ended and were left as they are.",
+            outcome.wrong_status,
+        )
+
+    def _report(self, request, count, message):
+        level = messages.SUCCESS if count else messages.WARNING
+        self.message_user(request, message % {"count": count}, level)
+
+    def _report_left(self, request, count, message):
+        if count:
+            self.message_user(request, message % {"count": count}, messages.WARNING)
+
+    # The status overview ------------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "overview/",
+                self.admin_site.admin_view(self.overview_view),
+                name="{}_{}_overview".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def overview_view(self, request):
+        return overview_view(self, request)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            "overview_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_overview"),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)

@@ -1,0 +1,247 @@
+"""What the admin's actions do to jobs, as plain functions over querysets.
+
+Each write is a conditional ``UPDATE`` on the job's status, so an action never
+overwrites what a worker recorded a moment earlier: a job that finished while
+staff looked at the list is left as the worker wrote it, and counted as
+skipped. Clearing a job's lease also fences off a worker still holding it: the
+worker's own writes require its lease (see :mod:`django_tryon.worker`).
+"""
+
+import hashlib
+import posixpath
+from dataclasses import dataclass, field
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..errors import message_for
+from ..models import ACTIVE_STATUSES, JobSource, JobStatus, TryOnJob
+from ..storage import upload_storage
+
+#: Ended jobs staff may send back to the worker.
+RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.EXPIRED)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How many of the selected jobs an action changed, and why the others were left."""
+
+    changed: int
+    wrong_status: int = 0
+    no_photo: int = 0
+
+
+def retry_jobs(jobs, *, now=None):
+    """Send failed and expired jobs back to ``pending``, as if new.
+
+    Counters, errors and the provider's task id are cleared, and the job's
+    ``created_at`` becomes now: the worker counts ``JOB_EXPIRY`` from it for
+    a job not yet submitted, so an old job would otherwise expire again at
+    once. A job whose photo was erased (retention, or the shopper's request)
+    cannot be made again and is left as it is.
+    """
+    now = now or timezone.now()
+    selected = jobs.count()
+    retryable = jobs.filter(status__in=RETRYABLE_STATUSES)
+    erased = Q(person_image="") | Q(photos_erased_at__isnull=False)
+    no_photo = retryable.filter(erased).count()
+    changed = (
+        TryOnJob.objects.filter(pk__in=retryable.exclude(erased).values("pk"))
+        .filter(status__in=RETRYABLE_STATUSES)
+        .update(
+            status=JobStatus.PENDING,
+            attempts=0,
+            polls=0,
+            error_code="",
+            error_message="",
+            provider_error_code="",
+            provider_task_id="",
+            provider_request_id="",
+            submitted_at=None,
+            finished_at=None,
+            submit_started_at=None,
+            last_polled_at=None,
+            provider_seconds=None,
+            lease_owner="",
+            lease_expires_at=None,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return Outcome(changed=changed, wrong_status=selected - changed - no_photo, no_photo=no_photo)
+
+
+def cancel_jobs(jobs, *, now=None):
+    """End pending and in-flight jobs as ``canceled``.
+
+    A task already at the provider is not recalled (AILabAPI has no way to):
+    its credits are spent, and the worker discards its result if one comes.
+    """
+    now = now or timezone.now()
+    selected = jobs.count()
+    changed = TryOnJob.objects.filter(pk__in=jobs.values("pk"), status__in=ACTIVE_STATUSES).update(
+        status=JobStatus.CANCELED,
+        error_code="canceled",
+        error_message=str(message_for("canceled")),
+        finished_at=now,
+        submit_started_at=None,
+        lease_owner="",
+        lease_expires_at=None,
+        updated_at=now,
+    )
+    return Outcome(changed=changed, wrong_status=selected - changed)
+
+
+def make_due(jobs, *, now=None):
+    """Make active jobs due at once: the next worker pass submits or queries them.
+
+    A job a worker holds right now keeps its lease and is taken again once free.
+    """
+    now = now or timezone.now()
+    selected = jobs.count()
+    changed = TryOnJob.objects.filter(pk__in=jobs.values("pk"), status__in=ACTIVE_STATUSES).update(
+        next_attempt_at=now, updated_at=now
+    )
+    return Outcome(changed=changed, wrong_status=selected - changed)
+
+
+# Catalogue pictures ------------------------------------------------------------
+
+
+@dataclass
+class PhotoPlan:
+    """What generating pictures with one model photo would do."""
+
+    photo: object
+    new: list = field(default_factory=list)  # garments without a result
+    with_result: list = field(default_factory=list)  # garments that have one already
+    in_progress: list = field(default_factory=list)  # garments with an active job
+
+    def garments_to_make(self, include_existing):
+        return self.new + self.with_result if include_existing else list(self.new)
+
+
+@dataclass
+class GenerationPlan:
+    """One job per garment and model photo, minus the pairs skipped."""
+
+    photos: list
+    include_existing: bool = False
+
+    def pairs(self):
+        return [
+            (garment, plan.photo)
+            for plan in self.photos
+            for garment in plan.garments_to_make(self.include_existing)
+        ]
+
+    @property
+    def call_count(self):
+        """Jobs to make: each is one try-on request to the provider."""
+        return sum(len(p.garments_to_make(self.include_existing)) for p in self.photos)
+
+    @property
+    def skipped_with_result(self):
+        return 0 if self.include_existing else sum(len(p.with_result) for p in self.photos)
+
+    @property
+    def skipped_in_progress(self):
+        return sum(len(p.in_progress) for p in self.photos)
+
+
+def plan_generation(garments, photos, *, include_existing=False):
+    """Which garment x photo pairs get a job.
+
+    A pair that has a stored result is skipped unless ``include_existing``; a
+    pair with a job still active is always skipped (a second one would pay
+    the provider twice for the same picture).
+    """
+    garments = list(garments)
+    photos = list(photos)
+    has_result, active = set(), set()
+    rows = TryOnJob.objects.filter(
+        garment__in=[g.pk for g in garments], model_photo__in=[p.pk for p in photos]
+    ).values_list("garment_id", "model_photo_id", "status", "result_image")
+    for garment_id, photo_id, status, result in rows:
+        if status in ACTIVE_STATUSES:
+            active.add((garment_id, photo_id))
+        elif status == JobStatus.SUCCEEDED and result:
+            has_result.add((garment_id, photo_id))
+    plans = []
+    for photo in photos:
+        plan = PhotoPlan(photo=photo)
+        for garment in garments:
+            pair = (garment.pk, photo.pk)
+            if pair in active:
+                plan.in_progress.append(garment)
+            elif pair in has_result:
+                plan.with_result.append(garment)
+            else:
+                plan.new.append(garment)
+        plans.append(plan)
+    return GenerationPlan(photos=plans, include_existing=include_existing)
+
+
+class PhotoUnreadable(Exception):
+    """A model photo's file cannot be read from storage."""
+
+    def __init__(self, photo, error):
+        super().__init__(f"{photo}: {error}")
+        self.photo = photo
+        self.error = error
+
+
+def create_jobs(plan, *, now=None):
+    """Make the plan's jobs: ``source=admin``, each with its own copy of the model photo.
+
+    The copy makes the job independent of the model photo: deleting either,
+    or erasing the job's photo, never touches the other. Files are written
+    first and deleted again if the rows cannot be written, so nothing is left
+    orphaned on storage.
+    """
+    now = now or timezone.now()
+    pairs = plan.pairs()
+    if not pairs:
+        return []
+    contents = {}
+    for photo in {photo.pk: photo for _garment, photo in pairs}.values():
+        try:
+            with photo.image.open("rb") as handle:
+                contents[photo.pk] = handle.read()
+        except OSError as err:
+            raise PhotoUnreadable(photo, err) from err
+    digests = {pk: hashlib.sha256(content).hexdigest() for pk, content in contents.items()}
+    field_ = TryOnJob._meta.get_field("person_image")
+    storage = upload_storage()
+    saved = []
+    jobs = []
+    try:
+        for garment, photo in pairs:
+            content = contents[photo.pk]
+            extension = posixpath.splitext(photo.image.name)[1] or ".jpg"
+            name = storage.save(
+                field_.generate_filename(None, f"model{extension}"), ContentFile(content)
+            )
+            saved.append(name)
+            jobs.append(
+                TryOnJob(
+                    garment=garment,
+                    model_photo=photo,
+                    person_image=name,
+                    photo_digest=digests[photo.pk],
+                    source=JobSource.ADMIN,
+                    status=JobStatus.PENDING,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        with transaction.atomic():
+            TryOnJob.objects.bulk_create(jobs)
+    except BaseException:
+        for name in saved:
+            storage.delete(name)
+        raise
+    return jobs

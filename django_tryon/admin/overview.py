@@ -1,0 +1,62 @@
+"""The try-on status overview: a page of the job admin, over :mod:`django_tryon.stats`."""
+
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import stats
+from ..models import JobStatus
+from .display import duration
+
+
+def _merge_codes(windows, attribute):
+    """``[(code, [count per window])]`` over every code seen in any window."""
+    per_window = [dict(getattr(window, attribute)) for window in windows]
+    order = []
+    for window in windows:
+        for code, _count in getattr(window, attribute):
+            if code not in order:
+                order.append(code)
+    return [(code, [counts.get(code, 0) for counts in per_window]) for code in order]
+
+
+def overview_context(now=None, *, refresh_credits=False):
+    """Everything the overview shows, ready for the template."""
+    now = now or timezone.now()
+    windows = stats.overview(now=now)
+    backlog = stats.backlog(now=now)
+    labels = dict(JobStatus.choices)
+    return {
+        "now": now,
+        "windows": windows,
+        "status_rows": [
+            (status, labels[status], [window.counts[status] for window in windows])
+            for status in JobStatus.values
+        ],
+        "totals": [window.total for window in windows],
+        "success": [window.success_percent for window in windows],
+        "p50": [duration(window.p50) for window in windows],
+        "p95": [duration(window.p95) for window in windows],
+        "samples": [window.sample_size for window in windows],
+        "provider_errors": _merge_codes(windows, "provider_errors"),
+        "job_errors": _merge_codes(windows, "job_errors"),
+        "backlog": [(status, labels[status], count) for status, count in backlog["counts"].items()],
+        "overdue": backlog["overdue"],
+        "credits": stats.credits_report(refresh=refresh_credits),
+    }
+
+
+def overview_view(model_admin, request):
+    """The page; staff who may view jobs may view it."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    context = {
+        **model_admin.admin_site.each_context(request),
+        **overview_context(refresh_credits=request.GET.get("refresh") == "credits"),
+        "title": _("Try-on status"),
+        "subtitle": None,
+        "opts": model_admin.model._meta,
+        "media": model_admin.media,
+    }
+    return TemplateResponse(request, "admin/django_tryon/tryonjob/overview.html", context)
