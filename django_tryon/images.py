@@ -65,8 +65,7 @@ MESSAGES = {
     "unsupported_type": _("%(format)s images are not supported. Choose a JPEG, PNG or WebP photo."),
     "animated": _("Animated images cannot be used. Choose a still photo (JPEG, PNG or WebP)."),
     "too_many_pixels": _(
-        "This image has too many pixels (%(width)s x %(height)s). Choose a photo of at most "
-        "%(megapixels)s megapixels."
+        "This image has too many pixels (over %(megapixels)s megapixels). Choose a smaller photo."
     ),
     "too_small": _(
         "This image is too small (%(width)s x %(height)s pixels). Use a photo at least "
@@ -144,7 +143,7 @@ def normalise_image(file, *, purpose="person"):
     try:
         image = Image.open(source, formats=recognised)
     except Image.DecompressionBombError as err:
-        raise ImageRejected("too_many_pixels", **_pixel_params(None)) from err
+        raise ImageRejected("too_many_pixels", **_pixel_params()) from err
     except UnidentifiedImageError as err:
         raise ImageRejected("not_an_image") from err
     except DECODE_ERRORS as err:
@@ -195,20 +194,15 @@ def _megabytes(size):
     return f"{size / (1024 * 1024):g}"
 
 
-def _pixel_params(image):
-    width, height = image.size if image is not None else ("?", "?")
-    return {
-        "width": width,
-        "height": height,
-        "megapixels": f"{tryon_settings.MAX_IMAGE_PIXELS / 1_000_000:g}",
-    }
+def _pixel_params():
+    return {"megapixels": f"{tryon_settings.MAX_IMAGE_PIXELS / 1_000_000:g}"}
 
 
 def _check_header(image, accepted):
     """Refuse from the header alone: nothing has been decoded yet."""
     width, height = image.size
     if width * height > tryon_settings.MAX_IMAGE_PIXELS:
-        raise ImageRejected("too_many_pixels", **_pixel_params(image))
+        raise ImageRejected("too_many_pixels", **_pixel_params())
     try:
         animated = bool(getattr(image, "is_animated", False))
     except DECODE_ERRORS as err:

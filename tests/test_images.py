@@ -234,8 +234,7 @@ def test_the_pixel_cap_is_checked_on_the_header_before_decoding(tryon, monkeypat
     with pytest.raises(ImageRejected) as caught:
         normalise_image(upload(data))
     assert caught.value.code == "too_many_pixels"
-    assert "2000 x 1000" in caught.value.messages[0]
-    assert "1 megapixels" in caught.value.messages[0]
+    assert "over 1 megapixels" in caught.value.messages[0]
 
 
 def test_too_small_says_the_minimum(tryon):

@@ -59,17 +59,26 @@ class JobSerializer(serializers.ModelSerializer):
         return bool(self.context.get("reused", False))
 
 
+class GarmentField(serializers.PrimaryKeyRelatedField):
+    """An active garment's id; any other value, malformed or not, is "not available"."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            self.fail("does_not_exist", pk_value=data)
+
+
 class JobCreateSerializer(serializers.Serializer):
     """A try-on request. The photo is normalised only once the cheap fields are valid;
     ``validated_data["photo"]`` is then a :class:`~django_tryon.images.NormalisedImage`."""
 
-    garment = serializers.PrimaryKeyRelatedField(
+    garment = GarmentField(
         queryset=Garment.objects.active(),
         error_messages={
             "required": _("Choose a garment to try on."),
             "null": _("Choose a garment to try on."),
             "does_not_exist": _("This garment is not available for try-on."),
-            "incorrect_type": _("This garment is not available for try-on."),
         },
     )
     person_image = serializers.FileField(
