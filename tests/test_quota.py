@@ -72,7 +72,8 @@ def test_the_day_is_the_shops_local_day(settings):
     assert quota.seconds_until_tomorrow(late) == 30 * 60
 
 
-def _failed_job(make_job, code, day=NOON.date()):
+def _failed_job(make_job, code):
+    day = NOON.date()
     job = make_job(quota_key="session:a", quota_day=day, status="failed", error_code=code)
     DailyUsage.objects.create(key="session:a", day=day, count=3)
     return job
