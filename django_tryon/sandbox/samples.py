@@ -287,7 +287,7 @@ def _floral(width, height, rng):
     tile_size = 192
     tile = Image.new("RGB", (tile_size, tile_size), (232, 112, 96))
     draw = ImageDraw.Draw(tile)
-    palette = [(255, 236, 214), (250, 204, 80), (255, 255, 255), (120, 40, 60)]
+    palette = [(150, 196, 230), (250, 204, 80), (255, 255, 255), (120, 40, 60)]
     for index in range(7):
         cx, cy = rng.uniform(0, tile_size, 2)
         radius = rng.uniform(11, 20)

@@ -1,0 +1,402 @@
+"""The sandbox's HTTP server: AILabAPI's endpoints on loopback, plus a control endpoint.
+
+Endpoints (see ``docs/sandbox.md``):
+
+- ``POST /api/portrait/editing/try-on-clothes``: submit a try-on task.
+- ``GET /api/common/query-async-task-result?task_id=...``: a task's state.
+- ``GET /api/common/query-credits``: the account's balance.
+- ``GET /results/<token>.jpg``: a finished task's picture.
+- ``GET|POST /_sandbox/control``, ``POST /_sandbox/reset``: change the options
+  and read the counters while the sandbox runs.
+
+A thread per connection (HTTP/1.1, kept alive), so slow answers of one client
+never hold up another; the result picture is made once, on first download.
+"""
+
+import contextlib
+import ipaddress
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import compositing, protocol
+from .faults import FaultInjector, Options
+from .protocol import ApiError
+from .stats import Counters
+from .store import TaskStore
+from .submission import read_submission
+
+CONTROL_PATH = "/_sandbox/control"
+RESET_PATH = "/_sandbox/reset"
+RESULTS_PREFIX = "/results/"
+# Bodies over this are refused unread: twice the provider's limit per image, and headroom.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_CONTROL_BYTES = 64 * 1024
+LOOPBACK_NAMES = {"localhost"}
+
+
+def is_loopback(host):
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Drop(Exception):
+    """Close the connection without answering."""
+
+
+class SandboxServer:
+    """An AILabAPI-compatible provider on loopback.
+
+    ``api_key=None`` accepts any non-empty key; a string accepts only itself.
+    Every field of :class:`~django_tryon.sandbox.faults.Options` may be passed
+    as a keyword argument and changed later with :meth:`configure` or the
+    control endpoint. Use as a context manager, or call :meth:`start` (serves
+    from a background thread) and :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        host="127.0.0.1",
+        port=0,
+        *,
+        api_key=None,
+        credits=1_000_000,
+        seed=None,
+        allow_remote=False,
+        log=None,
+        **options,
+    ):
+        if not allow_remote and not is_loopback(host):
+            raise ValueError(
+                f"The sandbox listens on loopback only; {host!r} is not a loopback address."
+            )
+        self.api_key = api_key
+        self.options = Options()
+        self.options.update(options)
+        self._initial_options = self.options.as_dict()
+        self.faults = FaultInjector(self.options, seed=seed)
+        self.counters = Counters()
+        self.store = TaskStore(credits=credits)
+        self.log = log
+        self._plain_result = None
+        self.httpd = _HTTPServer((host, port), _Handler, self)
+        self.host = host
+        self.port = self.httpd.server_address[1]
+        self._thread = None
+
+    @property
+    def url(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # Running ----------------------------------------------------------------
+
+    def start(self):
+        """Serve from a daemon thread; return ``self``."""
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="tryon-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self):
+        """Serve on the calling thread until :meth:`stop` (or KeyboardInterrupt)."""
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    # Control ------------------------------------------------------------------
+
+    def configure(self, **changes):
+        """Change options now (``credits`` sets the balance); raise ``ValueError`` if invalid."""
+        credits = changes.pop("credits", None)
+        if credits is not None and (
+            isinstance(credits, bool) or not isinstance(credits, int) or credits < 0
+        ):
+            raise ValueError(f"credits must be a whole number >= 0, not {credits!r}.")
+        self.options.update(changes)
+        if credits is not None:
+            self.store.set_credits(credits)
+
+    def reset(self):
+        """Forget every task and count, restore the options and credits the sandbox started with."""
+        self.options.update(self._initial_options)
+        self.store.clear()
+        self.counters.reset()
+        self.faults.rate_limiter.reset()
+
+    def stats(self):
+        """The counters (see :class:`~django_tryon.sandbox.stats.Counters`)."""
+        return self.counters.snapshot()
+
+    def state(self):
+        return {
+            "options": self.options.as_dict(),
+            "credits": self.store.credits,
+            "tasks": len(self.store),
+            "counters": self.stats(),
+        }
+
+    # The provider's behaviour ----------------------------------------------------
+
+    def check_key(self, key):
+        if not key or (self.api_key is not None and key != self.api_key):
+            raise ApiError("ERROR_APPLICATIONS_NOT_EXISTS")
+
+    def inject_faults(self, kind):
+        """Raise the fault this request gets, if any; return whether to drop after answering."""
+        options, faults = self.options, self.faults
+        if not faults.rate_limiter.allow(options.max_rps):
+            self.counters.fault("max_rps")
+            raise ApiError("EXCEEDING_LIMITS")
+        if not faults.applies_to(kind):
+            return False
+        if options.latency:
+            self.counters.fault("latency")
+            time.sleep(options.latency)
+        drop = faults.chance(options.drop)
+        if drop:
+            self.counters.fault("drop")
+            if options.drop_phase == "before" or kind != "submit":
+                raise _Drop
+        if faults.chance(options.rate_limited):
+            self.counters.fault("rate_limited")
+            raise ApiError("EXCEEDING_LIMITS")
+        if faults.chance(options.server_errors):
+            self.counters.fault("server_error")
+            raise ApiError(protocol.SERVER_ERRORS[faults.server_error_status()])
+        return drop
+
+    def submit(self, key, content_type, body):
+        composite = self.options.result_mode == "composite"
+        if self.store.credits <= 0:
+            raise ApiError("ERROR_NOT_ENOUGH_CREDITS")
+        submission = read_submission(content_type, body, decode=composite)
+        if self.faults.chance(self.options.no_face):
+            self.counters.fault("no_face")
+            raise ApiError("ERROR_NO_FACE_IN_FILE")
+        fails = self.faults.chance(self.options.task_failures)
+        if fails:
+            self.counters.fault("task_failed")
+        task = self.store.create(
+            api_key=key,
+            submission=submission,
+            processing_time=self.options.processing_time,
+            fails=fails,
+            keep_images=composite,
+            result_ttl=self.options.result_ttl,
+        )
+        self.counters.task_created(submission.person_digest)
+        return task
+
+    def query(self, key, task_id, base_url):
+        if not task_id:
+            raise ApiError("MISSING_PARAMETERS", "Missing parameter: task_id.")
+        task = self.store.get(task_id, key, self.options.result_ttl)
+        if task is None:
+            raise ApiError(
+                "ERROR_INVALID_PARAMETER",
+                "No task with this task_id: it never existed or its 24 hours are over.",
+            )
+        status = task.status(self.store.clock())
+        url = f"{base_url}{RESULTS_PREFIX}{task.token}.jpg" if status == 2 else ""
+        return status, url
+
+    def result(self, token):
+        """The picture of the task with ``token``, or ``None`` (404)."""
+        task = self.store.by_token(token, self.options.result_ttl)
+        if task is None:
+            return None
+        with task.lock:
+            if not task.result:
+                if not task.person_image:  # the "plain" result mode kept no uploads
+                    return self.plain_result()
+                task.result = compositing.try_on_jpeg(
+                    task.person_image, task.clothes_image, task.clothes_type
+                )
+                # The picture is made: the uploads are not needed any more.
+                task.person_image = task.clothes_image = b""
+            return task.result
+
+    def plain_result(self):
+        if self._plain_result is None:
+            self._plain_result = compositing.plain_result_jpeg()
+        return self._plain_result
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    # Load tests open many connections at once: do not refuse them at accept time.
+    request_queue_size = 1024
+
+    def __init__(self, address, handler, sandbox):
+        self.sandbox = sandbox
+        host = address[0]
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "tryon-sandbox"
+    sys_version = ""
+    # Idle kept-alive connections are closed after this many seconds.
+    timeout = 120
+
+    @property
+    def sandbox(self):
+        return self.server.sandbox
+
+    def log_message(self, format, *args):
+        if self.sandbox.log is not None:
+            self.sandbox.log(f"{self.address_string()} {format % args}")
+
+    # Routing -------------------------------------------------------------------
+
+    def do_GET(self):
+        self._route("GET")
+
+    def do_POST(self):
+        self._route("POST")
+
+    def _route(self, method):
+        parts = urlsplit(self.path)
+        path = parts.path
+        try:
+            if path == protocol.SUBMIT_PATH and method == "POST":
+                self._api("submit", parts)
+            elif path == protocol.QUERY_PATH and method == "GET":
+                self._api("query", parts)
+            elif path == protocol.CREDITS_PATH and method == "GET":
+                self._api("credits", parts)
+            elif path.startswith(RESULTS_PREFIX) and method == "GET":
+                self._download(path[len(RESULTS_PREFIX) :])
+            elif path == CONTROL_PATH:
+                self._control(method)
+            elif path == RESET_PATH and method == "POST":
+                self._read_body(MAX_CONTROL_BYTES)
+                self.sandbox.reset()
+                self._json(200, self.sandbox.state())
+            else:
+                self._read_body(MAX_BODY_BYTES)
+                self.sandbox.counters.request("other")
+                self._error(ApiError("ERROR_AI_NOT_EXISTS", f"No such API: {method} {path}."))
+        except _Drop:
+            self._drop()
+
+    # The provider's API -----------------------------------------------------------
+
+    def _api(self, kind, parts):
+        sandbox = self.sandbox
+        sandbox.counters.request(kind)
+        body = self._read_body(MAX_BODY_BYTES) if kind == "submit" else b""
+        if body is None:
+            return self._error(
+                ApiError("FILE_SIZE_EXCEEDS_LIMIT", "The request body is too large."),
+                close=True,
+            )
+        key = self.headers.get(protocol.API_KEY_HEADER, "")
+        request_id = protocol.new_request_id()
+        try:
+            sandbox.check_key(key)
+            drop_after = sandbox.inject_faults(kind)
+            if kind == "submit":
+                task = sandbox.submit(key, self.headers.get("Content-Type", ""), body)
+                answer = protocol.submit_answer(request_id, task.id)
+            elif kind == "query":
+                task_id = parse_qs(parts.query).get("task_id", [""])[0]
+                status, url = sandbox.query(key, task_id, self._base_url())
+                answer = protocol.query_answer(request_id, status, url)
+            else:
+                answer = protocol.credits_answer(request_id, sandbox.store.credits)
+        except ApiError as error:
+            return self._error(error, request_id)
+        sandbox.counters.accept(kind)
+        if drop_after:
+            raise _Drop
+        self._json(200, answer)
+
+    def _download(self, name):
+        sandbox = self.sandbox
+        sandbox.counters.request("download")
+        token = name.removesuffix(".jpg")
+        if sandbox.faults.chance(sandbox.options.result_404):
+            sandbox.counters.fault("result_404")
+            return self._send(404, b"Not found\n", "text/plain; charset=utf-8")
+        body = sandbox.result(token)
+        if body is None:
+            return self._send(404, b"Not found\n", "text/plain; charset=utf-8")
+        sandbox.counters.accept("download")
+        self._send(200, body, "image/jpeg")
+
+    def _control(self, method):
+        sandbox = self.sandbox
+        if method == "POST":
+            body = self._read_body(MAX_CONTROL_BYTES)
+            try:
+                changes = json.loads(body or b"{}")
+                if not isinstance(changes, dict):
+                    raise ValueError("The body must be a JSON object of options.")
+                sandbox.configure(**changes)
+            except ValueError as err:
+                return self._json(400, {"error": str(err)})
+        self._json(200, sandbox.state())
+
+    # Plumbing --------------------------------------------------------------------
+
+    def _base_url(self):
+        host = self.headers.get("Host") or f"{self.sandbox.host}:{self.sandbox.port}"
+        return f"http://{host}"
+
+    def _read_body(self, limit):
+        """The request body, or ``None`` if it is over ``limit`` (then left unread)."""
+        length = self.headers.get("Content-Length", "0")
+        length = int(length) if length.isdigit() else 0
+        if length > limit:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _error(self, error, request_id=None, close=False):
+        self.sandbox.counters.error(error.code)
+        answer = protocol.error_answer(request_id or protocol.new_request_id(), error)
+        self._json(error.status, answer, close=close)
+
+    def _json(self, status, payload, close=False):
+        self._send(status, json.dumps(payload).encode(), "application/json", close=close)
+
+    def _send(self, status, body, content_type, close=False):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drop(self):
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
