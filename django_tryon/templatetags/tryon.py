@@ -122,7 +122,7 @@ def client_config(garment):
             "noConsent": _("Tick the box to agree before sending your photo."),
             "photoChosen": _("Photo chosen. Check it, then send it."),
             "sending": _("Sending your photo…"),
-            "pending": _("Your photo is on its way to the try-on service…"),
+            "pending": _("Your photo is on its way…"),
             "queued": _("Waiting for the try-on service…"),
             "processing": _("Making your picture…"),
             "elapsed": _("%(elapsed)s elapsed") % {"elapsed": "{elapsed}"},
