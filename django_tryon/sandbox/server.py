@@ -47,6 +47,10 @@ def is_loopback(host):
         return False
 
 
+class NotLoopbackError(ValueError):
+    """The sandbox was asked to listen beyond loopback without ``allow_remote``."""
+
+
 class _Drop(Exception):
     """Close the connection without answering."""
 
@@ -74,7 +78,7 @@ class SandboxServer:
         **options,
     ):
         if not allow_remote and not is_loopback(host):
-            raise ValueError(
+            raise NotLoopbackError(
                 f"The sandbox listens on loopback only; {host!r} is not a loopback address."
             )
         self.api_key = api_key
@@ -268,6 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def sandbox(self):
         return self.server.sandbox
+
+    def setup(self):
+        super().setup()
+        self.server.sandbox.counters.connection()
 
     def log_message(self, format, *args):
         if self.sandbox.log is not None:

@@ -20,6 +20,11 @@ class Counters:
             self.errors = Counter()  # error answers, by provider code
             self.faults = Counter()  # injected faults, by kind
             self.tasks_by_person = Counter()
+            self.connections = 0  # TCP connections accepted (fewer than requests: keep-alive)
+
+    def connection(self):
+        with self._lock:
+            self.connections += 1
 
     def request(self, kind):
         with self._lock:
@@ -54,4 +59,5 @@ class Counters:
                 "errors": dict(self.errors),
                 "faults": dict(self.faults),
                 "tasks_by_person": dict(self.tasks_by_person),
+                "connections": self.connections,
             }
