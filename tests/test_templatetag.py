@@ -90,6 +90,9 @@ def test_label_override():
     output = render("{% tryon_button product label='See it on you' %}", product=product)
     assert ">See it on you</span>" in output
     assert ">Try it on</span>" not in output
+    # A translatable label, as the docs show it.
+    output = render("{% tryon_button product label=_('See it on you') %}", product=product)
+    assert ">See it on you</span>" in output
     # A label from a variable (say, a CMS field) is escaped.
     output = render("{% tryon_button product label=text %}", product=product, text="<b>On</b>")
     assert ">&lt;b&gt;On&lt;/b&gt;</span>" in output

@@ -710,8 +710,17 @@
   function init(scope) {
     var roots = (scope || document).querySelectorAll("[data-tryon]");
     Array.prototype.forEach.call(roots, function (root) {
-      if (!root.tryonWidget) {
+      if (root.tryonWidget) {
+        return;
+      }
+      try {
         root.tryonWidget = new Widget(root);
+      } catch (error) {
+        // One broken widget (say, an overridden template missing a part) leaves the others working.
+        root.tryonWidget = null;
+        if (window.console) {
+          window.console.error("django-tryon: this widget could not start", root, error);
+        }
       }
     });
   }
