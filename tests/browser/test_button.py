@@ -299,3 +299,21 @@ def test_reduced_motion_stills_the_spinner(shop, page, motion):
     spinner = page.locator(".tryon-progress__spinner")
     name = spinner.evaluate("element => getComputedStyle(element).animationName")
     assert (name == "none") == (motion == "reduce")
+
+
+def test_cancel_while_the_picture_is_made(shop, page, person_photo):
+    shop.control(processing_time=20.0)
+    page.goto(shop.product_url())
+    dialog = open_dialog(page)
+    choose_photo(dialog, person_photo)
+    dialog.get_by_label("I agree that my photo is sent").check()
+    dialog.get_by_role("button", name="Send my photo").click()
+    page.wait_for_function("window.tryonEvents.some(e => e.type === 'tryon:submit')")
+    job_id = events(page)[-1]["detail"]["jobId"]
+    dialog.get_by_role("button", name="Cancel and delete my photo").click()
+    notice = dialog.locator("[data-tryon-notice]")
+    notice.wait_for(state="visible")
+    assert notice.inner_text() == "Your photos were deleted."
+    assert page.request.get(f"{shop.url}/tryon/api/jobs/{job_id}/").status == 404
+    assert page.evaluate("sessionStorage.length") == 0
+    assert [event["type"] for event in events(page)] == ["tryon:open", "tryon:submit"]

@@ -189,8 +189,10 @@
     this.find("[data-tryon-retry]").addEventListener("click", function () {
       self.retry();
     });
-    this.find("[data-tryon-delete]").addEventListener("click", function () {
-      self.erase();
+    this.findAll("[data-tryon-delete]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        self.erase(button);
+      });
     });
   };
 
@@ -619,7 +621,7 @@
     var image = this.find("[data-tryon-result-image]");
     image.src = job.result_url;
     this.find("[data-tryon-download]").href = job.result_url;
-    this.setMessage("[data-tryon-result-error]", "");
+    this.clearDeleteErrors();
     this.show("result");
     this.announce(this.messages.succeeded);
     this.dispatch("tryon:success", { resultUrl: job.result_url, reused: !!job.reused });
@@ -646,17 +648,22 @@
     }
     this.setMessage("[data-tryon-error]", "");
     this.setMessage("[data-tryon-notice]", "");
+    this.clearDeleteErrors();
     this.show("pick");
   };
 
-  Widget.prototype.erase = function () {
+  /* Erase the job's photos on the server (a running job is canceled too). */
+  Widget.prototype.erase = function (button) {
     var self = this;
     if (!this.job) {
       this.reset();
       return;
     }
-    var button = this.find("[data-tryon-delete]");
     button.disabled = true;
+    this.clearDeleteErrors();
+    // No poll may report "canceled" while the erasing is under way.
+    this.generation++;
+    this.stopPolling();
     this.announce(this.messages.deleting);
     fetch(this.jobUrl(this.job.id), {
       method: "DELETE",
@@ -686,8 +693,23 @@
   };
 
   Widget.prototype.deleteFailed = function (message) {
-    this.setMessage("[data-tryon-result-error]", message);
+    if (this.step === "progress") {
+      this.startTicking();
+      this.schedulePoll();
+    }
+    var element = this.find('[data-tryon-step="' + this.step + '"] [data-tryon-delete-error]');
+    if (element) {
+      element.textContent = message;
+      element.hidden = false;
+    }
     this.announce(message);
+  };
+
+  Widget.prototype.clearDeleteErrors = function () {
+    this.findAll("[data-tryon-delete-error]").forEach(function (element) {
+      element.textContent = "";
+      element.hidden = true;
+    });
   };
 
   /* After a reload: pick up the job this tab was following. */
