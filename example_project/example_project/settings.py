@@ -1,0 +1,90 @@
+"""Settings of the example shop: a local demo, with the sandbox as the try-on provider.
+
+Environment variables (all optional) let ``make demo`` and the tests move things:
+``TRYON_DEMO_DB`` (SQLite file), ``TRYON_DEMO_MEDIA`` (uploads and results),
+``TRYON_SANDBOX_PORT`` (where ``manage.py tryon_sandbox`` listens, default 8765).
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A local demo only: never deploy these settings.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-shop-local-demo-only")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_tryon",
+    "shop",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("TRYON_DEMO_DB", str(BASE_DIR / "db.sqlite3")),
+        # The worker and the web server write at once: wait for the lock, do not fail.
+        "OPTIONS": {"timeout": 20},
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+MEDIA_URL = "media/"
+MEDIA_ROOT = os.environ.get("TRYON_DEMO_MEDIA", str(BASE_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+SANDBOX_PORT = int(os.environ.get("TRYON_SANDBOX_PORT", "8765"))
+
+TRYON = {
+    # The sandbox accepts any key; a real shop reads its AILabAPI key from the environment.
+    "API_KEY": os.environ.get("TRYON_API_KEY", "sandbox-demo-key"),
+    "BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+    # The sandbox answers in seconds: ask often, so the demo feels quick.
+    "POLL_INTERVAL": 1.0,
+    "PRIVACY_URL": "/privacy/",
+}

@@ -1,0 +1,14 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("tryon/", include("django_tryon.urls")),
+    path("", include("shop.urls")),
+]
+
+if settings.DEBUG:
+    # Uploaded photos, garments and try-on results, served by Django for the demo only.
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
