@@ -25,10 +25,9 @@ from datetime import timedelta
 
 import requests
 from django.db import models
-from django.db.models import Case, F, When
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from . import schedule
 from .backends import get_backend
 from .backends.base import (
     FAILED,
@@ -44,6 +43,7 @@ from .conf import tryon_settings
 from .errors import message_for
 from .models import ACTIVE_STATUSES, IN_FLIGHT_STATUSES, JobStatus, TryOnJob
 from .results import ResultFetcher, result_from_content, store_result
+from .schedule import QuerySchedule, job_kind, retry_delay
 from .signals import job_failed, job_succeeded
 from .storage import result_storage
 
@@ -56,6 +56,10 @@ MAX_RATE_PAUSE = 60.0
 # process stops, so the test can kill it inside a window too short to hit by timing.
 PAUSE_AT_ENV = "TRYON_TEST_PAUSE_AT"
 PAUSE_SECONDS_ENV = "TRYON_TEST_PAUSE_SECONDS"
+# How often the query schedule re-reads recent provider times (other workers' too).
+SCHEDULE_REFRESH_SECONDS = 600
+# Recent successes read to learn provider times.
+SCHEDULE_SAMPLE_ROWS = 500
 
 
 @dataclass
@@ -144,6 +148,8 @@ class Worker:
         self._local = threading.local()
         self._rate_pause_until = 0.0  # time.monotonic() before which no provider call is made
         self._rate_strikes = 0
+        self.schedule = QuerySchedule()
+        self._schedule_read_at = None
 
     def close(self):
         self._executor.shutdown(wait=True)
@@ -172,6 +178,7 @@ class Worker:
         report.claimed = len(jobs)
         if not jobs:
             return report
+        self._refresh_schedule()
         # Stop starting provider calls early enough that every call started
         # ends while the lease still holds.
         call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
@@ -243,6 +250,7 @@ class Worker:
         if not next_attempts:
             return
         queried = [pk for pk, release in next_attempts.items() if release.queried]
+        now = self.clock()
         TryOnJob.objects.filter(pk__in=list(next_attempts), lease_owner=token).update(
             next_attempt_at=Case(
                 *(
@@ -255,11 +263,35 @@ class Worker:
                 default=F("polls"),
                 output_field=models.PositiveIntegerField(),
             ),
+            last_polled_at=Case(
+                When(pk__in=queried, then=Value(now)),
+                default=F("last_polled_at"),
+                output_field=models.DateTimeField(),
+            ),
             lease_owner="",
             lease_expires_at=None,
             submit_started_at=None,
-            updated_at=self.clock(),
+            updated_at=now,
         )
+
+    def _refresh_schedule(self):
+        """Re-read recent provider times, so the schedule follows every worker's jobs."""
+        if (
+            self._schedule_read_at is not None
+            and time.monotonic() - self._schedule_read_at < SCHEDULE_REFRESH_SECONDS
+        ):
+            return
+        rows = (
+            TryOnJob.objects.filter(status=JobStatus.SUCCEEDED, provider_seconds__isnull=False)
+            .order_by("-finished_at")
+            .values_list("provider", "garment__clothes_type", "provider_seconds")[
+                :SCHEDULE_SAMPLE_ROWS
+            ]
+        )
+        self.schedule.replace_samples(
+            (f"{provider}:{clothes_type}", seconds) for provider, clothes_type, seconds in rows
+        )
+        self._schedule_read_at = time.monotonic()
 
     # Starting a job's step ----------------------------------------------------
 
@@ -361,8 +393,13 @@ class Worker:
         self._rate_strikes = 0
         if not outcome.task_id:
             fields["polls"] = F("polls") + 1
+            fields["last_polled_at"] = now
         if outcome.result_name:
             fields["result_image"] = outcome.result_name
+            seconds = self._provider_seconds(job, now)
+            if seconds is not None:
+                fields["provider_seconds"] = seconds
+                self.schedule.learn(job_kind(job), seconds)
             if self._finish(job, token, JobStatus.SUCCEEDED, fields, now):
                 report.succeeded += 1
                 job_succeeded.send(sender=TryOnJob, job=job)
@@ -371,13 +408,23 @@ class Worker:
             return
         if outcome.status in IN_FLIGHT_STATUSES and outcome.status != job.status:
             fields["status"] = outcome.status
-        next_at = now + schedule.query_delay(job, now)
-        if fields.keys() - {"polls", "provider_request_id"}:
+        next_at = self.schedule.next_query_at(job, now)
+        if fields.keys() - {"polls", "last_polled_at", "provider_request_id"}:
             fields["next_attempt_at"] = next_at
             self._write(job, token, fields, now)
         else:
             # Nothing changed but the time of the next query: batched in _release.
             to_release[job.pk] = Release(next_at, queried=True)
+
+    @staticmethod
+    def _provider_seconds(job, now):
+        """When the provider finished, estimated: between the last query that found
+        the task unfinished (or the submit) and the one that found it done."""
+        if job.submitted_at is None:
+            return None
+        before = max(job.last_polled_at or job.submitted_at, job.submitted_at)
+        finished = before + (now - before) / 2
+        return max(0.0, (finished - job.submitted_at).total_seconds())
 
     def _apply_error(self, outcome, token, report, to_release, now):
         job, err = outcome.job, outcome.error
@@ -419,7 +466,7 @@ class Worker:
             token,
             {
                 "attempts": attempts,
-                "next_attempt_at": max(now + schedule.retry_delay(attempts), self._resume_at()),
+                "next_attempt_at": max(now + retry_delay(attempts), self._resume_at()),
                 "submit_started_at": None,
                 "provider_error_code": getattr(err, "code", "") or "",
             },

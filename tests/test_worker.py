@@ -453,6 +453,7 @@ class _InlineExecutor:
 
 
 def _pass_queries(worker):
+    worker._schedule_read_at = None  # both measured passes re-read the schedule
     with CaptureQueriesContext(connection) as captured:
         worker.run_pass()
     return len(captured)
@@ -504,3 +505,16 @@ def test_a_pass_can_be_limited_to_some_jobs(worker, provider, make_job):
     assert report.claimed == 1
     assert refreshed(chosen).status == "queued"
     assert refreshed(other).status == "pending"
+
+
+def test_the_worker_learns_how_long_the_provider_takes(worker, provider, make_job):
+    job = make_job()
+    provider.script_query("task-1", (200, contract.query_answer(1)))
+    worker.run_pass()  # submit
+    worker.run_pass()  # processing
+    worker.run_pass()  # done
+    job = refreshed(job)
+    assert job.status == "succeeded"
+    assert job.last_polled_at is not None
+    assert 0 <= job.provider_seconds <= (job.finished_at - job.submitted_at).total_seconds()
+    assert worker.schedule.samples("ailabapi:upper_body") == [job.provider_seconds]
