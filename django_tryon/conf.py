@@ -30,6 +30,9 @@ DEFAULTS = {
     "RETRY_BACKOFF_MAX": 300.0,
     "JOB_EXPIRY": 24 * 60 * 60,
     "RESUBMIT_INTERRUPTED": False,
+    # True: every new job is handed to Celery (django_tryon.tasks) when its row is
+    # committed, instead of waiting for `tryon_poll` (needs django-tryon[celery]).
+    "CELERY_ENABLED": False,
     # Storage and results
     "RESULT_STORAGE": "default",
     "UPLOAD_STORAGE": "default",
@@ -42,8 +45,8 @@ DEFAULTS = {
     "PROVIDER_MAX_BYTES": 3 * MB,
     "PROVIDER_MAX_SIDE": 4095,
     # Longest side, in px, intake scales photos down to (capped by PROVIDER_MAX_SIDE):
-    # plenty for a try-on, and 4000 px camera photos then decode at half scale.
-    "INTAKE_MAX_SIDE": 2000,
+    # plenty for a try-on, and 12 MP camera photos (4000-4096 px) decode at half scale.
+    "INTAKE_MAX_SIDE": 2048,
     # Shoppers
     "REQUIRE_CONSENT": True,
     "PRIVACY_URL": "",

@@ -5,8 +5,8 @@ Every person photo (shopper API, admin) and every garment image goes through
 :class:`ImageRejected` whose ``code`` is stable and whose message a shopper can
 act on, and returns a :class:`NormalisedImage`: re-encoded from the pixels
 alone (EXIF orientation applied, EXIF/GPS, ICC, XMP and text chunks gone),
-scaled down to ``INTAKE_MAX_SIDE`` and under the provider's byte and pixel
-limits.
+scaled down to at most ``INTAKE_MAX_SIDE`` and under the provider's byte and
+pixel limits.
 
 Cost is bounded before any pixel is decoded: the byte size is checked from the
 upload's recorded size (or a bounded read), and the pixel count from the image
@@ -39,6 +39,9 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 REFUSED_FORMATS = ("GIF", "BMP", "TIFF")
 
 JPEG_QUALITIES = (90, 80)
+# A JPEG may be decoded at a DCT scale that lands this far under INTAKE_MAX_SIDE
+# (e.g. 3264 px -> 1632 px for 2048) rather than decoded larger and resized.
+DRAFT_MIN_FRACTION = 0.6
 # Shrink a little more than the byte ratio says, so one more try usually fits.
 SHRINK_MARGIN = 0.9
 MAX_FIT_TRIES = 6
@@ -222,15 +225,18 @@ def _normalise(image, purpose):
     orientation = _orientation(image)
     icc_profile = image.info.get("icc_profile")
     keep_alpha = purpose == "garment" and _has_alpha(image)
-    target = _fit(image.size, _max_side())
-    if image.format == "JPEG" and target != image.size:
-        # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT data: the
-        # full-size pixels are never made.
-        image.draft(image.mode, target)
+    max_side = _max_side()
+    if image.format == "JPEG":
+        scale = _jpeg_scale(image.size, max_side)
+        if scale > 1:
+            # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT data: the
+            # full-size pixels are never made.
+            image.draft(image.mode, (image.width // scale, image.height // scale))
     try:
         image.load()
     except DECODE_ERRORS as err:
         raise ImageRejected("truncated_image") from err
+    target = _fit(image.size, max_side)
 
     picture = _comparable_mode(image)
     if picture.size != target:
@@ -260,6 +266,23 @@ def _normalise(image, purpose):
 
 def _max_side():
     return max(1, min(tryon_settings.INTAKE_MAX_SIDE, tryon_settings.PROVIDER_MAX_SIDE))
+
+
+def _jpeg_scale(size, max_side):
+    """The DCT scale (1, 2, 4 or 8) to decode a JPEG of ``size`` at.
+
+    The smallest scale that brings the longest side within ``max_side``, so no
+    resize is needed at all (a resize costs more than the decode it follows),
+    unless that lands under ``DRAFT_MIN_FRACTION`` of ``max_side``: then one
+    scale less, and a resize down.
+    """
+    longest = max(size)
+    scale = 1
+    while scale < 8 and math.ceil(longest / scale) > max_side:
+        scale *= 2
+    if scale > 1 and math.ceil(longest / scale) < max_side * DRAFT_MIN_FRACTION:
+        scale //= 2
+    return scale
 
 
 def _fit(size, max_side):

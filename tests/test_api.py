@@ -73,7 +73,7 @@ def test_the_stored_photo_is_the_normalised_one(client, garment):
     from PIL import Image
 
     with Image.open(job.person_image.path) as stored:
-        assert max(stored.size) <= 2000
+        assert stored.size == (1500, 2000)
         assert not stored.getexif()
 
 

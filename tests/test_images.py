@@ -64,7 +64,7 @@ def test_a_12_megapixel_photo_is_scaled_down_under_the_provider_limits():
 
     result = normalise_image(upload(data))
 
-    assert max(result.width, result.height) <= 2000
+    assert (result.width, result.height) == (2016, 1512)  # half scale, within 2048
     assert len(result.content) <= 3 * 1024 * 1024
     assert reopen(result).size == (result.width, result.height)
     assert abs(result.width / result.height - 4032 / 3024) < 0.01
@@ -83,10 +83,32 @@ def test_large_jpegs_are_decoded_at_reduced_scale(monkeypatch):
     assert requested == [(2000, 1500)]
 
 
+@pytest.mark.parametrize(
+    ("size", "scale", "final"),
+    [
+        ((4032, 3024), 2, (2016, 1512)),  # 12 MP phone photo: half scale, no resize
+        ((3264, 2448), 2, (1632, 1224)),  # 8 MP: half scale lands at 80 %, kept
+        ((8000, 6000), 4, (2000, 1500)),  # 48 MP
+        ((4624, 3472), 2, (2048, 1538)),  # a quarter would be 1156 px: half, then resize
+        ((2400, 1800), 1, (2048, 1536)),  # a half would be 1200 px: full, then resize
+        ((2048, 1536), 1, (2048, 1536)),
+    ],
+)
+def test_jpeg_dct_scale_and_final_size(size, scale, final, monkeypatch):
+    assert images._jpeg_scale(size, 2048) == scale
+    if final == tuple(-(-side // scale) for side in size):
+        monkeypatch.setattr(Image.Image, "resize", lambda *a, **k: pytest.fail("resized"))
+    data = photo_bytes(size, quality=60)
+    result = normalise_image(upload(data))
+    assert (result.width, result.height) == final
+
+
 def test_sides_never_reach_the_provider_maximum(tryon):
     tryon(INTAKE_MAX_SIDE=10_000, PROVIDER_MAX_SIDE=1000)
-    result = normalise_image(upload(photo_bytes((3000, 1500))))
+    result = normalise_image(upload(photo_bytes((3000, 1500), image_format="PNG")))
     assert (result.width, result.height) == (1000, 500)
+    result = normalise_image(upload(photo_bytes((3000, 1500))))
+    assert (result.width, result.height) == (750, 375)  # a quarter-scale JPEG decode
 
 
 def test_shrinks_until_the_bytes_fit(tryon):
