@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 
 from django.db import close_old_connections
 from django.db.models import Min, Q
@@ -9,11 +10,14 @@ from django.utils import timezone
 
 from .conf import tryon_settings
 from .models import TryOnJob
+from .retention import purge_expired
 
 logger = logging.getLogger("django_tryon.worker")
 
 # Never spin faster than this when idle, even with POLL_INTERVAL = 0.
 MIN_IDLE_SLEEP = 0.05
+# Seconds between two retention purges of one worker.
+PURGE_INTERVAL = 60.0
 
 
 def run(worker, *, stop=None, once=False, on_pass=None):
@@ -25,8 +29,12 @@ def run(worker, *, stop=None, once=False, on_pass=None):
     """
     stop = stop or threading.Event()
     passes = 0
+    last_purge = None
     while True:
         close_old_connections()
+        if last_purge is None or time.monotonic() - last_purge >= PURGE_INTERVAL:
+            purge(worker)
+            last_purge = time.monotonic()
         report = worker.run_pass(should_stop=stop.is_set)
         passes += 1
         if on_pass is not None:
@@ -38,6 +46,22 @@ def run(worker, *, stop=None, once=False, on_pass=None):
         stop.wait(idle_sleep(worker))
         if stop.is_set():
             return passes
+
+
+def purge(worker):
+    """Erase shoppers' files past their retention (see :mod:`django_tryon.retention`)."""
+    try:
+        counts = purge_expired()
+    except Exception:  # the purge must never stop the worker from moving jobs
+        logger.exception("The retention purge failed; it will be tried again.")
+        return None
+    if counts["person_images"] or counts["results"]:
+        logger.info(
+            "Erased %d photo(s) and %d result(s) past their retention.",
+            counts["person_images"],
+            counts["results"],
+        )
+    return counts
 
 
 def idle_sleep(worker):

@@ -518,3 +518,14 @@ def test_the_worker_learns_how_long_the_provider_takes(worker, provider, make_jo
     assert job.last_polled_at is not None
     assert 0 <= job.provider_seconds <= (job.finished_at - job.submitted_at).total_seconds()
     assert worker.schedule.samples("ailabapi:upper_body") == [job.provider_seconds]
+
+
+def test_the_loop_erases_photos_past_their_retention(worker, make_job, media_root):
+    ended = timezone.now() - timedelta(days=2)
+    old = make_job(status="failed", finished_at=ended, error_code="no_face")
+    fresh = make_job(status="failed", finished_at=timezone.now(), error_code="no_face")
+    old_photo = old.person_image.name
+    runner.run(worker, once=True)
+    assert refreshed(old).person_image.name == ""
+    assert old_photo not in stored_files(media_root)
+    assert refreshed(fresh).person_image.name != ""
