@@ -9,5 +9,6 @@ class TryOnConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks, receivers  # noqa: F401  (registers checks and signal receivers)
-        from . import quota  # noqa: F401  (the daily quota's credit-back receiver)
+        # Registers system checks and signal receivers: files follow rows (receivers),
+        # the daily quota's credit-back (quota), new jobs to Celery if enabled (queueing).
+        from . import checks, queueing, quota, receivers  # noqa: F401

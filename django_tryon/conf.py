@@ -30,6 +30,9 @@ DEFAULTS = {
     "RETRY_BACKOFF_MAX": 300.0,
     "JOB_EXPIRY": 24 * 60 * 60,
     "RESUBMIT_INTERRUPTED": False,
+    # True: every new job is handed to Celery (django_tryon.tasks) when its row is
+    # committed, instead of waiting for `tryon_poll` (needs django-tryon[celery]).
+    "CELERY_ENABLED": False,
     # Storage and results
     "RESULT_STORAGE": "default",
     "UPLOAD_STORAGE": "default",

@@ -5,6 +5,7 @@ They run only when named on the command line (``pytest tests/e2e``), as
 or ``make test`` does not collect them, so nothing shows as skipped.
 """
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,8 @@ def _needs_postgresql(transactional_db):
 
 @pytest.fixture
 def processes(tmp_path):
-    """Start processes with ``processes.manage(name, command, *args, env=...)``;
+    """Start processes with ``processes.manage(name, command, *args, env=...)`` or
+    ``processes.python(name, *args, env=...)``;
     whatever is still running at the end of the test is killed."""
     started = []
     log_dir = tmp_path / "logs"
@@ -43,7 +45,12 @@ def processes(tmp_path):
 
     class Starter:
         def manage(self, name, command, *args, env):
-            process = Process.manage(name, command, *args, env=env, log_dir=log_dir)
+            """``django-admin <command> <args>``."""
+            return self.python(name, "-m", "django", command, *args, env=env)
+
+        def python(self, name, *args, env):
+            """``python <args>``."""
+            process = Process(name, [sys.executable, *args], env, log_dir)
             started.append(process)
             return process
 

@@ -5,7 +5,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -67,11 +66,6 @@ class Process:
         self.popen = subprocess.Popen(
             args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
         )
-
-    @classmethod
-    def manage(cls, name, command, *args, env, log_dir):
-        """``django-admin <command> <args>`` with this test's settings."""
-        return cls(name, [sys.executable, "-m", "django", command, *args], env, log_dir)
 
     @property
     def output(self):
