@@ -372,6 +372,10 @@ def _segments(body, cut, y, v, drape, plan):
         start, end = int(g_core[0][0]), int(g_core[-1][1])
         tx0 = body.centre + (start - cut.centre) * plan.drape_scale
         tx1 = body.centre + (end - cut.centre) * plan.drape_scale
+        b_core, _, _ = body.parts(y)
+        if b_core:
+            # Hips wider than the skirt stretch it: the body never shows at its sides.
+            tx0, tx1 = min(tx0, b_core[0][0] - 1), max(tx1, b_core[-1][1] + 1)
         return [(tx0, tx1, start, end)]
     b_core, b_left, b_right = body.parts(y)
     if not b_core:
