@@ -2,7 +2,8 @@
 
 Environment variables (all optional) let ``make demo`` and the tests move things:
 ``TRYON_DEMO_DB`` (SQLite file), ``TRYON_DEMO_MEDIA`` (uploads and results),
-``TRYON_SANDBOX_PORT`` (where ``manage.py tryon_sandbox`` listens, default 8765).
+``TRYON_SANDBOX_PORT`` (where ``manage.py tryon_sandbox`` listens, default 8765),
+``TRYON_API_KEY`` and ``TRYON_BASE_URL`` (to use the real provider instead).
 """
 
 import os
@@ -83,7 +84,7 @@ SANDBOX_PORT = int(os.environ.get("TRYON_SANDBOX_PORT", "8765"))
 TRYON = {
     # The sandbox accepts any key; a real shop reads its AILabAPI key from the environment.
     "API_KEY": os.environ.get("TRYON_API_KEY", "sandbox-demo-key"),
-    "BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+    "BASE_URL": os.environ.get("TRYON_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}"),
     # The sandbox answers in seconds: ask often, so the demo feels quick.
     "POLL_INTERVAL": 1.0,
     "PRIVACY_URL": "/privacy/",
