@@ -1,5 +1,6 @@
 """System checks: a misconfigured ``TRYON`` is reported at start-up, with a hint."""
 
+import importlib.util
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -42,7 +43,21 @@ def check_tryon_settings(app_configs, **kwargs):
     errors += _check_base_url()
     errors += _check_storages()
     errors += _check_numbers()
+    errors += _check_celery()
     return errors
+
+
+def _check_celery():
+    if not tryon_settings.CELERY_ENABLED or importlib.util.find_spec("celery") is not None:
+        return []
+    return [
+        Error(
+            "TRYON['CELERY_ENABLED'] is True but Celery is not installed.",
+            hint='Install it with: pip install "django-tryon[celery]", '
+            "or set TRYON['CELERY_ENABLED'] to False and run manage.py tryon_poll.",
+            id="django_tryon.E010",
+        )
+    ]
 
 
 def _check_backend():

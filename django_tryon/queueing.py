@@ -6,9 +6,6 @@ request sends nothing. Without the setting nothing is sent and ``tryon_poll``
 picks the job up.
 """
 
-import importlib.util
-
-from django.core import checks
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -27,17 +24,3 @@ def enqueue_new_job(sender, instance, created, **kwargs):
 
     job_id = instance.pk
     transaction.on_commit(lambda: enqueue(job_id))
-
-
-@checks.register()
-def check_celery_installed(app_configs, **kwargs):
-    if not tryon_settings.CELERY_ENABLED or importlib.util.find_spec("celery") is not None:
-        return []
-    return [
-        checks.Error(
-            "TRYON['CELERY_ENABLED'] is True but Celery is not installed.",
-            hint='Install it with: pip install "django-tryon[celery]", '
-            "or set TRYON['CELERY_ENABLED'] to False and run manage.py tryon_poll.",
-            id="django_tryon.E010",
-        )
-    ]
