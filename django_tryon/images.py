@@ -93,6 +93,15 @@ class ImageRejected(ValidationError):
     def __init__(self, code, **params):
         super().__init__(MESSAGES[code], code=code, params=params or None)
 
+    def __reduce__(self):
+        # Exceptions are copied and pickled by calling the class with their
+        # ``args``; this one is made from its code and parameters.
+        return (_image_rejected, (self.code, self.params or {}))
+
+
+def _image_rejected(code, params):
+    return ImageRejected(code, **params)
+
 
 @dataclass(frozen=True)
 class NormalisedImage:

@@ -313,3 +313,29 @@ def test_a_stream_of_unknown_size_is_read_only_to_the_cap(tryon):
 def test_unknown_purpose_is_a_programming_error():
     with pytest.raises(ValueError, match="purpose"):
         normalise_image(upload(photo_bytes()), purpose="avatar")
+
+
+def test_a_refusal_survives_copying_and_pickling():
+    import copy
+    import pickle
+
+    error = ImageRejected("too_small", width=1, height=1, minimum=256)
+    for clone in (copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert isinstance(clone, ImageRejected)
+        assert clone.code == "too_small"
+        assert clone.messages == error.messages
+
+
+def test_a_refusal_shows_in_a_django_form():
+    from django import forms
+
+    class PhotoForm(forms.Form):
+        photo = forms.FileField()
+
+        def clean_photo(self):
+            return normalise_image(self.cleaned_data["photo"])
+
+    form = PhotoForm(files={"photo": upload(TEXT, "notes.jpg")})
+    assert not form.is_valid()
+    assert form.errors["photo"] == [images.MESSAGES["not_an_image"]]
+    assert form.errors.as_data()["photo"][0].code == "not_an_image"
