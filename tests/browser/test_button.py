@@ -58,6 +58,8 @@ def test_photo_to_result_then_delete(shop, page, person_photo):
     screenshot(page, "desktop-page", width=1000)
     dialog = open_dialog(page)
     assert dialog.get_by_role("heading").inner_text() == "Try on Breton striped T-shirt"
+    # The front camera is offered on phones only.
+    assert not dialog.get_by_text("Take a photo").is_visible()
     assert dialog.get_by_role("link", name="How we use your photo").get_attribute("href") == (
         "/privacy/"
     )
@@ -177,7 +179,7 @@ def test_keyboard_only(shop, page, person_photo):
     # The photo chooser opens from the keyboard.
     assert page.evaluate("document.activeElement.type") == "file"
     with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
+        page.keyboard.press("Space")
     chooser.value.set_files(str(person_photo))
     dialog.get_by_role("img", name="Your photo").wait_for(state="visible")
 
@@ -195,6 +197,7 @@ def test_keyboard_only(shop, page, person_photo):
 
     tab_to("element.type === 'checkbox'")
     page.keyboard.press("Space")
+    screenshot(page, "desktop-keyboard", width=1000)
     tab_to("element.type === 'submit'")
     page.keyboard.press("Enter")
     wait_for_result(dialog)
