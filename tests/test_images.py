@@ -96,6 +96,8 @@ def test_large_jpegs_are_decoded_at_reduced_scale(monkeypatch):
 )
 def test_jpeg_dct_scale_and_final_size(size, scale, final, monkeypatch):
     assert images._jpeg_scale(size, 2048) == scale
+    if size == (8000, 6000):
+        return  # its 190 MB of pixels are not worth making: the scale says it all
     if final == tuple(-(-side // scale) for side in size):
         monkeypatch.setattr(Image.Image, "resize", lambda *a, **k: pytest.fail("resized"))
     data = photo_bytes(size, quality=60)
