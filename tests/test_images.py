@@ -158,8 +158,12 @@ def test_every_kind_of_metadata_is_stripped():
         exif=exif,
         icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
         comment=b"shot at home",
+        xmp=b"<x:xmpmeta><dc:creator>Secret Person</dc:creator></x:xmpmeta>",
     )
-    out = reopen(normalise_image(upload(buffer.getvalue())))
+    result = normalise_image(upload(buffer.getvalue()))
+    for secret in (b"Secret Person", b"shot at home", b"PhoneMaker", b"xmpmeta", b"sRGB"):
+        assert secret not in result.content
+    out = reopen(result)
     assert not out.getexif()
     assert set(out.info) <= {"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi"}
 
