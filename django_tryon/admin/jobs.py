@@ -12,6 +12,8 @@ import uuid
 
 from django.contrib import admin, messages
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
@@ -36,7 +38,7 @@ class TryOnJobAdmin(admin.ModelAdmin):
         "attempts",
         "duration_display",
         "error_display",
-        "created_at",
+        "created",
     )
     list_display_links = ("short_id",)
     list_filter = (
@@ -171,10 +173,15 @@ class TryOnJobAdmin(admin.ModelAdmin):
         if not obj.error_code and not obj.provider_error_code:
             return EMPTY
         return format_html(
-            '<span class="tryon-error-code" title="{}">{}</span>',
+            '<span class="tryon-error-code" title="{}">{}<br><small>{}</small></span>',
             Truncator(obj.error_message).chars(300),
-            " / ".join(code for code in (obj.error_code, obj.provider_error_code) if code),
+            obj.error_code or EMPTY,
+            obj.provider_error_code,
         )
+
+    @admin.display(description=gettext_lazy("created"), ordering="created_at")
+    def created(self, obj):
+        return date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
 
     @admin.display(description=gettext_lazy("person photo"))
     def photo_preview(self, obj):
@@ -288,6 +295,7 @@ class TryOnJobAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {
+            "title": _("Try-on jobs"),
             "overview_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_overview"),
             **(extra_context or {}),
         }
