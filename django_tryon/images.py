@@ -33,7 +33,10 @@ from .conf import tryon_settings
 PURPOSES = ("person", "garment")
 
 # Formats accepted for intake. HEIF joins them when pillow-heif is installed.
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
+# MPO is how Pillow names a JPEG that carries extra pictures (a depth map, a
+# preview), as many phones write them: the first picture is the photo.
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
+JPEG_FORMATS = ("JPEG", "MPO")
 # Formats opened only to refuse them with a precise reason (an animated GIF
 # is told so, not "not an image").
 REFUSED_FORMATS = ("GIF", "BMP", "TIFF")
@@ -137,7 +140,9 @@ def _formats():
         else:
             pillow_heif.register_heif_opener()
             accepted = (*accepted, "HEIF")
-        _FORMATS = (accepted, accepted + REFUSED_FORMATS)
+        # Pillow opens an MPO file through its JPEG plugin: "MPO" is not asked for.
+        opened = tuple(name for name in accepted if name != "MPO") + REFUSED_FORMATS
+        _FORMATS = (accepted, opened)
     return _FORMATS
 
 
@@ -216,7 +221,7 @@ def _check_header(image, accepted):
     if width * height > tryon_settings.MAX_IMAGE_PIXELS:
         raise ImageRejected("too_many_pixels", **_pixel_params())
     try:
-        animated = bool(getattr(image, "is_animated", False))
+        animated = image.format != "MPO" and bool(getattr(image, "is_animated", False))
     except DECODE_ERRORS as err:
         raise ImageRejected("truncated_image") from err
     if image.format not in accepted:
@@ -235,7 +240,7 @@ def _normalise(image, purpose):
     icc_profile = image.info.get("icc_profile")
     keep_alpha = purpose == "garment" and _has_alpha(image)
     max_side = _max_side()
-    if image.format == "JPEG":
+    if image.format in JPEG_FORMATS:
         scale = _jpeg_scale(image.size, max_side)
         if scale > 1:
             # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT data: the

@@ -52,6 +52,20 @@ def test_accepts_jpeg_png_and_webp_as_jpeg(image_format):
     assert result.digest == hashlib.sha256(result.content).hexdigest()
 
 
+def test_accepts_a_phone_jpeg_with_extra_pictures_as_a_still_photo():
+    """Many phones write MPO: a JPEG followed by a depth map or a preview."""
+    photo = Image.new("RGB", (4000, 3000), (200, 10, 10))
+    depth = Image.new("RGB", (400, 300), (0, 0, 0))
+    buffer = io.BytesIO()
+    photo.save(buffer, format="MPO", save_all=True, append_images=[depth])
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+
+    result = normalise_image(upload(buffer.getvalue()))
+
+    assert (result.width, result.height) == (2000, 1500)  # the photo, at half scale
+    assert reopen(result).getpixel((10, 10))[0] > 180
+
+
 def test_accepts_heic_when_pillow_heif_is_installed():
     assert images.heif_available()
     result = normalise_image(upload(photo_bytes(image_format="HEIF"), name="IMG_0001.HEIC"))
