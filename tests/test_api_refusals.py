@@ -108,6 +108,13 @@ def test_several_refused_fields_are_all_listed(client, garment, nothing_left_beh
     assert set(error["fields"]) == {"garment", "person_image", "consent"}
 
 
+def test_a_broken_multipart_body(client, garment, nothing_left_behind):
+    response = client.generic(
+        "POST", JOBS_URL, b"--x\r\ngarbage", content_type="multipart/form-data; boundary="
+    )
+    assert_error(response, 400, "parse_error")
+
+
 def test_json_instead_of_multipart(client, garment, nothing_left_behind):
     response = client.post(JOBS_URL, {"garment": garment.pk}, content_type="application/json")
     assert_error(response, 415, "unsupported_media_type")

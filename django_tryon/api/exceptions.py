@@ -53,6 +53,7 @@ class TooFast(_RetryLater):
 
 class UploadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The file is too large. Choose a smaller photo or take a new one.")
     default_code = "too_large_upload"
 
 
