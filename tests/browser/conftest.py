@@ -1,13 +1,13 @@
 """Browser tests: Chromium (Debian's, at /usr/bin/chromium) driven by Playwright.
 
-They start real processes (a web server, the worker) and a browser, so they
-run only when asked for by path: ``.venv/bin/pytest tests/browser``. A plain
-``pytest`` run leaves this folder alone (and needs neither Playwright nor
-Chromium).
+They start real processes and a browser, so they run only when asked for by
+path: ``.venv/bin/pytest tests/browser``. A plain ``pytest`` run leaves this
+folder alone (and needs neither Playwright nor Chromium).
 
-The shop runs as separate processes over one SQLite file: ``runserver`` with
-``tests.browser.settings``, and ``tryon_poll``. The provider is the sandbox,
-served from this process so a test can turn its faults on and off.
+They drive the example shop (``example_project/``) as ``make demo`` runs it:
+``runserver``, the worker (``tryon_poll``) and the sandbox provider
+(``tryon_sandbox``), each its own process over one SQLite file in a temporary
+folder. Tests turn the sandbox's faults on and off through its control endpoint.
 """
 
 import json
@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-API_KEY = "browser-test-key"
+EXAMPLE_PROJECT = ROOT / "example_project"
 # The analytics events, recorded in the page for the tests to read.
 RECORD_EVENTS = """
 window.tryonEvents = [];
@@ -78,80 +78,95 @@ def _wait_for(url, process, timeout=30):
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def _post(url, payload=None):
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload or {}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)
+
+
 class Shop:
-    """The running shop: its address, its product ids and the sandbox behind it."""
+    """The running example shop: its address, and the sandbox behind it."""
 
-    def __init__(self, url, product_ids, sandbox, env):
+    def __init__(self, url, sandbox_url):
         self.url = url
-        self.product_ids = product_ids
-        self.sandbox = sandbox
-        self.env = env
+        self.sandbox_url = sandbox_url
 
-    def product_url(self, index=0):
-        return f"{self.url}/products/{self.product_ids[index]}/"
+    def product_url(self, slug="breton-tshirt"):
+        return f"{self.url}/products/{slug}/"
 
     def control(self, **options):
         """Change the sandbox's options through its control endpoint, as a tester would."""
-        request = urllib.request.Request(
-            self.sandbox.url + "/_sandbox/control",
-            data=json.dumps(options).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.load(response)
+        return _post(self.sandbox_url + "/_sandbox/control", options)
+
+    def reset(self):
+        """Back to the options the sandbox started with: no faults."""
+        return _post(self.sandbox_url + "/_sandbox/reset")
+
+
+# A product of the shop without a garment: its page must show no button.
+ADD_PRODUCT_WITHOUT_GARMENT = (
+    "from shop.models import Product; "
+    "Product.objects.get_or_create(slug='gift-card', "
+    "defaults={'name': 'Gift card', 'price': '25.00'})"
+)
 
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory):
-    from django_tryon.sandbox.server import SandboxServer
-
-    folder = tmp_path_factory.mktemp("browser-shop")
-    sandbox = SandboxServer(api_key=API_KEY, processing_time=2.0, seed=7).start()
+    folder = tmp_path_factory.mktemp("example-shop")
+    port, sandbox_port = _free_port(), _free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.browser.settings",
-        "PYTHONPATH": str(ROOT),
-        "TRYON_BROWSER_DB": str(folder / "shop.sqlite3"),
-        "TRYON_BROWSER_MEDIA": str(folder / "media"),
-        "TRYON_BROWSER_SANDBOX": sandbox.url,
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "PYTHONPATH": os.pathsep.join([str(EXAMPLE_PROJECT), str(ROOT)]),
+        "TRYON_DEMO_DB": str(folder / "shop.sqlite3"),
+        "TRYON_DEMO_MEDIA": str(folder / "media"),
+        "TRYON_SANDBOX_PORT": str(sandbox_port),
     }
-    django = [sys.executable, "-m", "django"]
-    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
-    subprocess.run([*django, "migrate", "--noinput"], **run)
-    product_ids = json.loads(
-        subprocess.run([sys.executable, "-m", "tests.browser.seed"], **run).stdout
-    )
-    port = _free_port()
+    manage = [sys.executable, str(EXAMPLE_PROJECT / "manage.py")]
+    run = {"cwd": EXAMPLE_PROJECT, "env": env, "check": True, "capture_output": True}
+    subprocess.run([*manage, "migrate", "--noinput"], **run)
+    subprocess.run([*manage, "load_demo_data"], **run)
+    subprocess.run([*manage, "shell", "-c", ADD_PRODUCT_WITHOUT_GARMENT], **run)
     log = open(folder / "processes.log", "w")  # noqa: SIM115  (open while the processes run)
-    spawn = {"cwd": ROOT, "env": env, "stdout": log, "stderr": subprocess.STDOUT}
-    server = subprocess.Popen(
-        [*django, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"], **spawn
-    )
-    worker = subprocess.Popen([*django, "tryon_poll"], **spawn)
-    url = f"http://127.0.0.1:{port}"
+    spawn = {"cwd": EXAMPLE_PROJECT, "env": env, "stdout": log, "stderr": subprocess.STDOUT}
+    processes = [
+        subprocess.Popen(
+            [*manage, "tryon_sandbox", "--port", str(sandbox_port), "--processing-time", "2"],
+            **spawn,
+        ),
+        subprocess.Popen(
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"], **spawn
+        ),
+        subprocess.Popen([*manage, "tryon_poll"], **spawn),
+    ]
+    shop = Shop(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}")
     try:
-        _wait_for(url + "/", server)
-        yield Shop(url, product_ids, sandbox, env)
+        _wait_for(shop.sandbox_url + "/_sandbox/control", processes[0])
+        _wait_for(shop.url + "/", processes[1])
+        yield shop
     finally:
-        for process in (worker, server):
+        for process in processes:
             process.terminate()
-        for process in (worker, server):
+        for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
         log.close()
-        sandbox.stop()
 
 
 @pytest.fixture(autouse=True)
 def _sandbox_reset(request):
     """Each test starts with a sandbox that injects no faults."""
     if "shop" in request.fixturenames:
-        request.getfixturevalue("shop").sandbox.reset()
-    return
+        request.getfixturevalue("shop").reset()
 
 
 @pytest.fixture(scope="session")
