@@ -218,3 +218,11 @@ def test_the_command_reports_files_it_could_not_erase(ended_job, monkeypatch, ca
     monkeypatch.setattr(storage, "delete", broken)
     call_command("tryon_purge")
     assert "1 file(s) could not be erased" in capsys.readouterr().err
+
+
+def test_the_clock_can_be_given(ended_job):
+    job = ended_job(HOUR)
+    assert purge_expired(now=timezone.now() + HOUR)["person_images"] == 0
+    assert purge_expired(now=timezone.now() + 2 * DAY)["person_images"] == 1
+    job.refresh_from_db()
+    assert job.photos_erased_at > timezone.now() + DAY
