@@ -283,7 +283,13 @@ def test_one_script_and_one_stylesheet(shop, page):
     assert page.locator("script[src$='django_tryon/tryon.js']").count() == 1
     assert page.locator("link[href$='django_tryon/tryon.css']").count() == 1
     assert page.locator("head script[src$='django_tryon/tryon.js']").count() == 1
-    assert open_dialog(page).get_by_role("heading").inner_text() == "Try on Red gingham shirt"
+    dialog = open_dialog(page)
+    assert dialog.get_by_role("heading").inner_text() == "Try on Red gingham shirt"
+    # A click on the veil beside the dialog closes it; one inside does not.
+    dialog.get_by_role("heading").click()
+    assert dialog.is_visible()
+    page.mouse.click(20, 400)
+    dialog.wait_for(state="hidden")
 
 
 def test_no_button_without_a_garment(shop, page):

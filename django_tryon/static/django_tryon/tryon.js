@@ -156,11 +156,17 @@
     this.dialog.addEventListener("close", function () {
       self.onClose();
     });
-    // A click on the backdrop lands on the <dialog> itself, outside its inner box.
+    // A click on the backdrop lands on the <dialog> itself, outside its inner box. A drag
+    // that starts inside (selecting text) and ends outside must not close it.
+    var pressedOnBackdrop = false;
+    this.dialog.addEventListener("pointerdown", function (event) {
+      pressedOnBackdrop = event.target === self.dialog;
+    });
     this.dialog.addEventListener("click", function (event) {
-      if (event.target === self.dialog) {
+      if (event.target === self.dialog && pressedOnBackdrop) {
         self.dialog.close();
       }
+      pressedOnBackdrop = false;
     });
     this.dialog.addEventListener("keydown", function (event) {
       if (event.key === "Tab") {
