@@ -428,3 +428,17 @@ def test_staff_with_the_add_job_permission_can_generate(
     response = generate(client, garments, post="yes", model_photos=[photos[0].pk])
     assert response.status_code == 302
     assert TryOnJob.objects.count() == 3
+
+
+def test_generated_jobs_are_handed_to_celery_when_enabled(
+    admin_client, settings, garments, photos, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_tryon import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks, "enqueue", lambda job_id, due=None: sent.append(job_id))
+    settings.TRYON = {**settings.TRYON, "CELERY_ENABLED": True}
+    with django_capture_on_commit_callbacks(execute=True):
+        generate(admin_client, garments, post="yes", model_photos=[photos[0].pk])
+    assert sorted(sent) == sorted(TryOnJob.objects.values_list("pk", flat=True))
+    assert len(sent) == 3

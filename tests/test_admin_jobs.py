@@ -333,3 +333,98 @@ def test_only_superusers_delete_jobs(client, admin_client, django_user_model, jo
     assert client.post(delete_url, {"post": "yes"}).status_code == 403
     assert admin_client.post(delete_url, {"post": "yes"}).status_code == 302
     assert not TryOnJob.objects.exists()
+
+
+# Celery ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    from django_tryon import tasks
+
+    messages = []
+    monkeypatch.setattr(tasks, "enqueue", lambda job_id, due=None: messages.append(job_id))
+    return messages
+
+
+@pytest.mark.parametrize("action", ["retry_jobs", "poll_now"])
+def test_jobs_made_due_are_handed_to_celery_after_the_commit(
+    admin_client, settings, job, sent, action, django_capture_on_commit_callbacks
+):
+    settings.TRYON = {**settings.TRYON, "CELERY_ENABLED": True}
+    target = job(JobStatus.FAILED if action == "retry_jobs" else JobStatus.QUEUED)
+    ended = job(JobStatus.SUCCEEDED)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_action(admin_client, action, [target, ended])
+    assert sent == [target.pk]
+
+
+def test_nothing_is_sent_when_celery_is_off(
+    admin_client, job, sent, django_capture_on_commit_callbacks
+):
+    target = job(JobStatus.FAILED)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_action(admin_client, "retry_jobs", [target])
+    target.refresh_from_db()
+    assert target.status == JobStatus.PENDING
+    assert sent == []
+
+
+# The buttons of a job's page ---------------------------------------------------------------
+
+
+def operation_url(job, operation):
+    return reverse("admin:django_tryon_tryonjob_operation", args=[job.pk, operation])
+
+
+@pytest.mark.parametrize(
+    ("status", "buttons"),
+    [
+        (JobStatus.FAILED, ["retry"]),
+        (JobStatus.EXPIRED, ["retry"]),
+        (JobStatus.QUEUED, ["poll", "cancel"]),
+        (JobStatus.PENDING, ["poll", "cancel"]),
+        (JobStatus.SUCCEEDED, []),
+        (JobStatus.CANCELED, []),
+    ],
+)
+def test_a_jobs_page_offers_the_actions_that_apply(admin_client, job, status, buttons):
+    record = job(status)
+    page = admin_client.get(change_url(record)).content.decode()
+    for operation in ("retry", "poll", "cancel"):
+        assert (operation_url(record, operation) in page) == (operation in buttons)
+
+
+def test_a_button_runs_its_action_and_comes_back(admin_client, job):
+    record = job(JobStatus.FAILED)
+    response = admin_client.post(operation_url(record, "retry"))
+    assert response.status_code == 302
+    assert response["Location"] == change_url(record)
+    assert messages_of(response) == ["1 job was sent back to the queue."]
+    record.refresh_from_db()
+    assert record.status == JobStatus.PENDING
+    cancel = admin_client.post(operation_url(record, "cancel"))
+    assert messages_of(cancel)[-1] == "1 job was canceled."
+
+
+def test_the_buttons_need_the_change_permission(client, django_user_model, job):
+    login_staff(client, django_user_model, "view_tryonjob")
+    record = job(JobStatus.FAILED)
+    page = client.get(change_url(record)).content.decode()
+    assert operation_url(record, "retry") not in page
+    assert client.post(operation_url(record, "retry")).status_code == 403
+    record.refresh_from_db()
+    assert record.status == JobStatus.FAILED
+
+
+def test_the_button_urls_refuse_what_they_do_not_know(admin_client, job):
+    record = job(JobStatus.FAILED)
+    assert admin_client.get(operation_url(record, "retry")).status_code == 405
+    assert admin_client.post(operation_url(record, "delete")).status_code == 403
+    missing = reverse(
+        "admin:django_tryon_tryonjob_operation",
+        args=["00000000-0000-0000-0000-000000000000", "retry"],
+    )
+    assert admin_client.post(missing).status_code == 404
+    not_a_uuid = reverse("admin:django_tryon_tryonjob_operation", args=["nope", "retry"])
+    assert admin_client.post(not_a_uuid).status_code == 404

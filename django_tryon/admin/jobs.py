@@ -11,6 +11,8 @@ import hashlib
 import uuid
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -19,10 +21,13 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from ..models import JobSource, TryOnJob
+from ..models import ACTIVE_STATUSES, JobSource, TryOnJob
 from . import operations
 from .display import EMPTY, duration, status_badge, thumbnail
 from .overview import overview_view
+
+#: The buttons of a job's page, and the action each runs.
+OPERATION_ACTIONS = {"retry": "retry_jobs", "cancel": "cancel_jobs", "poll": "poll_now"}
 
 
 @admin.register(TryOnJob)
@@ -287,11 +292,62 @@ class TryOnJobAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.overview_view),
                 name="{}_{}_overview".format(*info),
             ),
+            path(
+                "<path:object_id>/run/<str:operation>/",
+                self.admin_site.admin_view(self.operation_view),
+                name="{}_{}_operation".format(*info),
+            ),
             *super().get_urls(),
         ]
 
     def overview_view(self, request):
         return overview_view(self, request)
+
+    # The same actions as buttons on a job's page -------------------------------------
+
+    def job_operations(self, request, obj):
+        """``[(operation, label)]`` of the actions that apply to ``obj`` for this user."""
+        if obj is None or not self.has_change_permission(request):
+            return []
+        available = []
+        retryable = obj.status in operations.RETRYABLE_STATUSES
+        if retryable and obj.person_image and not obj.photos_erased_at:
+            available.append(("retry", _("Retry")))
+        if obj.status in ACTIVE_STATUSES:
+            available += [("poll", _("Poll now")), ("cancel", _("Cancel"))]
+        return available
+
+    def operation_view(self, request, object_id, operation):
+        """Run one action on one job (POST from its page), then show the page again."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        action = OPERATION_ACTIONS.get(operation)
+        if action is None or not self.has_change_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404(_("No try-on job with this id."))
+        getattr(self, action)(request, TryOnJob.objects.filter(pk=obj.pk))
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = {
+            "job_operations": [
+                (
+                    reverse(
+                        f"admin:{self.opts.app_label}_{self.opts.model_name}_operation",
+                        args=[obj.pk, operation],
+                    ),
+                    label,
+                )
+                for operation, label in self.job_operations(request, obj)
+            ],
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {

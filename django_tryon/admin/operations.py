@@ -5,6 +5,9 @@ overwrites what a worker recorded a moment earlier: a job that finished while
 staff looked at the list is left as the worker wrote it, and counted as
 skipped. Clearing a job's lease also fences off a worker still holding it: the
 worker's own writes require its lease (see :mod:`django_tryon.worker`).
+
+With ``CELERY_ENABLED``, every job an action makes or makes due is handed to
+Celery once the transaction commits, as the shopper API's new jobs are.
 """
 
 import hashlib
@@ -16,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..conf import tryon_settings
 from ..errors import message_for
 from ..models import ACTIVE_STATUSES, JobSource, JobStatus, TryOnJob
 from ..storage import upload_storage
@@ -47,30 +51,28 @@ def retry_jobs(jobs, *, now=None):
     retryable = jobs.filter(status__in=RETRYABLE_STATUSES)
     erased = Q(person_image="") | Q(photos_erased_at__isnull=False)
     no_photo = retryable.filter(erased).count()
-    changed = (
-        TryOnJob.objects.filter(pk__in=retryable.exclude(erased).values("pk"))
-        .filter(status__in=RETRYABLE_STATUSES)
-        .update(
-            status=JobStatus.PENDING,
-            attempts=0,
-            polls=0,
-            error_code="",
-            error_message="",
-            provider_error_code="",
-            provider_task_id="",
-            provider_request_id="",
-            submitted_at=None,
-            finished_at=None,
-            submit_started_at=None,
-            last_polled_at=None,
-            provider_seconds=None,
-            lease_owner="",
-            lease_expires_at=None,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+    ids = list(retryable.exclude(erased).values_list("pk", flat=True))
+    changed = TryOnJob.objects.filter(pk__in=ids, status__in=RETRYABLE_STATUSES).update(
+        status=JobStatus.PENDING,
+        attempts=0,
+        polls=0,
+        error_code="",
+        error_message="",
+        provider_error_code="",
+        provider_task_id="",
+        provider_request_id="",
+        submitted_at=None,
+        finished_at=None,
+        submit_started_at=None,
+        last_polled_at=None,
+        provider_seconds=None,
+        lease_owner="",
+        lease_expires_at=None,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
     )
+    hand_off(ids)
     return Outcome(changed=changed, wrong_status=selected - changed - no_photo, no_photo=no_photo)
 
 
@@ -102,9 +104,11 @@ def make_due(jobs, *, now=None):
     """
     now = now or timezone.now()
     selected = jobs.count()
-    changed = TryOnJob.objects.filter(pk__in=jobs.values("pk"), status__in=ACTIVE_STATUSES).update(
+    ids = list(jobs.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True))
+    changed = TryOnJob.objects.filter(pk__in=ids, status__in=ACTIVE_STATUSES).update(
         next_attempt_at=now, updated_at=now
     )
+    hand_off(ids)
     return Outcome(changed=changed, wrong_status=selected - changed)
 
 
@@ -244,4 +248,20 @@ def create_jobs(plan, *, now=None):
         for name in saved:
             storage.delete(name)
         raise
+    hand_off([job.pk for job in jobs])
     return jobs
+
+
+def hand_off(job_ids):
+    """Send the jobs to Celery after the commit, when ``CELERY_ENABLED``.
+
+    ``bulk_create`` and ``update`` send no ``post_save``, so the hand-off of
+    :mod:`django_tryon.queueing` does not see these jobs. A message for a job
+    that is not due (or changed meanwhile) claims nothing and ends.
+    """
+    if not job_ids or not tryon_settings.CELERY_ENABLED:
+        return
+    from .. import tasks  # needs Celery, installed when CELERY_ENABLED is set
+
+    ids = list(job_ids)
+    transaction.on_commit(lambda: [tasks.enqueue(job_id) for job_id in ids])
