@@ -174,7 +174,7 @@ def test_daily_quota(client, garment, settings, media_root):
     response = post_job(client, garment, photo(photo_bytes(color=(9, 9, 9))))
 
     error = assert_error(response, 429, "quota_exceeded")
-    assert "1 try-ons" in error["message"] and "tomorrow" in error["message"]
+    assert "your 1 try-on for today" in error["message"] and "tomorrow" in error["message"]
     assert 0 < int(response["Retry-After"]) <= 24 * 60 * 60
     assert TryOnJob.objects.count() == 1
     assert stored_files(media_root) == files

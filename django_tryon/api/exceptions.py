@@ -9,6 +9,7 @@ can act on.
 import math
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
@@ -34,9 +35,11 @@ class QuotaExceeded(_RetryLater):
     default_code = "quota_exceeded"
 
     def __init__(self, limit, retry_after):
-        detail = _("You have used your %(limit)s try-ons for today. Come back tomorrow.") % {
-            "limit": limit
-        }
+        detail = ngettext(
+            "You have used your %(limit)s try-on for today. Come back tomorrow.",
+            "You have used your %(limit)s try-ons for today. Come back tomorrow.",
+            limit,
+        ) % {"limit": limit}
         super().__init__(detail, retry_after)
 
 
