@@ -268,6 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     # Idle kept-alive connections are closed after this many seconds.
     timeout = 120
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's
+    # algorithm and the client's delayed ACK add ~40 ms to every kept-alive answer.
+    disable_nagle_algorithm = True
 
     @property
     def sandbox(self):
