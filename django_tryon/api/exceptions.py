@@ -48,9 +48,11 @@ class TooFast(_RetryLater):
 
     def __init__(self, wait):
         seconds = max(1, math.ceil(wait or 1))
-        detail = _("You are trying on too quickly. Wait %(seconds)s seconds and try again.") % {
-            "seconds": seconds
-        }
+        detail = ngettext(
+            "You are trying on too quickly. Wait %(seconds)s second and try again.",
+            "You are trying on too quickly. Wait %(seconds)s seconds and try again.",
+            seconds,
+        ) % {"seconds": seconds}
         super().__init__(detail, seconds)
 
 
