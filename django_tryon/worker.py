@@ -60,6 +60,8 @@ PAUSE_SECONDS_ENV = "TRYON_TEST_PAUSE_SECONDS"
 SCHEDULE_REFRESH_SECONDS = 600
 # Recent successes read to learn provider times.
 SCHEDULE_SAMPLE_ROWS = 500
+# Seconds before its first query that a task found done by it is taken to have finished.
+FIRST_QUERY_SPREAD = 1.0
 
 
 @dataclass
@@ -196,10 +198,9 @@ class Worker:
             while waiting and len(running) < self.concurrency:
                 if should_stop() or time.monotonic() > start_deadline or self._rate_paused():
                     break
-                job = waiting.pop(0)
-                future = self._start(job, token, report)
-                if future is not None:
-                    running[future] = job
+                free = self.concurrency - len(running)
+                group, waiting = waiting[:free], waiting[free:]
+                running.update(self._start_group(group, token, report))
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -295,29 +296,56 @@ class Worker:
 
     # Starting a job's step ----------------------------------------------------
 
-    def _start(self, job, token, report):
-        if job.status == JobStatus.PENDING or not job.provider_task_id:
-            if job.submit_started_at is not None:
-                # The worker that held this job died while its submit was at
-                # the provider: the provider may have a task for it.
-                if not tryon_settings.RESUBMIT_INTERRUPTED:
-                    self._fail(job, token, "submit_interrupted", report)
-                    return None
-                report.resubmitted += 1
-                logger.warning("Resubmitting job %s after an interrupted submit.", job.pk)
-            # Recorded before the request leaves, so a crash from here until the
-            # task id is saved is known as such (see above).
-            started = timezone.now()
-            marked = TryOnJob.objects.filter(pk=job.pk, lease_owner=token).update(
-                submit_started_at=started
-            )
-            if not marked:
-                return None
-            job.submit_started_at = started
+    def _start_group(self, jobs, token, report):
+        """Start one step of each of ``jobs`` at once; return ``{future: job}``.
+
+        The submits of the group are marked ``submit_started_at`` in one
+        ``UPDATE`` just before they are all handed to the pool: the mark still
+        precedes each request, and no job is marked that is not leaving now.
+        """
+        started = {}
+        submits = []
+        for job in jobs:
+            if job.status == JobStatus.PENDING or not job.provider_task_id:
+                if job.submit_started_at is not None:
+                    # The worker that held this job died while its submit was at
+                    # the provider: the provider may have a task for it.
+                    if not tryon_settings.RESUBMIT_INTERRUPTED:
+                        self._fail(job, token, "submit_interrupted", report)
+                        continue
+                    report.resubmitted += 1
+                    logger.warning("Resubmitting job %s after an interrupted submit.", job.pk)
+                submits.append(job)
+            else:
+                report.queried += 1
+                started[self._executor.submit(self._query_job, job)] = job
+        for job in self._mark_submits(submits, token):
             report.submitted += 1
-            return self._executor.submit(self._submit_job, job)
-        report.queried += 1
-        return self._executor.submit(self._query_job, job)
+            started[self._executor.submit(self._submit_job, job)] = job
+        return started
+
+    def _mark_submits(self, jobs, token):
+        """Record ``submit_started_at`` on ``jobs`` (one query); return those still held."""
+        if not jobs:
+            return []
+        # Recorded before the requests leave, so a crash from here until a task
+        # id is saved is known as such (see _start_group).
+        marked_at = timezone.now()
+        pks = [job.pk for job in jobs]
+        marked = TryOnJob.objects.filter(pk__in=pks, lease_owner=token).update(
+            submit_started_at=marked_at
+        )
+        if marked < len(jobs):
+            # Some leases were lost meanwhile (rare): find which jobs are still ours.
+            held = set(
+                TryOnJob.objects.filter(
+                    pk__in=pks, lease_owner=token, submit_started_at=marked_at
+                ).values_list("pk", flat=True)
+            )
+            jobs = [job for job in jobs if job.pk in held]
+        for job in jobs:
+            job.submit_started_at = marked_at
+        return jobs
 
     # Off the main thread: provider calls and file transfers only -------------
 
@@ -418,12 +446,21 @@ class Worker:
 
     @staticmethod
     def _provider_seconds(job, now):
-        """When the provider finished, estimated: between the last query that found
-        the task unfinished (or the submit) and the one that found it done."""
+        """When the provider finished, estimated: halfway between the last query that
+        found the task unfinished and the one that found it done.
+
+        A task found done by its first query finished at some unknown time since
+        the submit; halfway would often be far too early, and pull the next
+        plans' first query down for nothing. It is taken to have finished
+        shortly (``FIRST_QUERY_SPREAD``) before that query: a provider that got
+        faster is still followed, by that much per job.
+        """
         if job.submitted_at is None:
             return None
-        before = max(job.last_polled_at or job.submitted_at, job.submitted_at)
-        finished = before + (now - before) / 2
+        if job.last_polled_at is None or job.last_polled_at <= job.submitted_at:
+            elapsed = (now - job.submitted_at).total_seconds()
+            return max(0.0, elapsed - min(elapsed, FIRST_QUERY_SPREAD) / 2)
+        finished = job.last_polled_at + (now - job.last_polled_at) / 2
         return max(0.0, (finished - job.submitted_at).total_seconds())
 
     def _apply_error(self, outcome, token, report, to_release, now):
