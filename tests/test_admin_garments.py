@@ -442,3 +442,28 @@ def test_generated_jobs_are_handed_to_celery_when_enabled(
         generate(admin_client, garments, post="yes", model_photos=[photos[0].pk])
     assert sorted(sent) == sorted(TryOnJob.objects.values_list("pk", flat=True))
     assert len(sent) == 3
+
+
+def test_deleting_model_photos_from_the_list_keeps_their_jobs(admin_client, garments, photos):
+    made = job_for(garments[0], photos[0], JobStatus.SUCCEEDED)
+    response = admin_client.post(
+        reverse("admin:django_tryon_modelphoto_changelist"),
+        {"action": "delete_selected", "_selected_action": [photos[0].pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not ModelPhoto.objects.filter(pk=photos[0].pk).exists()
+    made.refresh_from_db()
+    assert made.model_photo is None and made.person_image  # the job has its own copy
+
+
+def test_a_long_gallery_links_to_all_pictures(admin_client, garments, photos, monkeypatch):
+    from django_tryon.admin import garments as garment_admin
+
+    monkeypatch.setattr(garment_admin, "GALLERY_LIMIT", 2)
+    for photo in photos + photos:
+        job_for(garments[0], photo, JobStatus.SUCCEEDED)
+    response = admin_client.get(reverse("admin:django_tryon_garment_change", args=[garments[0].pk]))
+    page = response.content.decode()
+    assert page.count('class="tryon-gallery-item"') == 2
+    assert "Showing the latest 2 of 4 pictures." in page
+    assert f"garment__id__exact={garments[0].pk}&amp;status__exact=succeeded" in page
