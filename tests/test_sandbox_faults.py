@@ -263,3 +263,12 @@ def test_reset_restores_the_start_and_forgets_everything(
 def test_options_are_checked_at_start_too():
     with pytest.raises(ValueError, match="share"):
         SandboxServer(drop=1.5)
+
+
+def test_control_refuses_an_oversized_body(sandbox):
+    response = requests.post(
+        sandbox.url + "/_sandbox/control", data=b" " * (100 * 1024), timeout=10
+    )
+    assert response.status_code == 413
+    assert response.headers["Connection"] == "close"
+    assert sandbox.options.rate_limited == 0

@@ -307,13 +307,17 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == CONTROL_PATH:
                 self._control(method)
             elif path == RESET_PATH and method == "POST":
-                self._read_body(MAX_CONTROL_BYTES)
+                if self._read_body(MAX_CONTROL_BYTES) is None:
+                    self.close_connection = True
                 self.sandbox.reset()
                 self._json(200, self.sandbox.state())
             else:
-                self._read_body(MAX_BODY_BYTES)
+                unread = self._read_body(MAX_BODY_BYTES) is None
                 self.sandbox.counters.request("other")
-                self._error(ApiError("ERROR_AI_NOT_EXISTS", f"No such API: {method} {path}."))
+                self._error(
+                    ApiError("ERROR_AI_NOT_EXISTS", f"No such API: {method} {path}."),
+                    close=unread,
+                )
         except _Drop:
             self._drop()
 
@@ -366,6 +370,8 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.sandbox
         if method == "POST":
             body = self._read_body(MAX_CONTROL_BYTES)
+            if body is None:
+                return self._json(413, {"error": "The body is too large."}, close=True)
             try:
                 changes = json.loads(body or b"{}")
                 if not isinstance(changes, dict):
