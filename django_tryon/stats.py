@@ -157,8 +157,9 @@ def overview(jobs=None, *, now=None):
 def backlog(jobs=None, *, now=None):
     """The jobs still active, whenever made: ``{status: count}`` and how many are overdue.
 
-    Overdue jobs have been due for more than a minute: a worker should have
-    taken them already, so a growing number means no worker is running.
+    Overdue jobs have been due for more than a minute with no worker holding
+    them: a worker should have taken them already, so a growing number means
+    no worker is running.
     """
     jobs = TryOnJob.objects.all() if jobs is None else jobs
     now = now or timezone.now()
@@ -166,7 +167,8 @@ def backlog(jobs=None, *, now=None):
     counts = status_counts(active)
     return {
         "counts": {status: counts[status] for status in ACTIVE_STATUSES},
-        "overdue": active.filter(next_attempt_at__lt=now - timedelta(minutes=1)).count(),
+        # A job a worker holds is being moved, however long ago it fell due.
+        "overdue": active.due(now).filter(next_attempt_at__lt=now - timedelta(minutes=1)).count(),
     }
 
 

@@ -146,9 +146,16 @@ def test_backlog_counts_active_jobs_and_overdue_ones(jobs):
     jobs(JobStatus.QUEUED, next_attempt_at=NOW + timedelta(seconds=5))
     jobs(JobStatus.PROCESSING, age=timedelta(days=30), next_attempt_at=NOW)
     jobs(JobStatus.FAILED, next_attempt_at=NOW - timedelta(days=1))
+    # Held by a worker right now: being moved, not overdue.
+    jobs(
+        JobStatus.PENDING,
+        next_attempt_at=NOW - timedelta(minutes=10),
+        lease_owner="worker-1",
+        lease_expires_at=NOW + timedelta(minutes=4),
+    )
     backlog = stats.backlog(now=NOW)
     assert backlog["counts"] == {
-        JobStatus.PENDING: 1,
+        JobStatus.PENDING: 2,
         JobStatus.QUEUED: 1,
         JobStatus.PROCESSING: 1,
     }

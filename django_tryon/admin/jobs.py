@@ -53,7 +53,7 @@ class TryOnJobAdmin(admin.ModelAdmin):
         "created_at",
         "error_code",
     )
-    list_select_related = ("garment", "model_photo", "user")
+    list_select_related = ("garment", "user")
     search_fields = ("=provider_task_id", "=provider_request_id", "garment__name")
     search_help_text = gettext_lazy(
         "A job id, a provider task id or request id, or a garment's name."

@@ -14,10 +14,11 @@ import hashlib
 import posixpath
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from ..conf import tryon_settings
 from ..errors import message_for
@@ -87,7 +88,7 @@ def cancel_jobs(jobs, *, now=None):
     changed = TryOnJob.objects.filter(pk__in=jobs.values("pk"), status__in=ACTIVE_STATUSES).update(
         status=JobStatus.CANCELED,
         error_code="canceled",
-        error_message=str(message_for("canceled")),
+        error_message=_site_message("canceled"),
         finished_at=now,
         submit_started_at=None,
         lease_owner="",
@@ -95,6 +96,13 @@ def cancel_jobs(jobs, *, now=None):
         updated_at=now,
     )
     return Outcome(changed=changed, wrong_status=selected - changed)
+
+
+def _site_message(code):
+    """The shopper's message in the site's language, as the worker stores it (not
+    in the language of the staff member who clicked)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(message_for(code))
 
 
 def make_due(jobs, *, now=None):
