@@ -1,0 +1,219 @@
+"""What the benchmarks share: a standalone Django project, sample files, a sandbox
+provider in a child process, and small statistics helpers.
+
+Each benchmark runs in its own process (``python -m bench.<name>``), which sets
+Django up with :func:`setup_django`: SQLite in a file (so the worker's loop and
+the benchmark's own threads share one database), a temporary ``MEDIA_ROOT``.
+"""
+
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_django(tryon, *, database=None):
+    """Configure a minimal project with ``TRYON = tryon``; return the temporary directory."""
+    import django
+    from django.conf import settings
+
+    workdir = Path(tempfile.mkdtemp(prefix="tryon-bench-"))
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="bench-only",
+        ALLOWED_HOSTS=["*"],
+        USE_TZ=True,
+        ROOT_URLCONF="bench.urls",
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "rest_framework",
+            "django_tryon",
+        ],
+        MIDDLEWARE=[
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+        ],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": database or str(workdir / "db.sqlite3"),
+                "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            }
+        },
+        MEDIA_ROOT=str(workdir / "media"),
+        MEDIA_URL="/media/",
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        TRYON=tryon,
+        LOGGING={"version": 1, "disable_existing_loggers": False},
+    )
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return workdir
+
+
+def jpeg_bytes(size=(256, 512), color=(120, 90, 60)):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def make_garments():
+    """One active garment per clothes type: ``{clothes_type: Garment}``."""
+    from django.core.files.base import ContentFile
+
+    from django_tryon.models import ClothesType, Garment
+
+    return {
+        kind: Garment.objects.create(
+            name=kind,
+            clothes_type=kind,
+            image=ContentFile(jpeg_bytes((400, 400), (30, 60, 200)), name=f"{kind}.jpg"),
+        )
+        for kind in ClothesType.values
+    }
+
+
+def shared_photo():
+    """A stored person photo that many benchmark jobs point at (its storage name)."""
+    from django.core.files.base import ContentFile
+
+    from django_tryon.storage import upload_storage
+
+    return upload_storage().save("bench/person.jpg", ContentFile(jpeg_bytes()))
+
+
+def create_jobs(count, garment, photo_name, **fields):
+    """``count`` jobs for ``garment`` sharing the photo ``photo_name``, in one query."""
+    from django.utils import timezone
+
+    from django_tryon.models import TryOnJob
+
+    now = timezone.now()
+    fields.setdefault("next_attempt_at", now)
+    jobs = [
+        TryOnJob(garment=garment, person_image=photo_name, created_at=now, **fields)
+        for _ in range(count)
+    ]
+    return TryOnJob.objects.bulk_create(jobs)
+
+
+class SandboxProcess:
+    """The sandbox provider in a child process, so its CPU is not the worker's."""
+
+    def __init__(self, **options):
+        self.options = options
+        self.process = None
+        self.url = None
+
+    def __enter__(self):
+        code = (
+            "import json, sys\n"
+            "from django_tryon.sandbox import SandboxServer\n"
+            "server = SandboxServer(**json.loads(sys.argv[1]))\n"
+            "print(server.url, flush=True)\n"
+            "server.serve_forever()\n"
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(self.options)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.url = self.process.stdout.readline().strip()
+        if not self.url.startswith("http://127.0.0.1:"):
+            self.process.kill()
+            raise RuntimeError("The sandbox did not start.")
+        return self
+
+    def __exit__(self, *exc_info):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def control(self, **changes):
+        """Read (no ``changes``) or change the options; return the sandbox's state."""
+        data = json.dumps(changes).encode() if changes else None
+        request = urllib.request.Request(f"{self.url}/_sandbox/control", data=data)
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def reset(self):
+        request = urllib.request.Request(f"{self.url}/_sandbox/reset", data=b"")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+
+def percentile(values, q):
+    """The ``q``-th percentile (0-100) of ``values``, linearly interpolated."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def wait_until(condition, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def emit(result):
+    """Print a benchmark's figures as the last line, for ``python -m bench``."""
+    print("BENCH-JSON " + json.dumps(result), flush=True)
+
+
+def run_child(module, args, *, timeout):
+    """Run ``python -m bench.<module> args``; return (its printed text, its figures)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+    text = "\n".join(
+        line for line in done.stdout.splitlines() if not line.startswith("BENCH-JSON ")
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.{module} failed:\n{done.stdout}\n{done.stderr}")
+    figures = [
+        json.loads(line.removeprefix("BENCH-JSON "))
+        for line in done.stdout.splitlines()
+        if line.startswith("BENCH-JSON ")
+    ]
+    return text, figures[-1] if figures else {}
+
+
+def run_parallel(children, *, timeout):
+    """Run several ``(module, args)`` children at once; return their (text, figures)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(children)) as pool:
+        futures = [pool.submit(run_child, m, a, timeout=timeout) for m, a in children]
+        return [future.result() for future in futures]
