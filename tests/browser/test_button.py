@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -11,17 +12,35 @@ from PIL import Image
 from django_tryon.errors import MESSAGES as JOB_MESSAGES
 
 DOCS_IMAGES = Path(__file__).resolve().parent.parent.parent / "docs" / "images"
+# The docs' pictures are rewritten only when asked for, so a test run leaves the tree clean.
+UPDATE_SCREENSHOTS = os.environ.get("TRYON_UPDATE_SCREENSHOTS") == "1"
 RESULT_TIMEOUT = 40_000  # ms: the sandbox takes 2 s, the worker polls every 0.5 s
 
 
-def screenshot(target, name, width=None):
-    """Save a screenshot for the docs, shrunk to a small palette PNG."""
-    image = Image.open(io.BytesIO(target.screenshot())).convert("RGB")
-    if width and image.width > width:
-        image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-    image = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-    image.save(DOCS_IMAGES / f"button-{name}.png", optimize=True)
+@pytest.fixture
+def screenshot(tmp_path):
+    """``screenshot(page, name, width)``: a small palette PNG of the page, for the docs.
+
+    Saved as ``docs/images/button-<name>.png`` with ``TRYON_UPDATE_SCREENSHOTS=1``,
+    else in the test's temporary folder.
+    """
+    folder = DOCS_IMAGES if UPDATE_SCREENSHOTS else tmp_path
+
+    def take(target, name, width):
+        image = Image.open(io.BytesIO(target.screenshot())).convert("RGB")
+        if image.width > width:
+            size = (width, round(image.height * width / image.width))
+            image = image.resize(size, Image.LANCZOS)
+        image = image.quantize(
+            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"button-{name}.png"
+        image.save(path, optimize=True)
+        assert image.size[0] == width
+        return path
+
+    return take
 
 
 def events(page):
@@ -53,7 +72,7 @@ def wait_for_result(dialog):
     return result
 
 
-def test_photo_to_result_then_delete(shop, page, person_photo):
+def test_photo_to_result_then_delete(shop, page, person_photo, screenshot):
     page.goto(shop.product_url())
     screenshot(page, "desktop-page", width=1000)
     dialog = open_dialog(page)
@@ -142,7 +161,7 @@ def test_consent_is_asked_for(shop, page, person_photo):
     assert [event["type"] for event in events(page)] == ["tryon:open"]
 
 
-def test_provider_failure_shows_the_reason_and_retry_works(shop, page, person_photo):
+def test_provider_failure_shows_the_reason_and_retry_works(shop, page, person_photo, screenshot):
     shop.control(no_face=1.0)
     page.goto(shop.product_url())
     dialog = open_dialog(page)
@@ -166,7 +185,7 @@ def test_provider_failure_shows_the_reason_and_retry_works(shop, page, person_ph
     assert types == ["tryon:open", "tryon:submit", "tryon:error", "tryon:submit", "tryon:success"]
 
 
-def test_keyboard_only(shop, page, person_photo):
+def test_keyboard_only(shop, page, person_photo, screenshot):
     page.goto(shop.product_url())
     opener = page.get_by_role("button", name="Try it on")
     for _ in range(10):
@@ -209,7 +228,7 @@ def test_keyboard_only(shop, page, person_photo):
     assert opener.evaluate("element => element === document.activeElement")
 
 
-def test_phone_360px(shop, phone, person_photo):
+def test_phone_360px(shop, phone, person_photo, screenshot):
     phone.goto(shop.product_url())
     screenshot(phone, "phone-page", width=360)
     dialog = open_dialog(phone)
@@ -323,3 +342,24 @@ def test_cancel_while_the_picture_is_made(shop, page, person_photo):
     assert page.request.get(f"{shop.url}/tryon/api/jobs/{job_id}/").status == 404
     assert page.evaluate("sessionStorage.length") == 0
     assert [event["type"] for event in events(page)] == ["tryon:open", "tryon:submit"]
+
+
+def test_theming_with_custom_properties(shop, page, screenshot):
+    page.emulate_media(reduced_motion="reduce")  # no colour transition to wait for
+    page.goto(shop.product_url("gingham-shirt"))
+    page.add_style_tag(
+        content=":root { --tryon-accent: #8a2846; --tryon-button-radius: 6px;"
+        " --tryon-radius: 4px; }"
+    )
+    opener = page.get_by_role("button", name="Try it on")
+    style = opener.evaluate(
+        "element => [getComputedStyle(element).backgroundColor,"
+        " getComputedStyle(element).borderTopLeftRadius]"
+    )
+    assert style == ["rgb(138, 40, 70)", "6px"]
+    dialog = open_dialog(page)
+    send = dialog.get_by_role("button", name="Send my photo")
+    assert send.evaluate("element => getComputedStyle(element).backgroundColor") == (
+        "rgb(138, 40, 70)"
+    )
+    screenshot(page, "desktop-themed", width=1000)
