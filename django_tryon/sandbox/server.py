@@ -223,7 +223,11 @@ class SandboxServer:
                 "No task with this task_id: it never existed or its 24 hours are over.",
             )
         status = task.status(self.store.clock())
-        url = f"{base_url}{RESULTS_PREFIX}{task.token}.jpg" if status == 2 else ""
+        url = (
+            f"{base_url}{RESULTS_PREFIX}{task.token}.jpg"
+            if status == protocol.TASK_SUCCEEDED
+            else ""
+        )
         return status, url
 
     def result(self, token):
