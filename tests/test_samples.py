@@ -88,7 +88,8 @@ def test_unknown_slugs_are_refused_with_the_choices():
 def test_drawing_is_quick():
     # Other tests use these as photos: a fresh one must cost well under a second.
     samples.model_photo("chloe", seed=100)  # warm up the imaging libraries
-    started = time.perf_counter()
+    # CPU time, not wall time: other processes on a busy machine do not count.
+    started = time.process_time()
     samples.model_photo("dev", seed=101)
     samples.garment_image("gingham-shirt", seed=101)
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.4

@@ -332,7 +332,7 @@ def test_slow_answers_do_not_hold_up_other_clients(sandbox, person_jpeg, garment
         statuses = list(pool.map(lambda _: query(sandbox, task_id).status_code, range(40)))
     # 40 answers of 0.3 s each, at once: well under the 12 s they would take in turn.
     assert statuses == [200] * 40
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 6
 
 
 def test_connections_are_kept_alive(sandbox, person_jpeg, garment_jpeg):
@@ -350,14 +350,14 @@ def test_connections_are_kept_alive(sandbox, person_jpeg, garment_jpeg):
 
 
 def test_kept_alive_answers_come_without_delay(sandbox, person_jpeg, garment_jpeg):
-    # Without TCP_NODELAY each answer would wait ~40 ms for a delayed ACK: 50 take 2 s.
+    # Without TCP_NODELAY each answer would wait ~40 ms for a delayed ACK: 100 take 4 s.
     task_id = submit(sandbox, person_jpeg, garment_jpeg).json()["task_id"]
     with requests.Session() as session:
         session.headers[contract.API_KEY_HEADER] = KEY
         started = time.monotonic()
-        for _ in range(50):
+        for _ in range(100):
             session.get(sandbox.url + contract.QUERY_PATH, params={"task_id": task_id})
-        assert time.monotonic() - started < 1.2
+        assert time.monotonic() - started < 2.5
 
 
 def test_the_sandbox_refuses_to_listen_beyond_loopback():
