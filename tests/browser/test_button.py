@@ -147,6 +147,47 @@ def test_a_file_that_is_not_a_photo_is_refused(shop, page, tmp_path):
     ]
 
 
+def test_the_browser_checks_size_format_and_pixels_first(shop, page):
+    page.goto(shop.product_url())
+    dialog = open_dialog(page)
+    settings = config(page)
+    messages = settings["messages"]
+    error = dialog.locator("[data-tryon-error]")
+    file_input = dialog.locator("input[type=file]").first
+    posts = []
+    page.on("request", lambda request: posts.append(request) if request.method == "POST" else None)
+
+    too_large = b"\xff\xd8" + bytes(settings["maxUploadBytes"])
+    file_input.set_input_files(
+        files=[{"name": "big.jpg", "mimeType": "image/jpeg", "buffer": too_large}]
+    )
+    assert error.inner_text() == messages["tooLarge"]
+    assert "20 MB" in messages["tooLarge"]
+
+    gif = io.BytesIO()
+    Image.new("RGB", (400, 800), (200, 100, 50)).save(gif, format="GIF")
+    file_input.set_input_files(
+        files=[{"name": "me.gif", "mimeType": "image/gif", "buffer": gif.getvalue()}]
+    )
+    assert error.inner_text() == messages["unsupported"].replace("{format}", "GIF")
+
+    small = io.BytesIO()
+    Image.new("RGB", (120, 200), (200, 100, 50)).save(small, format="PNG")
+    file_input.set_input_files(
+        files=[{"name": "small.png", "mimeType": "image/png", "buffer": small.getvalue()}]
+    )
+    # Known once the picture has loaded: wait for the words.
+    too_small = messages["tooSmall"].replace("{width}", "120").replace("{height}", "200")
+    page.wait_for_function(
+        "text => document.querySelector('[data-tryon-error]').textContent === text",
+        arg=too_small,
+    )
+    assert not dialog.locator("[data-tryon-preview]").is_visible()
+    codes = [event["detail"]["code"] for event in events(page)[1:]]
+    assert codes == ["too_large_upload", "unsupported_type", "too_small"]
+    assert posts == []
+
+
 def test_consent_is_asked_for(shop, page, person_photo):
     page.goto(shop.product_url())
     dialog = open_dialog(page)
