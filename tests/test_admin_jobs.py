@@ -12,7 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_tryon.admin import operations
+from django_tryon.backends.base import Submission, TryOnBackend
 from django_tryon.models import JobSource, JobStatus, ModelPhoto, TryOnJob
+from django_tryon.worker import Worker
 
 CHANGELIST = "admin:django_tryon_tryonjob_changelist"
 
@@ -428,3 +430,25 @@ def test_the_button_urls_refuse_what_they_do_not_know(admin_client, job):
     assert admin_client.post(missing).status_code == 404
     not_a_uuid = reverse("admin:django_tryon_tryonjob_operation", args=["nope", "retry"])
     assert admin_client.post(not_a_uuid).status_code == 404
+
+
+class SubmittingBackend(TryOnBackend):
+    """Takes every task; the worker needs nothing more to move a pending job."""
+
+    provider_name = "test"
+
+    def submit(self, request):
+        return Submission(task_id="T-new")
+
+
+def test_a_retried_old_job_is_submitted_again_not_expired(admin_client, make_job):
+    old = make_job(status=JobStatus.EXPIRED, error_code="expired", finished_at=timezone.now())
+    long_ago = timezone.now() - timedelta(days=3)
+    TryOnJob.objects.filter(pk=old.pk).update(created_at=long_ago, submitted_at=long_ago)
+    run_action(admin_client, "retry_jobs", [old])
+    with Worker(backend=SubmittingBackend(), worker_id="test") as worker:
+        report = worker.run_pass()
+    assert (report.submitted, report.expired) == (1, 0)
+    old.refresh_from_db()
+    assert old.status == JobStatus.QUEUED
+    assert old.provider_task_id == "T-new"
