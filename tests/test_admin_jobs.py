@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from django_tryon.admin import operations
 from django_tryon.backends.base import Submission, TryOnBackend
-from django_tryon.models import JobSource, JobStatus, ModelPhoto, TryOnJob
+from django_tryon.models import DailyUsage, JobSource, JobStatus, ModelPhoto, TryOnJob
 from django_tryon.worker import Worker
 
 CHANGELIST = "admin:django_tryon_tryonjob_changelist"
@@ -452,3 +452,16 @@ def test_a_retried_old_job_is_submitted_again_not_expired(admin_client, make_job
     old.refresh_from_db()
     assert old.status == JobStatus.QUEUED
     assert old.provider_task_id == "T-new"
+
+
+def test_canceling_a_shoppers_job_gives_the_daily_credit_back(admin_client, job):
+    today = timezone.localdate()
+    DailyUsage.objects.create(key="user:7", day=today, count=2)
+    running = job(JobStatus.QUEUED, quota_key="user:7", quota_day=today)
+    finished = job(JobStatus.SUCCEEDED, quota_key="user:7", quota_day=today)
+    run_action(admin_client, "cancel_jobs", [running, finished])
+    assert DailyUsage.objects.get(key="user:7").count == 1
+    running.refresh_from_db()
+    assert running.quota_key == ""  # refunded once, never again
+    run_action(admin_client, "cancel_jobs", [running])
+    assert DailyUsage.objects.get(key="user:7").count == 1

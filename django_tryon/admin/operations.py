@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from ..conf import tryon_settings
 from ..errors import message_for
 from ..models import ACTIVE_STATUSES, JobSource, JobStatus, TryOnJob
+from ..quota import give_credit_back
 from ..storage import upload_storage
 
 #: Ended jobs staff may send back to the worker.
@@ -82,10 +83,13 @@ def cancel_jobs(jobs, *, now=None):
 
     A task already at the provider is not recalled (AILabAPI has no way to):
     its credits are spent, and the worker discards its result if one comes.
+    A shopper whose try-on staff cancel gets its daily quota credit back, as
+    for any failure that is not the shopper's fault.
     """
     now = now or timezone.now()
     selected = jobs.count()
-    changed = TryOnJob.objects.filter(pk__in=jobs.values("pk"), status__in=ACTIVE_STATUSES).update(
+    ids = list(jobs.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True))
+    changed = TryOnJob.objects.filter(pk__in=ids, status__in=ACTIVE_STATUSES).update(
         status=JobStatus.CANCELED,
         error_code="canceled",
         error_message=_site_message("canceled"),
@@ -95,6 +99,12 @@ def cancel_jobs(jobs, *, now=None):
         lease_expires_at=None,
         updated_at=now,
     )
+    # Only jobs this update ended: one the worker finished meanwhile keeps its count.
+    canceled_now = TryOnJob.objects.filter(
+        pk__in=ids, status=JobStatus.CANCELED, finished_at=now
+    ).exclude(quota_key="")
+    for job in canceled_now:
+        give_credit_back(sender=TryOnJob, job=job)
     return Outcome(changed=changed, wrong_status=selected - changed)
 
 
