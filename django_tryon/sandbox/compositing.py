@@ -297,6 +297,9 @@ class Plan:
     drape_scale: float = 1.0
     #: Arms are sleeved down to this row (where the flat-lay's sleeves reach).
     sleeve_end: int = -1
+    #: The garment's usual width: narrower rows in its lower half (a curved hem)
+    #: are not stretched to the body's width, only scaled like the rest.
+    core_width: float = 0.0
 
 
 def _plan(body, cut, clothes_type):
@@ -383,8 +386,21 @@ def _segments(body, cut, y, v, drape, plan):
     pairs = []
     if len(b_core) == len(g_core) == 2:
         pairs += list(zip(b_core, g_core, strict=True))
+    elif len(b_core) == 2 and y >= body.crotch:
+        # A top's hem below the crotch hangs straight across, at the hips' width,
+        # instead of following each leg.
+        hips, _, _ = body.parts(body.crotch - 2)
+        span = (hips[0][0], hips[-1][1]) if hips else (b_core[0][0], b_core[-1][1])
+        pairs.append((span, (g_core[0][0], g_core[-1][1])))
     else:
-        pairs.append(((b_core[0][0], b_core[-1][1]), (g_core[0][0], g_core[-1][1])))
+        b_start, b_end = int(b_core[0][0]), int(b_core[-1][1])
+        g_start, g_end = int(g_core[0][0]), int(g_core[-1][1])
+        if v > cut.height / 2 and g_end - g_start < plan.core_width:
+            scale = (b_end - b_start) / plan.core_width
+            middle = (b_start + b_end) / 2
+            b_start = round(middle + (g_start - cut.centre) * scale)
+            b_end = round(middle + (g_end - cut.centre) * scale)
+        pairs.append(((b_start, b_end), (g_start, g_end)))
     hands_from = body.crotch - int(0.03 * body.height)
     if y < hands_from:
         core_start, core_end = int(g_core[0][0]), int(g_core[-1][1])
@@ -442,6 +458,7 @@ def try_on(person, garment, clothes_type):
     scale = max(0.05, body.core_width(reference_row) * 1.06 / max(1.0, reference))
     cut = cutout(rgb, alpha, scale)
     plan = _plan(body, cut, clothes_type)
+    plan.core_width = max(1.0, cut.reference_width(clothes_type))
     rows, garment_rows, src_x, shade = _draw_maps(body, cut, plan, pixels.shape[1])
     valid = src_x >= 0
     columns = np.clip(src_x, 0, cut.rgb.shape[1] - 1).astype(np.int32)
