@@ -250,6 +250,11 @@ class TryOnJob(models.Model):
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    started_at = models.DateTimeField(
+        _("started at"),
+        default=timezone.now,
+        help_text=_("When the job was created, or last sent back to the worker by staff."),
+    )
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     photos_erased_at = models.DateTimeField(_("photos erased at"), null=True, blank=True)

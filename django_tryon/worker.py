@@ -511,7 +511,7 @@ class Worker:
         )
 
     def _expire_if_late(self, job, token, now, report):
-        started = job.submitted_at or job.created_at
+        started = job.submitted_at or job.started_at
         if now - started < timedelta(seconds=tryon_settings.JOB_EXPIRY):
             return False
         if self._finish(

@@ -192,7 +192,8 @@ def test_the_list_query_count_does_not_grow_with_the_jobs(admin_client, garment,
 def test_retry_sends_failed_and_expired_jobs_back_to_the_queue(admin_client, job):
     failed = job(JobStatus.FAILED, lease_owner="old-worker", provider_task_id="T-1")
     expired = job(JobStatus.EXPIRED)
-    TryOnJob.objects.filter(pk=expired.pk).update(created_at=timezone.now() - timedelta(days=2))
+    two_days_ago = timezone.now() - timedelta(days=2)
+    TryOnJob.objects.filter(pk=expired.pk).update(created_at=two_days_ago, started_at=two_days_ago)
     succeeded = job(JobStatus.SUCCEEDED)
     response = run_action(admin_client, "retry_jobs", [failed, expired, succeeded])
     assert response.status_code == 302
@@ -208,7 +209,8 @@ def test_retry_sends_failed_and_expired_jobs_back_to_the_queue(admin_client, job
         assert record.provider_task_id == "" and record.lease_owner == ""
         assert record.submitted_at is None and record.finished_at is None
         # Counted anew: the worker's expiry must not end it again at once.
-        assert timezone.now() - record.created_at < timedelta(minutes=1)
+        assert timezone.now() - record.started_at < timedelta(minutes=1)
+    assert expired.created_at < timezone.now() - timedelta(days=1)  # history stays true
     assert set(TryOnJob.objects.due()) == {failed, expired}
     succeeded.refresh_from_db()
     assert succeeded.status == JobStatus.SUCCEEDED
@@ -444,7 +446,9 @@ class SubmittingBackend(TryOnBackend):
 def test_a_retried_old_job_is_submitted_again_not_expired(admin_client, make_job):
     old = make_job(status=JobStatus.EXPIRED, error_code="expired", finished_at=timezone.now())
     long_ago = timezone.now() - timedelta(days=3)
-    TryOnJob.objects.filter(pk=old.pk).update(created_at=long_ago, submitted_at=long_ago)
+    TryOnJob.objects.filter(pk=old.pk).update(
+        created_at=long_ago, started_at=long_ago, submitted_at=long_ago
+    )
     run_action(admin_client, "retry_jobs", [old])
     with Worker(backend=SubmittingBackend(), worker_id="test") as worker:
         report = worker.run_pass()

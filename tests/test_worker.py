@@ -315,7 +315,7 @@ def test_a_dead_workers_lease_is_taken_over(worker, provider, make_job):
 def test_a_job_not_finished_within_the_expiry_is_expired(worker, provider, make_job, signals):
     long_ago = timezone.now() - timedelta(hours=25)
     job = make_job(status="processing", provider_task_id="task-5", submitted_at=long_ago)
-    stale_pending = make_job(created_at=long_ago)
+    stale_pending = make_job(created_at=long_ago, started_at=long_ago)
     report = worker.run_pass()
     assert report.expired == 2
     assert provider.queries == []

@@ -43,7 +43,7 @@ def retry_jobs(jobs, *, now=None):
     """Send failed and expired jobs back to ``pending``, as if new.
 
     Counters, errors and the provider's task id are cleared, and the job's
-    ``created_at`` becomes now: the worker counts ``JOB_EXPIRY`` from it for
+    ``started_at`` becomes now: the worker counts ``JOB_EXPIRY`` from it for
     a job not yet submitted, so an old job would otherwise expire again at
     once. A job whose photo was erased (retention, or the shopper's request)
     cannot be made again and is left as it is.
@@ -71,7 +71,7 @@ def retry_jobs(jobs, *, now=None):
         lease_owner="",
         lease_expires_at=None,
         next_attempt_at=now,
-        created_at=now,
+        started_at=now,
         updated_at=now,
     )
     hand_off(ids)
