@@ -18,7 +18,6 @@ import threading
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -47,7 +46,7 @@ def process_job(job_id):
 
     Returns the number of jobs this message moved (0 or 1).
     """
-    close_old_connections()
+    # Celery's Django integration closes stale database connections around each task.
     report = _worker().run_pass(job_ids=[job_id])
     if not report.claimed:
         return 0
