@@ -48,7 +48,10 @@ def setup_django(tryon, *, database=None):
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",
                 "NAME": database or str(workdir / "db.sqlite3"),
-                "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+                "OPTIONS": {
+                    "timeout": 30,
+                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                },
             }
         },
         MEDIA_ROOT=str(workdir / "media"),

@@ -23,7 +23,6 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import requests
 from django.db import models
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
@@ -42,7 +41,12 @@ from .backends.base import (
 from .conf import tryon_settings
 from .errors import message_for
 from .models import ACTIVE_STATUSES, IN_FLIGHT_STATUSES, JobStatus, TryOnJob
-from .results import ResultFetcher, result_from_content, store_result
+from .results import (
+    EnvironmentCachingSession,
+    ResultFetcher,
+    result_from_content,
+    store_result,
+)
 from .schedule import QuerySchedule, job_kind, retry_delay
 from .signals import job_failed, job_succeeded
 from .storage import result_storage
@@ -205,7 +209,7 @@ class Worker:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                job = running.pop(future)
+                running.pop(future)
                 self._apply(future.result(), token, report, to_release)
 
         resume_at = self._resume_at()
@@ -395,7 +399,7 @@ class Worker:
     def _session(self):
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
+            session = self._local.session = EnvironmentCachingSession()
         return session
 
     # Back on the main thread: record what happened ----------------------------
