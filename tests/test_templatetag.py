@@ -251,3 +251,16 @@ def test_small_photo_message_is_the_servers_once_the_script_fills_it_in(client):
     assert response.status_code == 400
     filled = config["messages"]["tooSmall"].replace("{width}", "100").replace("{height}", "200")
     assert response.json()["error"]["message"] == filled
+
+
+def test_a_shop_overrides_the_template(settings, tmp_path):
+    override = tmp_path / "django_tryon" / "button.html"
+    override.parent.mkdir(parents=True)
+    override.write_text(
+        '<a class="shop-tryon" data-garment="{{ garment.pk }}">{{ label }}</a>{{ assets }}'
+    )
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    garment = make_garment()
+    output = render("{% tryon_button garment label='Wear it' %}", garment=garment)
+    assert output.startswith(f'<a class="shop-tryon" data-garment="{garment.pk}">Wear it</a>')
+    assert "django_tryon/tryon.js" in output

@@ -404,3 +404,24 @@ def test_theming_with_custom_properties(shop, page, screenshot):
         "rgb(138, 40, 70)"
     )
     screenshot(page, "desktop-themed", width=1000)
+
+
+def test_widgets_added_later_are_set_up_once(shop, page):
+    page.goto(shop.product_url())
+    # A widget arriving with content loaded later, set up by the shop's own script.
+    page.evaluate(
+        """() => {
+          const copy = document.querySelector("[data-tryon]").cloneNode(true);
+          copy.id = "later";
+          copy.querySelector("dialog").id = "later-dialog";
+          document.body.append(copy);
+          DjangoTryOn.init(copy);
+          DjangoTryOn.init(document);
+        }"""
+    )
+    page.locator("#later [data-tryon-open]").click()
+    page.locator("#later-dialog").wait_for(state="visible")
+    assert [event["type"] for event in events(page)] == ["tryon:open"]
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Try it on").first.click()
+    assert [event["type"] for event in events(page)] == ["tryon:open", "tryon:open"]

@@ -735,9 +735,14 @@
     }
   };
 
+  /* Set up every widget in scope (an element or the document), the scope itself included. */
   function init(scope) {
-    var roots = (scope || document).querySelectorAll("[data-tryon]");
-    Array.prototype.forEach.call(roots, function (root) {
+    scope = scope || document;
+    var roots = Array.prototype.slice.call(scope.querySelectorAll("[data-tryon]"));
+    if (scope.matches && scope.matches("[data-tryon]")) {
+      roots.unshift(scope);
+    }
+    roots.forEach(function (root) {
       if (root.tryonWidget) {
         return;
       }
