@@ -21,7 +21,9 @@ WORKERS = 4
 
 @pytest.fixture
 def sandbox():
-    server = RecordingSandbox(processing_time=1.0, result_mode="plain", seed=7).start()
+    # Tasks take longer than the workers need to submit all the jobs, so each is
+    # queried several times, by whichever worker claims it in that pass.
+    server = RecordingSandbox(processing_time=6.0, result_mode="plain", seed=7).start()
     yield server
     server.stop()
 
@@ -116,6 +118,7 @@ def test_four_workers_share_500_jobs_without_overlap(
     handed_over = sum(
         1 for task_calls in by_task.values() if len({call["worker"] for call in task_calls}) > 1
     )
+    assert handed_over > 0  # jobs did change hands, so the checks above saw hand-overs
 
     succeeded = TryOnJob.objects.all()
     results = {name for name in stored_files(media_root) if name.startswith("tryon/results/")}
