@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
 
 
 def setup_django(tryon, *, database=None):
@@ -92,7 +93,10 @@ def make_garments():
 
 
 def shared_photo():
-    """A stored person photo that many benchmark jobs point at (its storage name)."""
+    """A stored person photo that many benchmark jobs point at (its storage name).
+
+    Deleting a job deletes its photo, so take a new one after deleting jobs.
+    """
     from django.core.files.base import ContentFile
 
     from django_tryon.storage import upload_storage

@@ -10,9 +10,10 @@ process on ``--jobs`` pending jobs, all in the database from the start, and
 takes each one through a submit, a query and the download and storage of its
 result. Reported: jobs finished per second, from the loop's start to the last
 result, and the worker process's CPU time (user + system, every thread) per
-job, after a warm-up run of 20 jobs. At concurrency 1 and 4 a share of the jobs is run (``jobs / 16`` and
-``jobs / 4``, at least 20) to keep the run short: there the calls wait their
-turn one by one, so the rate does not depend on how many jobs are waiting.
+job, after a warm-up run of 20 jobs. At concurrency 1 and 4 a share of the
+jobs is run (``jobs / 16`` and ``jobs / 4``, at least 20) to keep the run
+short: there the calls wait their turn one by one, so the rate does not
+depend on how many jobs are waiting.
 """
 
 import argparse
