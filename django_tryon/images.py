@@ -132,7 +132,7 @@ _FORMATS = None
 def _formats():
     global _FORMATS
     if _FORMATS is None:
-        accepted = ACCEPTED_FORMATS
+        accepted: tuple[str, ...] = ACCEPTED_FORMATS
         try:
             import pillow_heif
         except ImportError:

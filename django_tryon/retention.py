@@ -12,8 +12,9 @@ no-op); never a file that no row names, which nothing would ever find again.
 
 import logging
 from datetime import timedelta
+from typing import cast
 
-from django.db.models import Q
+from django.db.models import FileField, Q
 from django.utils import timezone
 
 from .conf import tryon_settings
@@ -62,7 +63,7 @@ def _ended_before(cutoff):
 
 
 def _erase_field(queryset, field, now, counts, kind, **extra):
-    storage = TryOnJob._meta.get_field(field).storage
+    storage = cast(FileField, TryOnJob._meta.get_field(field)).storage
     last_pk = None
     while True:
         page = queryset.order_by("pk")

@@ -101,6 +101,7 @@ def start_job(owner, garment, photo, *, consent_at=None, now=None):
             job.save(force_insert=True)
         except BaseException:
             # The row was not written: its photo must not stay behind.
-            job.person_image.storage.delete(job.person_image.name)
+            if job.person_image.name:
+                job.person_image.storage.delete(job.person_image.name)
             raise
     return job, False

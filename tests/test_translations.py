@@ -43,6 +43,14 @@ WITH_LOCALE_MIDDLEWARE = override_settings(
 )
 
 
+@pytest.fixture(autouse=True)
+def language_restored():
+    """LocaleMiddleware activates the request's language and leaves it active in the
+    thread: the tests after these must not run in French."""
+    with translation.override(translation.get_language()):
+        yield
+
+
 def entries(path):
     return [entry for entry in polib.pofile(str(path)) if not entry.obsolete]
 

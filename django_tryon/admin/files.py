@@ -1,9 +1,18 @@
 """Replacing an image in the admin leaves no old file behind on storage."""
 
+from typing import TYPE_CHECKING, Any
+
 from django.db import transaction
 
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
 
-class ReplacedImageCleanupMixin:
+    _Base = ModelAdmin[Any]
+else:
+    _Base = object
+
+
+class ReplacedImageCleanupMixin(_Base):
     """A ``ModelAdmin`` mixin for models with an ``image`` file field.
 
     When a change replaces the image, the previous file is deleted once the

@@ -193,7 +193,7 @@ class GarmentAdmin(ReplacedImageCleanupMixin, admin.ModelAdmin):
                 messages.ERROR,
             )
             return
-        made = {}
+        made: dict[Garment, list[str]] = {}
         for job in jobs:
             made.setdefault(job.garment, []).append(job.model_photo.name)
         for garment, photo_names in made.items():

@@ -334,8 +334,9 @@ class TryOnJobAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
-        extra_context = {
-            "job_operations": [
+        job_operations = []
+        if obj is not None:
+            job_operations = [
                 (
                     reverse(
                         f"admin:{self.opts.app_label}_{self.opts.model_name}_operation",
@@ -344,9 +345,8 @@ class TryOnJobAdmin(admin.ModelAdmin):
                     label,
                 )
                 for operation, label in self.job_operations(request, obj)
-            ],
-            **(extra_context or {}),
-        }
+            ]
+        extra_context = {"job_operations": job_operations, **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):

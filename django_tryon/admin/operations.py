@@ -245,7 +245,9 @@ def create_jobs(plan, *, now=None):
             content = contents[photo.pk]
             extension = posixpath.splitext(photo.image.name)[1] or ".jpg"
             name = storage.save(
-                field_.generate_filename(None, f"model{extension}"), ContentFile(content)
+                # The upload_to of person_image ignores the instance: there is none yet.
+                field_.generate_filename(None, f"model{extension}"),  # type: ignore[arg-type]
+                ContentFile(content),
             )
             saved.append(name)
             jobs.append(

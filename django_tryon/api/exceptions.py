@@ -81,7 +81,7 @@ def api_exception_handler(exc, context):
     else:
         detail = getattr(exc, "detail", "")
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-        message = MESSAGES.get(code, detail)
+        message = MESSAGES.get(str(code)) or detail
         response.data = {"error": {"code": code, "message": str(message)}}
     return response
 
@@ -97,6 +97,7 @@ def _validation_error(exc):
         fields[name] = [str(error["message"]) for error in errors]
         if first is None and errors:
             first = (name, errors[0])
+    assert first is not None, "a ValidationError carries at least one error"
     name, error = first
     body = {"code": error["code"], "message": str(error["message"]), "fields": fields}
     if name != "non_field_errors":

@@ -215,7 +215,9 @@ class AILabBackend(TryOnBackend):
                     in_doubt=response.request.method == "POST",
                 )
             answer = {}
-        detail = answer.get("error_detail") if isinstance(answer.get("error_detail"), dict) else {}
+        detail = answer.get("error_detail")
+        if not isinstance(detail, dict):
+            detail = {}
         error_code = answer.get("error_code", 0)
         if response.status_code == 200 and error_code in (0, None, "0"):
             return answer

@@ -281,8 +281,8 @@ def cutout(rgb, alpha, scale=1.0):
     if scale != 1.0:
         size = (max(2, round(rgb.width * scale)), max(2, round(rgb.height * scale)))
         # Reducing filter first: the print is shrunk without aliasing, then sampled ~1:1.
-        rgb = rgb.resize(size, Image.BILINEAR, reducing_gap=2.0)
-        alpha = alpha.resize(size, Image.BILINEAR)
+        rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        alpha = alpha.resize(size, Image.Resampling.BILINEAR)
     alpha = np.asarray(alpha, dtype=np.float32) / 255.0
     runs = row_runs(alpha > 0.5, min_width=2)
     return Cutout(np.asarray(rgb, dtype=np.float32), alpha, runs, rgb.width // 2)
@@ -356,13 +356,13 @@ def _sleeve_length(cut):
     return int(np.hypot(rows, cols - shoulder_x).max())
 
 
-def _extend(anchors, garment_height):
+def _extend(anchors, garment_height) -> tuple[np.ndarray, np.ndarray]:
     """Anchors, continued past the last one a target row per garment row."""
     last_y, last_v = anchors[-1]
     return _rows([*anchors, (last_y + garment_height - 1 - last_v, garment_height - 1)])
 
 
-def _rows(anchors):
+def _rows(anchors) -> tuple[np.ndarray, np.ndarray]:
     """``(target_rows, garment_rows)``, interpolated between ``(target, garment)`` anchors."""
     ys = np.array([a[0] for a in anchors], dtype=np.float64)
     vs = np.array([a[1] for a in anchors], dtype=np.float64)
@@ -452,7 +452,9 @@ def try_on(person, garment, clothes_type):
     person = ImageOps.exif_transpose(person).convert("RGB")
     if person.height > WORK_HEIGHT:
         ratio = WORK_HEIGHT / person.height
-        person = person.resize((max(1, round(person.width * ratio)), WORK_HEIGHT), Image.BILINEAR)
+        person = person.resize(
+            (max(1, round(person.width * ratio)), WORK_HEIGHT), Image.Resampling.BILINEAR
+        )
     pixels = np.asarray(person)
     body = find_body(pixels)
     # Scale the garment once so its body is as wide as the person's chest (or

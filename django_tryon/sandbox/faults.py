@@ -97,7 +97,7 @@ class RateLimiter:
     """At most ``limit`` requests in any one-second window."""
 
     def __init__(self):
-        self._times = deque()
+        self._times: deque[float] = deque()
         self._lock = threading.Lock()
 
     def allow(self, limit, now=None):

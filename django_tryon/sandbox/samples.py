@@ -708,8 +708,10 @@ class _Figure:
 
     def _shade(self, image, figure_mask):
         """Round the flat drawing: darken towards the figure's edges, as light falls off."""
-        small = figure_mask.resize((self.width // 4, self.height // 4), Image.BILINEAR)
-        soft = small.filter(ImageFilter.GaussianBlur(4)).resize(MODEL_SIZE, Image.BILINEAR)
+        small = figure_mask.resize((self.width // 4, self.height // 4), Image.Resampling.BILINEAR)
+        soft = small.filter(ImageFilter.GaussianBlur(4)).resize(
+            MODEL_SIZE, Image.Resampling.BILINEAR
+        )
         inside = np.asarray(figure_mask, dtype=np.float32) / 255.0
         depth = np.asarray(soft, dtype=np.float32) / 255.0
         shade = 1.0 - inside * 0.28 * (1.0 - depth)

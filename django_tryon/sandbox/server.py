@@ -267,6 +267,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
     protocol_version = "HTTP/1.1"
     server_version = "tryon-sandbox"
     sys_version = ""
@@ -393,8 +394,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self, limit):
         """The request body, or ``None`` if it is over ``limit`` (then left unread)."""
-        length = self.headers.get("Content-Length", "0")
-        length = int(length) if length.isdigit() else 0
+        declared = self.headers.get("Content-Length", "0")
+        length = int(declared) if declared.isdigit() else 0
         if length > limit:
             return None
         return self.rfile.read(length) if length else b""

@@ -15,11 +15,11 @@ class Counters:
 
     def reset(self):
         with self._lock:
-            self.requests = Counter()  # every request received, by kind
-            self.accepted = Counter()  # answered with success, by kind
-            self.errors = Counter()  # error answers, by provider code
-            self.faults = Counter()  # injected faults, by kind
-            self.tasks_by_person = Counter()
+            self.requests: Counter[str] = Counter()  # every request received, by kind
+            self.accepted: Counter[str] = Counter()  # answered with success, by kind
+            self.errors: Counter[str] = Counter()  # error answers, by provider code
+            self.faults: Counter[str] = Counter()  # injected faults, by kind
+            self.tasks_by_person: Counter[str] = Counter()
             self.connections = 0  # TCP connections accepted (fewer than requests: keep-alive)
 
     def connection(self):

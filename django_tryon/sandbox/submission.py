@@ -49,7 +49,12 @@ def parse_multipart(content_type, body):
         f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
     )
     boundary = header.get_param("boundary")
-    if header.get_content_type() != "multipart/form-data" or not boundary:
+    # An RFC 2231 encoded boundary comes as a tuple: no browser or client sends one.
+    if (
+        header.get_content_type() != "multipart/form-data"
+        or not isinstance(boundary, str)
+        or not boundary
+    ):
         raise ApiError("ERROR_PARAMETERS", "The request body must be multipart/form-data.")
     delimiter = b"--" + boundary.encode("latin-1")
     fields, files = {}, {}
@@ -63,7 +68,9 @@ def parse_multipart(content_type, body):
             content = content[:-2]
         headers = BytesHeaderParser(policy=HTTP).parsebytes(head.lstrip(b"\r\n") + b"\r\n\r\n")
         disposition = headers.get("Content-Disposition")
-        name = disposition.params.get("name") if disposition is not None else None
+        if disposition is None:
+            continue
+        name = disposition.params.get("name")
         if not name:
             continue
         filename = disposition.params.get("filename")

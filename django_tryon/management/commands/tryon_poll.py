@@ -1,6 +1,7 @@
 import logging
 import signal
 import threading
+from typing import TextIO, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         logger = logging.getLogger("django_tryon")
         logger.setLevel(LOG_LEVELS.get(verbosity, logging.DEBUG))
         if not logger.handlers and not logging.getLogger().handlers:
-            handler = logging.StreamHandler(self.stderr._out)
+            handler = logging.StreamHandler(cast(TextIO, self.stderr._out))
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             logger.addHandler(handler)
 
