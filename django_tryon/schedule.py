@@ -27,6 +27,13 @@ MIN_STEP = 0.5
 # samples, steps spaced evenly on a log scale from MIN_STEP to the naive interval.
 FIRST_CANDIDATES = 20
 STEP_CANDIDATES = 12
+# Each learned duration is tried as this many points across the span it is known within.
+SPREAD_POINTS = 5
+# Durations known to within this many seconds are precise (see usable()).
+PRECISE_SPREAD = 2.0
+# The span assumed for durations read back from the database, which keeps only the
+# middle: about the step of a settled schedule.
+STORED_SPREAD = 1.0
 # A plan is made again after this many new samples, or after one and this many seconds.
 REPLAN_SAMPLES = 5
 REPLAN_SECONDS = 1.0
@@ -55,20 +62,23 @@ class QuerySchedule:
         self._plans = {}
         self._learned = defaultdict(int)
 
-    def learn(self, kind, seconds):
+    def learn(self, kind, seconds, spread=STORED_SPREAD):
+        """Remember that a job of ``kind`` took ``seconds``, known to within ``spread``
+        (the width of the span the provider finished in, centred on ``seconds``)."""
         if seconds is not None and seconds >= 0:
-            self._samples[kind].append(float(seconds))
+            self._samples[kind].append((float(seconds), max(0.0, float(spread))))
             self._learned[kind] += 1
 
     def replace_samples(self, rows):
-        """Start again from ``(kind, seconds)`` rows, newest first (as read from the database)."""
+        """Start again from ``(kind, seconds)`` rows, newest first (as read from the
+        database, which keeps no spread: ``STORED_SPREAD`` is assumed)."""
         self._samples.clear()
         self._plans.clear()
         for kind, seconds in reversed(list(rows)):
             self.learn(kind, seconds)
 
     def samples(self, kind):
-        return list(self._samples.get(kind, ()))
+        return [seconds for seconds, _ in self._samples.get(kind, ())]
 
     def plan(self, kind, interval):
         """The plan for ``kind``, or ``None`` while too little is known (naive schedule).
@@ -92,7 +102,7 @@ class QuerySchedule:
             )
             if fresh and plan.interval == interval:
                 return plan
-        plan = plan_for(sorted(samples), interval)
+        plan = plan_for(spread_out(usable(samples)), interval)
         self._plans[kind] = (plan, learned, now)
         return plan
 
@@ -104,11 +114,13 @@ class QuerySchedule:
         if plan is None:
             return now + timedelta(seconds=interval)
         elapsed = (now - submitted).total_seconds()
-        # (The tolerance absorbs datetime's microsecond rounding.)
-        if elapsed + 1e-3 < plan.first:
-            return submitted + timedelta(seconds=plan.first)
         if elapsed < plan.last:
-            return now + timedelta(seconds=plan.step)
+            # Never sooner than a step after the last query, even when the plan
+            # moved its first query since: a job is not queried twice in a row
+            # a moment apart.
+            return max(
+                submitted + timedelta(seconds=plan.first), now + timedelta(seconds=plan.step)
+            )
         # Slower than usual: widen the steps, up to twice the naive interval.
         overtime = elapsed - plan.last
         return now + timedelta(seconds=min(2 * interval, max(plan.step, overtime / 2)))
@@ -128,6 +140,37 @@ class Plan:
 def naive_queries(duration, interval):
     """Queries the naive schedule makes for a job that takes ``duration`` seconds."""
     return max(1, math.ceil(duration / interval - 1e-9))
+
+
+def usable(samples):
+    """The samples to plan on: only the precise ones once there are enough of them.
+
+    Durations found by a coarse schedule (the naive one, before anything was
+    learned) are spread over seconds; they stand in until ``MIN_SAMPLES``
+    durations known to within ``PRECISE_SPREAD`` replace them.
+    """
+    precise = [sample for sample in samples if sample[1] <= PRECISE_SPREAD]
+    return precise if len(precise) >= MIN_SAMPLES else list(samples)
+
+
+def spread_out(samples):
+    """The durations a plan is tried on, sorted: each ``(seconds, spread)`` sample
+    stands for ``SPREAD_POINTS`` durations evenly across its span.
+
+    A duration known only to within a few seconds (found by the naive
+    schedule, a query every 5 s) must not be taken for an exact one: a plan
+    fitted to exact points would query once, right at them, and then in
+    tiny steps for every job that finished a little later.
+    """
+    points = []
+    for seconds, spread in samples:
+        if spread <= 0:
+            points.append(seconds)
+            continue
+        for i in range(SPREAD_POINTS):
+            offset = spread * ((i + 0.5) / SPREAD_POINTS - 0.5)
+            points.append(max(0.0, seconds + offset))
+    return sorted(points)
 
 
 def plan_for(sorted_samples, interval):

@@ -428,10 +428,11 @@ class Worker:
             fields["last_polled_at"] = now
         if outcome.result_name:
             fields["result_image"] = outcome.result_name
-            seconds = self._provider_seconds(job, now)
-            if seconds is not None:
+            estimate = self._provider_seconds(job, now)
+            if estimate is not None:
+                seconds, spread = estimate
                 fields["provider_seconds"] = seconds
-                self.schedule.learn(job_kind(job), seconds)
+                self.schedule.learn(job_kind(job), seconds, spread)
             if self._finish(job, token, JobStatus.SUCCEEDED, fields, now):
                 report.succeeded += 1
                 job_succeeded.send(sender=TryOnJob, job=job)
@@ -450,22 +451,24 @@ class Worker:
 
     @staticmethod
     def _provider_seconds(job, now):
-        """When the provider finished, estimated: halfway between the last query that
-        found the task unfinished and the one that found it done.
+        """When the provider finished, as ``(seconds after the submit, spread)``: the
+        middle and the width of the span it finished in, between the last query
+        that found the task unfinished and the one that found it done.
 
         A task found done by its first query finished at some unknown time since
         the submit; halfway would often be far too early, and pull the next
         plans' first query down for nothing. It is taken to have finished
-        shortly (``FIRST_QUERY_SPREAD``) before that query: a provider that got
+        within ``FIRST_QUERY_SPREAD`` before that query: a provider that got
         faster is still followed, by that much per job.
         """
         if job.submitted_at is None:
             return None
+        found = (now - job.submitted_at).total_seconds()
         if job.last_polled_at is None or job.last_polled_at <= job.submitted_at:
-            elapsed = (now - job.submitted_at).total_seconds()
-            return max(0.0, elapsed - min(elapsed, FIRST_QUERY_SPREAD) / 2)
-        finished = job.last_polled_at + (now - job.last_polled_at) / 2
-        return max(0.0, (finished - job.submitted_at).total_seconds())
+            before = max(0.0, found - FIRST_QUERY_SPREAD)
+        else:
+            before = min(found, (job.last_polled_at - job.submitted_at).total_seconds())
+        return max(0.0, (before + found) / 2), max(0.0, found - before)
 
     def _apply_error(self, outcome, token, report, to_release, now):
         job, err = outcome.job, outcome.error

@@ -529,3 +529,103 @@ def test_the_loop_erases_photos_past_their_retention(worker, make_job, media_roo
     assert refreshed(old).person_image.name == ""
     assert old_photo not in stored_files(media_root)
     assert refreshed(fresh).person_image.name != ""
+
+
+# Performance (docs/performance.md) ------------------------------------------------
+
+
+def test_a_dispatch_group_marks_its_submits_in_one_query(tryon, settings, make_job):
+    # Every pending job fits in the first dispatch group: one marker write for all,
+    # then one write per job for its task id.
+    settings.TRYON = {**tryon, "CONCURRENCY": 40}
+
+    def submitted(count):
+        TryOnJob.objects.all().delete()
+        for _ in range(count):
+            make_job()
+        with Worker(worker_id="group") as worker:
+            queries = _pass_queries(worker)
+        assert TryOnJob.objects.filter(status="queued").count() == count
+        assert TryOnJob.objects.filter(submit_started_at__isnull=False).count() == 0
+        return queries
+
+    assert submitted(30) - submitted(10) == 20
+
+
+def test_a_lost_lease_is_not_marked_nor_submitted(worker, provider, make_job):
+    held, lost = make_job(), make_job()
+
+    claim = worker._claim
+
+    def claim_then_lose_one(*args, **kwargs):
+        jobs = claim(*args, **kwargs)
+        TryOnJob.objects.filter(pk=lost.pk).update(lease_owner="someone-else")
+        return jobs
+
+    worker._claim = claim_then_lose_one
+    report = worker.run_pass()
+    assert report.submitted == 1
+    assert refreshed(held).status == "queued"
+    lost = refreshed(lost)
+    assert lost.status == "pending" and lost.submit_started_at is None
+
+
+def test_a_task_found_done_by_its_first_query_finished_just_before_it(worker, provider, make_job):
+    submitted = timezone.now() - timedelta(seconds=20)
+    make_job(
+        status="queued", provider="ailabapi", provider_task_id="t-first", submitted_at=submitted
+    )
+    worker.run_pass()
+    job = TryOnJob.objects.get()
+    found = (job.finished_at - submitted).total_seconds()
+    # Not halfway since the submit (10 s), but within a second before the query.
+    assert found - 1.0 <= job.provider_seconds <= found
+    ((seconds, spread),) = worker.schedule._samples["ailabapi:upper_body"]
+    assert seconds == job.provider_seconds and spread == pytest.approx(1.0)
+
+
+def test_a_duration_is_learned_with_the_span_it_is_known_within(worker, provider, make_job):
+    submitted = timezone.now() - timedelta(seconds=20)
+    make_job(
+        status="processing",
+        provider="ailabapi",
+        provider_task_id="t-span",
+        submitted_at=submitted,
+        last_polled_at=submitted + timedelta(seconds=15),
+    )
+    worker.run_pass()
+    job = TryOnJob.objects.get()
+    found = (job.finished_at - submitted).total_seconds()
+    ((seconds, spread),) = worker.schedule._samples["ailabapi:upper_body"]
+    assert spread == pytest.approx(found - 15, abs=1e-3)
+    assert seconds == pytest.approx((15 + found) / 2, abs=1e-3) == job.provider_seconds
+
+
+def test_downloads_read_the_proxy_environment_once_per_host(monkeypatch):
+    import requests.sessions
+
+    from django_tryon.results import EnvironmentCachingSession
+
+    calls = []
+    real = requests.sessions.get_environ_proxies
+
+    def counting(url, no_proxy=None):
+        calls.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    session = EnvironmentCachingSession()
+    for _ in range(3):
+        merged = session.merge_environment_settings(
+            "https://cdn.example/a.jpg", {}, True, None, None
+        )
+    assert merged["proxies"]["https"] == "http://proxy.internal:3128"
+    assert len(calls) == 1
+    session.merge_environment_settings("https://other.example/b.jpg", {}, True, None, None)
+    assert len(calls) == 2
+    # A caller's own proxies are never cached over.
+    own = session.merge_environment_settings(
+        "https://cdn.example/a.jpg", {"https": "http://mine:1"}, True, None, None
+    )
+    assert own["proxies"]["https"] == "http://mine:1"
