@@ -419,7 +419,9 @@ class Worker:
                 submitted_at=now,
                 submit_started_at=None,
             )
-            job.submitted_at = now
+            # The schedule below plans by provider and clothes type: the job must
+            # already say which provider it is at.
+            job.provider, job.submitted_at = self.backend.provider_name, now
         if outcome.request_id:
             fields["provider_request_id"] = outcome.request_id
         self._rate_strikes = 0

@@ -1,6 +1,7 @@
 """The worker end to end over loopback, against a scripted provider."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -629,3 +630,19 @@ def test_downloads_read_the_proxy_environment_once_per_host(monkeypatch):
         "https://cdn.example/a.jpg", {"https": "http://mine:1"}, True, None, None
     )
     assert own["proxies"]["https"] == "http://mine:1"
+
+
+def test_the_first_query_after_a_submit_follows_the_learned_schedule(
+    tryon, settings, provider, make_job
+):
+    settings.TRYON = {**tryon, "POLL_INTERVAL": 5}
+    with Worker(worker_id="planned") as worker:
+        for seconds in (12.0, 12.2, 12.4, 12.6, 12.8, 13.0):
+            worker.schedule.learn("ailabapi:upper_body", seconds, 0.2)
+        worker._schedule_read_at = time.monotonic()  # keep what was learned above
+        job = make_job()
+        worker.run_pass()
+    job = refreshed(job)
+    assert job.status == "queued"
+    first = (job.next_attempt_at - job.submitted_at).total_seconds()
+    assert 11.5 < first < 13.5  # not the naive 5 s
