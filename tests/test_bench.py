@@ -1,0 +1,73 @@
+"""The benchmarks run, at a tiny size: ``python -m bench --quick`` prints every figure
+and the summary table. (The figures themselves are measured by ``python -m bench``
+and recorded in docs/performance.md; timing them here would only test the machine.)"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run():
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def table_rows(output):
+    table = output.split("Summary (quick run, tiny sizes")[1]
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith("| benchmark")
+    ]
+
+
+def test_every_benchmark_reports_beside_its_baseline(quick_run):
+    rows = table_rows(quick_run)
+    benchmarks = {row[0] for row in rows}
+    assert benchmarks == {
+        "1 latency",
+        "2 throughput",
+        "3 database",
+        "4 memory",
+        "5 provider cost",
+        "intake",
+    }
+    figures = {row[1] for row in rows}
+    assert {"added latency, median", "added latency, p95", "queries per job"} <= figures
+    assert "jobs/s at concurrency 4" in figures
+    assert "worker CPU per job, concurrency 1" in figures
+    for row in rows:
+        if row[0] != "2 throughput" or "CPU" not in row[1]:
+            assert row[3] and row[4] and row[5].endswith("x"), row
+
+
+def test_the_counted_figures_hold_even_at_a_tiny_size(quick_run):
+    rows = {(row[0], row[1]): row for row in table_rows(quick_run)}
+    # An in-flight pass costs the same whatever the number of jobs.
+    in_flight = [int(row[2]) for (bench, figure), row in rows.items() if "in-flight pass" in figure]
+    assert len(in_flight) == 2 and in_flight[0] == in_flight[1]
+    # Every result pass: a constant plus one write per job.
+    results = {
+        int(figure.rsplit(", ", 1)[1].split()[0]): int(row[2])
+        for (bench, figure), row in rows.items()
+        if figure.startswith("queries, results pass")
+    }
+    assert results[20] - results[5] == 15
+    # Reuse answers repeated tries without a paid task.
+    cost = rows[("5 provider cost", "submits (paid tasks) per try-on")]
+    assert float(cost[2]) < 0.5 and float(cost[4]) == 1.0
