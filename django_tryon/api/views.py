@@ -19,6 +19,7 @@ from ..images import MESSAGES as IMAGE_MESSAGES
 from ..models import Garment
 from ..retention import erase_job
 from ..shopper import start_job
+from . import schema as openapi
 from .authentication import ShopperSessionAuthentication
 from .exceptions import (
     JobNotFound,
@@ -53,6 +54,7 @@ class ShopperAPIView(APIView):
 
 
 class JobListView(ShopperAPIView):
+    @openapi.create_job
     def post(self, request):
         _refuse_oversized_body(request)
         serializer = JobCreateSerializer(data=request.data)
@@ -81,16 +83,19 @@ class JobListView(ShopperAPIView):
 
 
 class JobDetailView(ShopperAPIView):
+    @openapi.read_job
     def get(self, request, pk):
         get_token(request)  # the CSRF cookie, for the DELETE that may follow
         return Response(JobSerializer(_owned_job(request, pk)).data)
 
+    @openapi.erase_job
     def delete(self, request, pk):
         erase_job(_owned_job(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class GarmentListView(ShopperAPIView):
+    @openapi.list_garments
     def get(self, request):
         get_token(request)  # the CSRF cookie, for the POST that follows
         garments = Garment.objects.active().order_by("name", "pk")

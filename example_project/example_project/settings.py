@@ -7,7 +7,10 @@ Environment variables (all optional) let ``make demo`` and the tests move things
 """
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
+
+import django_tryon
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -78,6 +81,26 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The OpenAPI schema of the shopper API, at /tryon/api/schema/, when the `schema` extra
+# (drf-spectacular) is installed; `docs/openapi.yaml` is generated from these settings.
+if find_spec("drf_spectacular"):
+    INSTALLED_APPS.append("drf_spectacular")
+    REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+    SPECTACULAR_SETTINGS = {
+        "TITLE": "django-tryon shopper API",
+        "DESCRIPTION": (
+            "The endpoints a shop's product pages use for virtual try-on, under the prefix "
+            "the app is included at (here `tryon/`). Guests are identified by their session "
+            "cookie; POST and DELETE need the CSRF token in `X-CSRFToken`. Every error is "
+            '`{"error": {"code": ..., "message": ...}}`. See docs/api.md.'
+        ),
+        "VERSION": django_tryon.__version__,
+        "LICENSE": {"name": "MIT"},
+        "SERVE_INCLUDE_SCHEMA": False,
+        # A request component of its own, where the photo is a binary file.
+        "COMPONENT_SPLIT_REQUEST": True,
+    }
 
 SANDBOX_PORT = int(os.environ.get("TRYON_SANDBOX_PORT", "8765"))
 

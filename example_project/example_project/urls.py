@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
@@ -5,6 +6,15 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+]
+
+if apps.is_installed("drf_spectacular"):
+    from drf_spectacular.views import SpectacularAPIView
+
+    # Before the app's own urls, so that "schema/" is not taken for a job id.
+    urlpatterns.append(path("tryon/api/schema/", SpectacularAPIView.as_view(), name="schema"))
+
+urlpatterns += [
     path("tryon/", include("django_tryon.urls")),
     path("", include("shop.urls")),
 ]
