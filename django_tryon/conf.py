@@ -5,6 +5,8 @@ are read on every attribute access (not copied at import time), so
 ``override_settings(TRYON={...})`` in tests takes effect at once.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -65,9 +67,55 @@ IMPORT_STRINGS = {"BACKEND"}
 
 
 class TryOnSettings:
-    """Attribute access to ``settings.TRYON`` merged over :data:`DEFAULTS`."""
+    """Attribute access to ``settings.TRYON`` merged over :data:`DEFAULTS`.
 
-    def user_settings(self):
+    The annotations below type each key for type checkers (and say what a shop may
+    set); they hold no value, so every read still goes through ``__getattr__``.
+    """
+
+    # Provider
+    BACKEND: str
+    API_KEY: str
+    BASE_URL: str
+    CONNECT_TIMEOUT: float
+    READ_TIMEOUT: float
+    # Worker
+    POLL_INTERVAL: float
+    IDLE_INTERVAL: float
+    CONCURRENCY: int
+    BATCH_SIZE: int
+    LEASE_SECONDS: float
+    MAX_ATTEMPTS: int
+    RETRY_BACKOFF: float
+    RETRY_BACKOFF_MAX: float
+    JOB_EXPIRY: float
+    RESUBMIT_INTERRUPTED: bool
+    CELERY_ENABLED: bool
+    # Storage and results
+    RESULT_STORAGE: str
+    UPLOAD_STORAGE: str
+    RESULT_HOSTS: list[str]
+    RESULT_MAX_BYTES: int
+    # Intake
+    MAX_UPLOAD_BYTES: int
+    MAX_IMAGE_PIXELS: int
+    MIN_IMAGE_SIDE: int
+    PROVIDER_MAX_BYTES: int
+    PROVIDER_MAX_SIDE: int
+    INTAKE_MAX_SIDE: int
+    # Shoppers (None: no throttle, no quota, kept forever)
+    REQUIRE_CONSENT: bool
+    PRIVACY_URL: str
+    THROTTLE_RATE: str | None
+    DAILY_QUOTA_USER: int | None
+    DAILY_QUOTA_GUEST: int | None
+    REUSE_RESULTS: bool
+    PERSON_IMAGE_TTL: float | None
+    RESULT_TTL: float | None
+    # Admin
+    CREDITS_WARNING_THRESHOLD: float
+
+    def user_settings(self) -> dict[str, Any]:
         value = getattr(settings, "TRYON", None) or {}
         if not isinstance(value, dict):
             raise ImproperlyConfigured("The TRYON setting must be a dict.")
@@ -79,12 +127,12 @@ class TryOnSettings:
             )
         return value
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         if name not in DEFAULTS:
             raise AttributeError(f"Invalid TRYON setting: {name!r}")
         return self.user_settings().get(name, DEFAULTS[name])
 
-    def import_path(self, name):
+    def import_path(self, name: str) -> Any:
         """Import the object named by the dotted-path setting ``name``."""
         path = getattr(self, name)
         try:

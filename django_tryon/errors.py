@@ -5,7 +5,12 @@ message in ``error_message``; the job JSON shows both. Codes never change
 meaning once released: shops may branch on them.
 """
 
+from typing import TYPE_CHECKING
+
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 MESSAGES = {
     # The shopper's photo
@@ -63,6 +68,6 @@ SHOPPER_FAULT_CODES = {
 }
 
 
-def message_for(code):
+def message_for(code: str) -> "StrOrPromise":
     """The shopper's message for ``code`` (the generic one for unknown codes)."""
     return MESSAGES.get(code, MESSAGES["provider_error"])

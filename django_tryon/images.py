@@ -22,6 +22,7 @@ import hashlib
 import io
 import math
 from dataclasses import dataclass
+from typing import IO, Any, cast
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -93,16 +94,16 @@ class ImageRejected(ValidationError):
     sentence a shopper can act on (translatable).
     """
 
-    def __init__(self, code, **params):
+    def __init__(self, code: str, **params: Any) -> None:
         super().__init__(MESSAGES[code], code=code, params=params or None)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         # Exceptions are copied and pickled by calling the class with their
         # ``args``; this one is made from its code and parameters.
         return (_image_rejected, (self.code, self.params or {}))
 
 
-def _image_rejected(code, params):
+def _image_rejected(code: str, params: dict[str, Any]) -> ImageRejected:
     return ImageRejected(code, **params)
 
 
@@ -115,21 +116,21 @@ class NormalisedImage:
     height: int
     digest: str
 
-    def as_content_file(self, name="photo"):
+    def as_content_file(self, name: str = "photo") -> ContentFile:
         """The content as a file named ``<name>.<extension>``; ``upload_to`` gives the
         random storage name."""
         return ContentFile(self.content, name=f"{name}.{self.extension}")
 
 
-def heif_available():
+def heif_available() -> bool:
     """Whether HEIC/HEIF photos can be read (``pillow-heif`` installed and registered)."""
     return "HEIF" in _formats()[0]
 
 
-_FORMATS = None
+_FORMATS: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
 
-def _formats():
+def _formats() -> tuple[tuple[str, ...], tuple[str, ...]]:
     global _FORMATS
     if _FORMATS is None:
         accepted: tuple[str, ...] = ACCEPTED_FORMATS
@@ -146,7 +147,7 @@ def _formats():
     return _FORMATS
 
 
-def normalise_image(file, *, purpose="person"):
+def normalise_image(file: IO[bytes] | Any, *, purpose: str = "person") -> NormalisedImage:
     """Check and normalise ``file``; return a :class:`NormalisedImage`.
 
     ``file``: an ``UploadedFile`` or any binary file object. ``purpose`` is
@@ -170,7 +171,7 @@ def normalise_image(file, *, purpose="person"):
         return _normalise(image, purpose)
 
 
-def _bounded_source(file):
+def _bounded_source(file: Any) -> IO[bytes]:
     """A readable, seekable source of at most ``MAX_UPLOAD_BYTES``, or a refusal.
 
     The size is taken from the upload (or the file's end) before anything is
@@ -192,7 +193,7 @@ def _bounded_source(file):
     return io.BytesIO(data)
 
 
-def _seekable(file):
+def _seekable(file: Any) -> bool:
     seekable = getattr(file, "seekable", None)
     try:
         return bool(seekable()) if seekable else hasattr(file, "seek")
@@ -200,22 +201,22 @@ def _seekable(file):
         return False
 
 
-def _check_size(size, limit):
+def _check_size(size: int, limit: int) -> None:
     if size == 0:
         raise ImageRejected("empty_file")
     if size > limit:
         raise ImageRejected("too_large_upload", limit=_megabytes(limit))
 
 
-def _megabytes(size):
+def _megabytes(size: float) -> str:
     return f"{size / (1024 * 1024):g}"
 
 
-def _pixel_params():
+def _pixel_params() -> dict[str, str]:
     return {"megapixels": f"{tryon_settings.MAX_IMAGE_PIXELS / 1_000_000:g}"}
 
 
-def _check_header(image, accepted):
+def _check_header(image: Image.Image, accepted: tuple[str, ...]) -> None:
     """Refuse from the header alone: nothing has been decoded yet."""
     width, height = image.size
     if width * height > tryon_settings.MAX_IMAGE_PIXELS:
@@ -235,7 +236,7 @@ def _check_header(image, accepted):
         raise ImageRejected("too_small", width=width, height=height, minimum=minimum)
 
 
-def _normalise(image, purpose):
+def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
     orientation = _orientation(image)
     icc_profile = image.info.get("icc_profile")
     keep_alpha = purpose == "garment" and _has_alpha(image)
@@ -278,11 +279,11 @@ def _normalise(image, purpose):
     )
 
 
-def _max_side():
+def _max_side() -> int:
     return max(1, min(tryon_settings.INTAKE_MAX_SIDE, tryon_settings.PROVIDER_MAX_SIDE))
 
 
-def _jpeg_scale(size, max_side):
+def _jpeg_scale(size: tuple[int, int], max_side: int) -> int:
     """The DCT scale (1, 2, 4 or 8) to decode a JPEG of ``size`` at.
 
     The smallest scale that brings the longest side within ``max_side``, so no
@@ -299,7 +300,7 @@ def _jpeg_scale(size, max_side):
     return scale
 
 
-def _fit(size, max_side):
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     width, height = size
     longest = max(width, height)
     if longest <= max_side:
@@ -308,7 +309,7 @@ def _fit(size, max_side):
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _orientation(image):
+def _orientation(image: Image.Image) -> int:
     try:
         value = image.getexif().get(ORIENTATION_TAG, 1)
     except Exception:  # a broken EXIF block loses only the orientation, not the photo
@@ -316,13 +317,13 @@ def _orientation(image):
     return value if isinstance(value, int) else 1
 
 
-def _has_alpha(image):
+def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     )
 
 
-def _comparable_mode(image):
+def _comparable_mode(image: Image.Image) -> Image.Image:
     """A mode that resizes and colour-converts well: RGB, RGBA, L, LA or CMYK."""
     mode = image.mode
     if mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
@@ -335,10 +336,10 @@ def _comparable_mode(image):
     return image.convert("RGB")
 
 
-_SRGB = None
+_SRGB: ImageCms.ImageCmsProfile | None = None
 
 
-def _to_srgb(image, icc_profile):
+def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     """Convert from an embedded colour profile to sRGB, so the colours survive the
     profile being dropped. A profile that cannot be used leaves the pixels as they are."""
     global _SRGB
@@ -351,12 +352,14 @@ def _to_srgb(image, icc_profile):
         if _SRGB is None:
             _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
         output_mode = "RGBA" if image.mode == "RGBA" else "RGB"
-        return ImageCms.profileToProfile(image, source, _SRGB, outputMode=output_mode)
+        # Not in place, so an image comes back (None is for inPlace=True).
+        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=output_mode)
+        return cast(Image.Image, converted)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return image
 
 
-def _final_mode(image, keep_alpha):
+def _final_mode(image: Image.Image, keep_alpha: bool) -> Image.Image:
     if keep_alpha:
         return image if image.mode == "RGBA" else image.convert("RGBA")
     if image.mode in ("RGBA", "LA"):
@@ -367,7 +370,7 @@ def _final_mode(image, keep_alpha):
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _encode(image, keep_alpha, quality):
+def _encode(image: Image.Image, keep_alpha: bool, quality: int | None) -> bytes:
     buffer = io.BytesIO()
     if keep_alpha:
         image.save(buffer, format="PNG", compress_level=6)
@@ -376,7 +379,7 @@ def _encode(image, keep_alpha, quality):
     return buffer.getvalue()
 
 
-def _encode_within_limit(image, keep_alpha):
+def _encode_within_limit(image: Image.Image, keep_alpha: bool) -> tuple[bytes, Image.Image]:
     """Encode under ``PROVIDER_MAX_BYTES``: lower the JPEG quality once, then shrink."""
     limit = tryon_settings.PROVIDER_MAX_BYTES
     qualities = list(JPEG_QUALITIES) if not keep_alpha else [None]

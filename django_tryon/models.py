@@ -1,6 +1,8 @@
 """Garments, try-on jobs, staff model photos and shoppers' daily usage."""
 
 import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -19,6 +21,9 @@ from .storage import (
     upload_storage,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 class ClothesType(models.TextChoices):
     UPPER_BODY = "upper_body", _("Upper body")
@@ -26,17 +31,17 @@ class ClothesType(models.TextChoices):
     FULL_BODY = "full_body", _("Full body")
 
 
-class GarmentQuerySet(models.QuerySet):
-    def active(self):
+class GarmentQuerySet(models.QuerySet["Garment"]):
+    def active(self) -> "GarmentQuerySet":
         return self.filter(is_active=True)
 
-    def for_object(self, obj):
+    def for_object(self, obj: models.Model) -> "GarmentQuerySet":
         """Garments linked to ``obj``, any model instance of the shop's."""
         return self.filter(
             content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
         )
 
-    def get_for(self, obj):
+    def get_for(self, obj: Any) -> "Garment | None":
         """The active garment of a product, or ``None``: ``Garment.objects.get_for(product)``.
 
         ``obj`` may be a :class:`Garment` itself, which is returned if active.
@@ -86,7 +91,7 @@ class Garment(models.Model):
             models.Index(fields=["content_type", "object_id"], name="tryon_garment_product_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -106,7 +111,7 @@ class ModelPhoto(models.Model):
         verbose_name_plural = _("model photos")
         ordering = ["name"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -137,11 +142,11 @@ class JobSource(models.TextChoices):
     ADMIN = "admin", _("Admin")
 
 
-class TryOnJobQuerySet(models.QuerySet):
-    def active(self):
+class TryOnJobQuerySet(models.QuerySet["TryOnJob"]):
+    def active(self) -> "TryOnJobQuerySet":
         return self.filter(status__in=ACTIVE_STATUSES)
 
-    def due(self, now=None):
+    def due(self, now: datetime | None = None) -> "TryOnJobQuerySet":
         """Active jobs whose next step is due and whose lease is free."""
         now = now or timezone.now()
         return self.active().filter(
@@ -278,15 +283,15 @@ class TryOnJob(models.Model):
             models.Index(fields=["provider_task_id"], name="tryon_job_task_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.garment_id} / {self.pk} ({self.status})"
 
     @property
-    def is_terminal(self):
+    def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
     @property
-    def error(self):
+    def error(self) -> "dict[str, StrOrPromise] | None":
         """``{code, message}`` for the shopper, or ``None``."""
         if not self.error_code:
             return None
@@ -296,7 +301,7 @@ class TryOnJob(models.Model):
         }
 
     @property
-    def duration(self):
+    def duration(self) -> timedelta | None:
         """Time from submission to the end, once both are known."""
         if self.submitted_at and self.finished_at:
             return self.finished_at - self.submitted_at
@@ -317,5 +322,5 @@ class DailyUsage(models.Model):
             models.UniqueConstraint(fields=["key", "day"], name="tryon_usage_unique_day"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.key} {self.day}: {self.count}"

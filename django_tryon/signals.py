@@ -7,8 +7,8 @@ Both are sent by the worker after the job's new state is saved, with
 from django.dispatch import Signal
 
 #: A job's result is on storage. Receivers get ``job``.
-job_succeeded = Signal()
+job_succeeded: Signal = Signal()
 
 #: A job ended ``failed`` or ``expired``. Receivers get ``job``; its
 #: ``error_code`` and ``error_message`` say why.
-job_failed = Signal()
+job_failed: Signal = Signal()

@@ -17,8 +17,10 @@ Three kinds of provider fit this interface:
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
 
 QUEUED = "queued"
 PROCESSING = "processing"
@@ -58,10 +60,10 @@ class TaskState:
     result_content: bytes = b""
     error: "TryOnError | None" = None
     request_id: str = ""
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def is_final(self):
+    def is_final(self) -> bool:
         return self.status in FINAL_STATES
 
 
@@ -79,7 +81,7 @@ class Credits:
     """The account's balance as the provider reports it."""
 
     remaining: float
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 # Errors -------------------------------------------------------------------
@@ -101,16 +103,16 @@ class TryOnError(Exception):
 
     def __init__(
         self,
-        message="",
+        message: str = "",
         *,
-        provider="",
-        status_code=None,
-        code="",
-        request_id="",
-        response=None,
-        in_doubt=False,
-        job_error_code=None,
-    ):
+        provider: str = "",
+        status_code: int | None = None,
+        code: str = "",
+        request_id: str = "",
+        response: Any = None,
+        in_doubt: bool = False,
+        job_error_code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
@@ -125,7 +127,7 @@ class TryOnError(Exception):
         if job_error_code:
             self.job_error_code = job_error_code
 
-    def __str__(self):
+    def __str__(self) -> str:
         parts = [self.message or self.__class__.__name__]
         details = []
         if self.provider:
@@ -163,7 +165,9 @@ class ProviderUnavailableError(TransientError):
 class RateLimitedError(TransientError):
     """Too many requests (HTTP 429, EXCEEDING_LIMITS): slow down."""
 
-    def __init__(self, message="", *, retry_after=None, **kwargs):
+    def __init__(
+        self, message: str = "", *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
@@ -212,7 +216,15 @@ class ConfigurationError(ImproperlyConfigured):
     shopper_fault = False
     transient = False
 
-    def __init__(self, message="", *, provider="", status_code=None, code="", request_id=""):
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        provider: str = "",
+        status_code: int | None = None,
+        code: str = "",
+        request_id: str = "",
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
@@ -241,7 +253,14 @@ class TryOnBackend:
     #: Whether the provider calls the shop back instead of being polled.
     supports_callbacks = False
 
-    def __init__(self, *, api_key="", base_url="", connect_timeout=5.0, read_timeout=30.0):
+    def __init__(
+        self,
+        *,
+        api_key: str = "",
+        base_url: str = "",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
@@ -261,7 +280,7 @@ class TryOnBackend:
         """Return the task's current state. Raise like :meth:`submit`."""
         raise NotImplementedError
 
-    def parse_callback(self, request) -> tuple[str, TaskState]:
+    def parse_callback(self, request: HttpRequest) -> tuple[str, TaskState]:
         """Turn a provider's callback (a Django ``HttpRequest``) into a state.
 
         Only push providers implement this; it must verify the request's
@@ -277,5 +296,5 @@ class TryOnBackend:
         """Hosts results may be downloaded from besides the ``RESULT_HOSTS`` setting."""
         return set()
 
-    def close(self):
+    def close(self) -> None:
         """Release connections. Called when the worker stops."""

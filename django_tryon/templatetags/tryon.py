@@ -9,9 +9,12 @@ the page has; ``{% tryon_assets %}`` emits them earlier, e.g. in ``<head>``.
 
 import itertools
 import json
+from typing import Any, cast
 
 from django import template
 from django.middleware.csrf import get_token
+from django.template import Template
+from django.template.context import Context
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html
@@ -35,7 +38,7 @@ JOB_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 _STATE_ATTRIBUTE = "_django_tryon_widget_state"
 
 
-def _state(context):
+def _state(context: Context) -> dict[str, Any]:
     """The widget state shared by every tag of one request (or one render without one).
 
     A flag in the request survives separate template renders of one response
@@ -50,11 +53,11 @@ def _state(context):
             state = {"assets": False, "ids": itertools.count(1)}
             setattr(request, _STATE_ATTRIBUTE, state)
         return state
-    bottom = context.render_context.dicts[0]
+    bottom = cast(dict[str, Any], context.render_context.dicts[0])
     return bottom.setdefault(_STATE_ATTRIBUTE, {"assets": False, "ids": itertools.count(1)})
 
 
-def _assets_html():
+def _assets_html() -> str:
     return format_html(
         '<link rel="stylesheet" href="{}">\n<script src="{}" defer></script>\n',
         static("django_tryon/tryon.css"),
@@ -63,7 +66,7 @@ def _assets_html():
 
 
 @register.simple_tag(takes_context=True)
-def tryon_assets(context):
+def tryon_assets(context: Context) -> str:
     """The widget's stylesheet and script, once per request; later calls render nothing."""
     state = _state(context)
     if state["assets"]:
@@ -78,12 +81,12 @@ ACCEPTED_TYPES = ["image/jpeg", "image/png", "image/webp"]
 HEIF_TYPES = {"image/heic": "HEIF", "image/heif": "HEIF"}
 
 
-def _intake_message(code, **params):
+def _intake_message(code: str, **params: Any) -> str:
     """The intake's own refusal message for ``code``, formatted as the server formats it."""
     return str(images.ImageRejected(code, **params).messages[0])
 
 
-def client_config(garment):
+def client_config(garment: Garment) -> dict[str, Any]:
     """What the script needs, as a dict: API URLs, limits and the shopper's messages.
 
     The photo checks use the intake's messages (:data:`django_tryon.images.MESSAGES`),
@@ -138,7 +141,7 @@ def client_config(garment):
 
 
 @register.simple_tag(takes_context=True)
-def tryon_button(context, garment_or_product, label=None):
+def tryon_button(context: Context, garment_or_product: Any, label: str | None = None) -> str:
     """The "Try it on" button and its dialog, or ``""`` if there is nothing to try on.
 
     ``garment_or_product`` is a shop's product (its active garment is used) or a
@@ -167,5 +170,6 @@ def tryon_button(context, garment_or_product, label=None):
         "csrf_token": csrf_token,
     }
     state["assets"] = True
-    button_template = context.template.engine.get_template(TEMPLATE_NAME)
+    # Set while a template renders, which is when a tag runs.
+    button_template = cast(Template, context.template).engine.get_template(TEMPLATE_NAME)
     return button_template.render(context.new(values))
