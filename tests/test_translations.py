@@ -5,11 +5,12 @@ this file also proves, when the suite runs against the built wheel, that the
 wheel carries the ``.po``, the ``.pot`` and the compiled ``.mo``.
 """
 
+import ast
 import gettext
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import polib
 import pytest
 from django.test import override_settings
 from django.utils import translation
@@ -51,56 +52,115 @@ def language_restored():
         yield
 
 
-def entries(path):
-    return [entry for entry in polib.pofile(str(path)) if not entry.obsolete]
+@dataclass
+class Entry:
+    """One message of a .po or .pot file: ``strings`` maps ``msgid``, ``msgid_plural``,
+    ``msgctxt``, ``msgstr`` and ``msgstr[N]`` to their (joined, unescaped) text."""
+
+    strings: dict = field(default_factory=dict)
+    flags: set = field(default_factory=set)
+    obsolete: bool = False
+
+    @property
+    def msgid(self):
+        return self.strings["msgid"]
+
+    @property
+    def msgid_plural(self):
+        return self.strings.get("msgid_plural")
+
+    @property
+    def msgctxt(self):
+        return self.strings.get("msgctxt")
+
+    @property
+    def key(self):
+        return (self.msgctxt, self.msgid, self.msgid_plural)
+
+    @property
+    def translations(self):
+        """The msgstr, or the msgstr[N] in order of N."""
+        if self.msgid_plural is None:
+            return [self.strings["msgstr"]]
+        plurals = sorted(k for k in self.strings if k.startswith("msgstr["))
+        return [self.strings[k] for k in plurals]
 
 
-def key(entry):
-    return (entry.msgctxt, entry.msgid, entry.msgid_plural)
+def read_po(path):
+    """Every entry of a gettext catalogue, the header (msgid "") first. The quoted
+    strings use C escapes, which Python's string literals read alike."""
+    parsed, entry, keyword = [], None, None
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        line = line.strip()
+        if not line:
+            if entry is not None:
+                parsed.append(entry)
+            entry = None
+            continue
+        if entry is None:
+            entry = Entry()
+        if line.startswith("#~"):
+            entry.obsolete = True
+        elif line.startswith("#,"):
+            entry.flags |= {flag.strip() for flag in line[2:].split(",")}
+        elif line.startswith("#"):
+            continue
+        elif line.startswith('"'):
+            entry.strings[keyword] += ast.literal_eval(line)
+        else:
+            keyword, _, value = line.partition(" ")
+            entry.strings[keyword] = ast.literal_eval(value)
+    return parsed
 
 
-def translations_of(entry):
-    if entry.msgid_plural:
-        return [entry.msgstr_plural[index] for index in sorted(entry.msgstr_plural)]
-    return [entry.msgstr]
+def header(path):
+    (first, *_) = read_po(path)
+    assert first.msgid == ""
+    fields = dict(
+        line.split(": ", 1) for line in first.strings["msgstr"].splitlines() if ": " in line
+    )
+    return first, fields
+
+
+def messages(path):
+    return [entry for entry in read_po(path) if entry.msgid and not entry.obsolete]
 
 
 # The catalogue ------------------------------------------------------------------------
 
 
 def test_the_template_and_the_french_catalogue_have_the_same_messages():
-    template = {key(entry) for entry in entries(TEMPLATE)}
-    french = {key(entry) for entry in entries(FRENCH_PO)}
+    template = {entry.key for entry in messages(TEMPLATE)}
+    french = {entry.key for entry in messages(FRENCH_PO)}
     assert len(template) > 200
     assert template - french == set(), "messages of the template missing from the .po"
     assert french - template == set(), "messages of the .po no longer in the template"
 
 
 def test_every_french_message_is_translated_and_none_is_fuzzy():
-    catalogue = polib.pofile(str(FRENCH_PO))
-    assert not catalogue.metadata_is_fuzzy
-    assert catalogue.metadata["Language"] == "fr"
-    assert "nplurals=2; plural=(n > 1);" in catalogue.metadata["Plural-Forms"]
-    fuzzy = [entry.msgid for entry in catalogue if "fuzzy" in entry.flags]
-    assert fuzzy == []
-    untranslated = [entry.msgid for entry in entries(FRENCH_PO) if not all(translations_of(entry))]
-    assert untranslated == []
-    for entry in entries(FRENCH_PO):
-        if entry.msgid_plural:
-            assert len(entry.msgstr_plural) == 2, entry.msgid
+    first, fields = header(FRENCH_PO)
+    assert "fuzzy" not in first.flags
+    assert fields["Language"] == "fr"
+    assert fields["Plural-Forms"] == "nplurals=2; plural=(n > 1);"
+    catalogue = messages(FRENCH_PO)
+    assert [entry.msgid for entry in catalogue if "fuzzy" in entry.flags] == []
+    assert [entry.msgid for entry in catalogue if not all(entry.translations)] == []
+    for entry in catalogue:
+        expected = 1 if entry.msgid_plural is None else 2
+        assert len(entry.translations) == expected, entry.msgid
 
 
 def test_every_translation_keeps_the_placeholders_of_its_message():
-    for entry in entries(FRENCH_PO):
-        originals = [entry.msgid, entry.msgid_plural] if entry.msgid_plural else [entry.msgid]
+    for entry in messages(FRENCH_PO):
+        originals = [entry.msgid] + ([entry.msgid_plural] if entry.msgid_plural else [])
         expected = set()
         for original in originals:
             expected |= set(PLACEHOLDER.findall(original))
-        for translated in translations_of(entry):
+        for translated in entry.translations:
             found = set(PLACEHOLDER.findall(translated))
             # A singular may leave out the count ("one picture"), never add a placeholder.
             assert found <= expected, (entry.msgid, translated)
-            if not entry.msgid_plural:
+            if entry.msgid_plural is None:
                 assert found == expected, (entry.msgid, translated)
 
 
@@ -108,30 +168,28 @@ def test_the_committed_mo_is_compiled_from_the_po():
     with FRENCH_MO.open("rb") as compiled:
         catalogue = gettext.GNUTranslations(compiled)
     assert catalogue.info()["language"] == "fr"
-    for entry in entries(FRENCH_PO):
-        if entry.msgctxt:
-            singular = catalogue.npgettext if entry.msgid_plural else catalogue.pgettext
-            context = (entry.msgctxt,)
-        else:
-            singular = catalogue.ngettext if entry.msgid_plural else catalogue.gettext
-            context = ()
-        if entry.msgid_plural:
-            for count, index in ((1, 0), (2, 1)):
-                got = singular(*context, entry.msgid, entry.msgid_plural, count)
-                assert got == entry.msgstr_plural[index], (entry.msgid, "recompile the .mo")
-        else:
-            assert singular(*context, entry.msgid) == entry.msgstr, (
+    entries = messages(FRENCH_PO)
+    for entry in entries:
+        context = () if entry.msgctxt is None else (entry.msgctxt,)
+        if entry.msgid_plural is None:
+            lookup = catalogue.gettext if not context else catalogue.pgettext
+            assert lookup(*context, entry.msgid) == entry.translations[0], (
                 entry.msgid,
                 "recompile the .mo",
             )
+        else:
+            lookup = catalogue.ngettext if not context else catalogue.npgettext
+            for count, index in ((1, 0), (2, 1)):
+                got = lookup(*context, entry.msgid, entry.msgid_plural, count)
+                assert got == entry.translations[index], (entry.msgid, "recompile the .mo")
     # No message left in the .mo that the .po no longer has (the header is the "" key).
     compiled_ids = {
         msgid[0] if isinstance(msgid, tuple) else msgid
         for msgid in catalogue._catalog  # the parsed .mo: {msgid or (msgid, n): msgstr}
     } - {""}
     po_ids = {
-        (f"{entry.msgctxt}\x04{entry.msgid}" if entry.msgctxt else entry.msgid)
-        for entry in entries(FRENCH_PO)
+        entry.msgid if entry.msgctxt is None else f"{entry.msgctxt}\x04{entry.msgid}"
+        for entry in entries
     }
     assert compiled_ids == po_ids
 
