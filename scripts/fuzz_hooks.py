@@ -42,21 +42,29 @@ def _photo(fmt, size, colour):
     return buffer.getvalue()
 
 
-def _photos():
-    """The shop's drawn sample photo, and small pictures the intake accepts or refuses."""
+def _fixed_photos():
+    """The shop's drawn sample photo, and pictures the intake refuses."""
     answer = requests.get(f"{BASE_URL}/sample-photos/ava.jpg", timeout=TIMEOUT)
     answer.raise_for_status()
     return [
         answer.content,
-        _photo("PNG", (300, 520), (180, 140, 120)),
-        _photo("WEBP", (320, 480), (90, 120, 160)),
-        _photo("JPEG", (100, 100), (10, 10, 10)),  # too small: 400 too_small
+        _photo("JPEG", (100, 100), (10, 10, 10)),  # 400 too_small
         _photo("GIF", (300, 300), (0, 120, 0)),  # 400 unsupported_type
     ]
 
 
 GARMENT_IDS = _garment_ids()
-PHOTOS = _photos()
+FIXED_PHOTOS = _fixed_photos()
+# Photos of many colours: each is a new photo to the API, so a new job, not a reused one.
+PHOTOS = st.one_of(
+    st.sampled_from(FIXED_PHOTOS),
+    st.builds(
+        _photo,
+        st.sampled_from(["JPEG", "PNG", "WEBP"]),
+        st.just((300, 520)),
+        st.tuples(*[st.integers(0, 255)] * 3),
+    ),
+)
 
 
 @schemathesis.auth(refresh_interval=3600)  # one guest for the whole run
@@ -71,7 +79,7 @@ class GuestSession:
             answer = browser.post(
                 f"{BASE_URL}{JOBS_PATH}",
                 data={"garment": GARMENT_IDS[0], "consent": "true"},
-                files={"person_image": ("me.jpg", PHOTOS[0], "image/jpeg")},
+                files={"person_image": ("me.jpg", FIXED_PHOTOS[0], "image/jpeg")},
                 headers={"X-CSRFToken": token},
                 timeout=TIMEOUT,
             )
@@ -86,17 +94,20 @@ class GuestSession:
 
 @schemathesis.hook("flatmap_body").apply_to(method="POST", path=JOBS_PATH)
 def real_garments_and_photos(ctx, body):
-    """Each of the garment id and the photo is swapped for a real one half the time. Only
-    values of the documented type are swapped, so a deliberately invalid field stays
-    invalid."""
+    """Swap a generated garment id for a real one three times in four, a generated photo
+    for a real one and a false consent for a true one half the time. Only values of the
+    documented type are swapped, so a deliberately invalid field stays invalid."""
     if not isinstance(body, dict):
         return st.just(body)
     fields = {key: st.just(value) for key, value in body.items()}
     garment = body.get("garment")
     if isinstance(garment, int) and not isinstance(garment, bool):
-        fields["garment"] = st.one_of(st.just(garment), st.sampled_from(GARMENT_IDS))
+        real = st.sampled_from(GARMENT_IDS)
+        fields["garment"] = st.one_of(st.just(garment), real, real, real)
     if isinstance(body.get("person_image"), bytes | str):
-        fields["person_image"] = st.one_of(st.just(body["person_image"]), st.sampled_from(PHOTOS))
+        fields["person_image"] = st.one_of(st.just(body["person_image"]), PHOTOS)
+    if body.get("consent") is False:
+        fields["consent"] = st.booleans()
     return st.fixed_dictionaries(fields)
 
 
