@@ -1,8 +1,8 @@
 """The OpenAPI description of the shopper API, through drf-spectacular when it is installed
 (``pip install "django-tryon[schema]"``).
 
-The views and serializers are decorated from here. Without drf-spectacular every
-decorator returns what it is given, so the API works the same with or without the extra.
+The views and serializers take their schema decorators from here. Without drf-spectacular
+every decorator returns what it is given, so the API works the same with or without the extra.
 A shop that already publishes a drf-spectacular schema gets the try-on endpoints in it,
 described as below; the committed ``docs/openapi.yaml`` is generated from the same code
 (see ``docs/openapi.md``).
@@ -19,7 +19,7 @@ try:
     from drf_spectacular import utils as spectacular
     from drf_spectacular.authentication import SessionScheme
 except ImportError:  # the `schema` extra is not installed
-    spectacular = None
+    spectacular = None  # type: ignore[assignment]
 
 # The ``code`` values of each error status. 400: the request's fields (the codes of the
 # fields' checks, the consent rule, the photo intake's codes) and a body that could not be
