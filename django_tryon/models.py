@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .errors import MESSAGES as ERROR_MESSAGES
 from .errors import message_for
 from .storage import (
     garment_image_name,
@@ -292,13 +293,19 @@ class TryOnJob(models.Model):
 
     @property
     def error(self) -> "dict[str, StrOrPromise] | None":
-        """``{code, message}`` for the shopper, or ``None``."""
+        """``{code, message}`` for the shopper, or ``None``.
+
+        The message of a known code is given in the active language (the shopper's):
+        ``error_message`` holds the same words in the site's language, as they were
+        when the job ended, and is given for codes this app does not know.
+        """
         if not self.error_code:
             return None
-        return {
-            "code": self.error_code,
-            "message": self.error_message or message_for(self.error_code),
-        }
+        if self.error_code in ERROR_MESSAGES or not self.error_message:
+            message = message_for(self.error_code)
+        else:
+            message = self.error_message
+        return {"code": self.error_code, "message": message}
 
     @property
     def duration(self) -> timedelta | None:

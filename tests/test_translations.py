@@ -16,6 +16,8 @@ from django.test import override_settings
 from django.utils import translation
 
 import django_tryon
+from django_tryon.errors import message_for
+from django_tryon.models import TryOnJob
 from tests.api_helpers import (
     fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
@@ -264,3 +266,32 @@ def test_without_locale_middleware_the_active_language_is_used(client, garment):
     with translation.override("fr"):
         response = post_job(client, garment, consent="false")
     assert response.json()["error"]["message"].startswith("Veuillez accepter")
+
+
+@pytest.mark.django_db
+@WITH_LOCALE_MIDDLEWARE
+def test_a_failed_job_reads_in_the_shoppers_language(client, garment):
+    created = post_job(client, garment)
+    assert created.status_code == 201, created.content
+    job_id = created.json()["id"]
+    # As the worker leaves it: the message stored in the site's language.
+    TryOnJob.objects.filter(pk=job_id).update(
+        status="failed",
+        error_code="task_failed",
+        error_message=str(message_for("task_failed")),
+    )
+    answer = client.get(job_url(job_id), HTTP_ACCEPT_LANGUAGE="fr").json()
+    assert answer["error"] == {
+        "code": "task_failed",
+        "message": "Le service d\u2019essayage n\u2019a pas pu cr\u00e9er d\u2019image avec "
+        "cette photo et ce v\u00eatement. Essayez une autre photo.",
+    }
+    english = client.get(job_url(job_id), HTTP_ACCEPT_LANGUAGE="en").json()
+    assert english["error"]["message"] == str(message_for("task_failed"))
+
+    # A code this app does not know (a custom backend's) keeps the stored words.
+    TryOnJob.objects.filter(pk=job_id).update(
+        error_code="studio_closed", error_message="The studio is closed today."
+    )
+    answer = client.get(job_url(job_id), HTTP_ACCEPT_LANGUAGE="fr").json()
+    assert answer["error"] == {"code": "studio_closed", "message": "The studio is closed today."}
