@@ -87,11 +87,11 @@ class Credits:
 # Errors -------------------------------------------------------------------
 
 
-class TryOnError(Exception):
-    """A provider call that did not give what was asked.
+class ProviderErrorDetails(Exception):
+    """What every provider error carries, whatever built-in error it also is.
 
-    Carries the provider's name, the HTTP status, the provider's own error code
-    and words, and its request id (quote it to the provider's support).
+    The provider's name, the HTTP status, the provider's own error code and
+    words, and its request id (quote it to the provider's support).
     """
 
     #: The stable code stored on a failed job (see :mod:`django_tryon.errors`).
@@ -141,6 +141,10 @@ class TryOnError(Exception):
         if details:
             parts.append(f"({', '.join(details)})")
         return " ".join(parts)
+
+
+class TryOnError(ProviderErrorDetails):
+    """A provider call that did not give what was asked."""
 
 
 class TransientError(TryOnError):
@@ -205,7 +209,7 @@ class TaskFailedError(PermanentError):
     job_error_code = "task_failed"
 
 
-class ConfigurationError(ImproperlyConfigured):
+class ConfigurationError(ProviderErrorDetails, ImproperlyConfigured):
     """The provider refused the account (bad API key, locked user).
 
     Deliberately not a :class:`TryOnError`, so that no retry loop that catches
@@ -213,26 +217,6 @@ class ConfigurationError(ImproperlyConfigured):
     """
 
     job_error_code = "configuration"
-    shopper_fault = False
-    transient = False
-
-    def __init__(
-        self,
-        message: str = "",
-        *,
-        provider: str = "",
-        status_code: int | None = None,
-        code: str = "",
-        request_id: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.provider = provider
-        self.status_code = status_code
-        self.code = code
-        self.request_id = request_id
-
-    __str__ = TryOnError.__str__
 
 
 # The interface ------------------------------------------------------------
