@@ -16,12 +16,38 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 
 
-def setup_django(tryon, *, database=None):
+def database_settings(workdir):
+    """SQLite in ``workdir`` (WAL, the usual production settings for SQLite), or the
+    PostgreSQL database that ``TRYON_BENCH_DATABASE_URL`` names
+    (``postgres://user:password@host:port/name``; its tables are emptied first)."""
+    url = os.environ.get("TRYON_BENCH_DATABASE_URL", "")
+    if url.startswith("postgres"):
+        parts = urlsplit(url)
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": parts.path.lstrip("/"),
+            "USER": parts.username or "",
+            "PASSWORD": parts.password or "",
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+        }
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(workdir / "db.sqlite3"),
+        "OPTIONS": {
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
+def setup_django(tryon):
     """Configure a minimal project with ``TRYON = tryon``; return the temporary directory."""
     import django
     from django.conf import settings
@@ -45,16 +71,7 @@ def setup_django(tryon, *, database=None):
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
         ],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": database or str(workdir / "db.sqlite3"),
-                "OPTIONS": {
-                    "timeout": 30,
-                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                },
-            }
-        },
+        DATABASES={"default": database_settings(workdir)},
         MEDIA_ROOT=str(workdir / "media"),
         MEDIA_URL="/media/",
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
@@ -65,6 +82,8 @@ def setup_django(tryon, *, database=None):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        call_command("flush", interactive=False, verbosity=0)
     return workdir
 
 
