@@ -71,7 +71,6 @@ def test_committed_schema_is_what_the_code_generates_and_the_shop_serves(tmp_pat
         "TRYON_DEMO_DB": str(tmp_path / "db.sqlite3"),
         "TRYON_DEMO_MEDIA": str(tmp_path / "media"),
     }
-    env.pop("PYTHONPATH", None)
     child = subprocess.run(
         [sys.executable, "-c", GENERATE, str(generated), str(served)],
         cwd=ROOT / "example_project",
