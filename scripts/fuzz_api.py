@@ -98,6 +98,8 @@ def wait_until_up(url, process, timeout=60):
 
 def check_served_schema(base_url):
     served = requests.get(f"{base_url}/tryon/api/schema/", timeout=30)
+    if served.status_code == 404:
+        raise FuzzError('The shop serves no schema: pip install -e ".[schema]" first.')
     served.raise_for_status()
     if yaml.safe_load(served.content) != yaml.safe_load(SCHEMA.read_text()):
         raise FuzzError(
@@ -234,4 +236,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except FuzzError as err:
+        print(f"Fuzzing failed: {err}", file=sys.stderr)
+        sys.exit(1)
