@@ -87,10 +87,14 @@ if problems:
 print(f"wheel: {len(wheel)} files, sdist: {len(sdist)} files")
 PY
 
-echo "--- A fresh virtual environment with the wheel and the test dependencies"
+# The extras `make test` installs in the checkout (test,sandbox), so both runs have
+# the same dependencies.
+EXTRAS="$(sed -n 's/.*pip install --quiet -e "\.\[\([a-z0-9,_-]*\)\]".*/\1/p' Makefile | head -n 1)"
+EXTRAS="${EXTRAS:-test,sandbox}"
+echo "--- A fresh virtual environment with the wheel and its extras [$EXTRAS]"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "$WHEEL[test,sandbox]"
+"$VENV/bin/python" -m pip install --quiet "$WHEEL[$EXTRAS]"
 
 echo "--- The suite, from a copy of the checkout without django_tryon/"
 mkdir "$SUITE"
