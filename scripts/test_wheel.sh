@@ -94,7 +94,7 @@ EXTRAS="${EXTRAS:-test,sandbox}"
 echo "--- A fresh virtual environment with the wheel and its extras [$EXTRAS]"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "$WHEEL[$EXTRAS]"
+"$VENV/bin/python" -m pip install --quiet "${WHEEL}[${EXTRAS}]"
 
 echo "--- The suite, from a copy of the checkout without django_tryon/"
 mkdir "$SUITE"
