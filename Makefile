@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 
-.PHONY: test lint format demo bench clean
+.PHONY: test lint format demo bench clean docs fuzz
 
 # The test dependencies (a superset of the demo's).
 $(STAMP): pyproject.toml
@@ -32,6 +32,14 @@ test: $(STAMP)
 ## Run the example shop with the sandbox provider and the worker (Ctrl-C stops all three).
 demo: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo.py
+
+## Build the documentation site into site/ (warnings are errors).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## Fuzz the shopper API from its OpenAPI schema against the example shop (about 2 minutes).
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz_api.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
