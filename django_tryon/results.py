@@ -141,7 +141,7 @@ class ResultFetcher:
             infos = self.resolver(host, port, proto=socket.IPPROTO_TCP)
         except OSError as err:
             raise ResultDownloadError(f"The result host {host} cannot be resolved: {err}") from err
-        return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
     # Download ---------------------------------------------------------------
 

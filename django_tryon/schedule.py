@@ -216,6 +216,7 @@ def plan_for(sorted_samples, interval):
             score = (round(delay, 6), queries)
             if queries / count <= budget and (best is None or score < best[0]):
                 best = (score, first, step)
+    assert best is not None  # the naive interval is always among the candidates
     _, first, step = best
     return Plan(
         first=first, step=step, last=max(first, sorted_samples[-1]) + step, interval=interval

@@ -19,9 +19,10 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.db import models
 from django.db.models import Case, F, Value, When
@@ -190,14 +191,14 @@ class Worker:
         call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
         start_deadline = time.monotonic() + max(0.0, lease - call_budget - 5)
 
-        to_release = {}  # job pk -> next_attempt_at, for one batched write at the end
+        to_release: dict[Any, Release] = {}  # job pk -> release, one batched write at the end
         waiting = []
         for job in jobs:
             if self._expire_if_late(job, token, now, report):
                 continue
             waiting.append(job)
 
-        running = {}
+        running: dict[Future[Outcome], TryOnJob] = {}
         while waiting or running:
             while waiting and len(running) < self.concurrency:
                 if should_stop() or time.monotonic() > start_deadline or self._rate_paused():
@@ -410,7 +411,7 @@ class Worker:
         if outcome.error is not None:
             self._apply_error(outcome, token, report, to_release, now)
             return
-        fields = {}
+        fields: dict[str, Any] = {}
         if outcome.task_id:
             fields.update(
                 status=JobStatus.QUEUED,

@@ -32,7 +32,9 @@ class GarmentSerializer(serializers.ModelSerializer):
 class JobSerializer(serializers.ModelSerializer):
     """The job JSON."""
 
-    garment = serializers.PrimaryKeyRelatedField(read_only=True)
+    garment: "serializers.PrimaryKeyRelatedField[Garment]" = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     result_url = serializers.SerializerMethodField(
         help_text="The try-on picture once `succeeded`; null before, and once erased."
     )
