@@ -24,7 +24,7 @@ from .backends.base import (
     ProviderUnavailableError,
     TransientError,
 )
-from .storage import EXTENSIONS, result_image_name, result_storage
+from .storage import EXTENSIONS, result_image_name
 
 CHUNK_SIZE = 64 * 1024
 # Kept in memory up to this size, then on disk: memory stays flat for big results.
@@ -230,7 +230,8 @@ def store_result(job, downloaded):
     there by a worker that died before recording it is replaced, not kept
     beside: a job never has two result files.
     """
-    storage = result_storage()
+    # The field's own storage, so the file lands where the row will look for it.
+    storage = job._meta.get_field("result_image").storage
     name = result_image_name(job, downloaded.extension)
     if storage.exists(name):
         storage.delete(name)

@@ -34,6 +34,7 @@ from .backends.base import (
     SUCCEEDED,
     ConfigurationError,
     ImageInput,
+    OutOfCreditsError,
     PermanentError,
     RateLimitedError,
     TryOnError,
@@ -50,7 +51,6 @@ from .results import (
 )
 from .schedule import QuerySchedule, job_kind, retry_delay
 from .signals import job_failed, job_succeeded
-from .storage import result_storage
 
 logger = logging.getLogger("django_tryon.worker")
 
@@ -486,6 +486,11 @@ class Worker:
             logger.error("Job %s: the provider refused the configuration: %s", job.pk, err)
             self._fail(job, token, code, report, err)
             return
+        if isinstance(err, OutOfCreditsError):
+            # Every job fails until staff top the account up: tell them loudly.
+            logger.error("Job %s: the provider account is out of credits: %s", job.pk, err)
+            self._fail(job, token, code, report, err)
+            return
         if isinstance(err, PermanentError):
             logger.warning("Job %s failed: %s", job.pk, err)
             self._fail(job, token, code, report, err)
@@ -581,7 +586,7 @@ class Worker:
         """Delete a stored result that no row points at (the job was canceled meanwhile)."""
         current = TryOnJob.objects.filter(pk=job.pk).values_list("result_image", flat=True).first()
         if current != name:
-            result_storage().delete(name)
+            job._meta.get_field("result_image").storage.delete(name)
 
     # Rate limiting ------------------------------------------------------------
 

@@ -485,6 +485,9 @@ def test_pass_queries_grow_by_one_write_per_changed_job(worker, provider, make_j
     assert changed(30) - changed(10) == 20
 
 
+# The loop closes stale connections between passes, as it must in production;
+# on PostgreSQL that needs a test outside one wrapping transaction.
+@pytest.mark.django_db(transaction=True)
 def test_runner_stops_after_the_current_pass(worker, make_job, provider):
     make_job()
     stop = threading.Event()
@@ -521,6 +524,9 @@ def test_the_worker_learns_how_long_the_provider_takes(worker, provider, make_jo
     assert worker.schedule.samples("ailabapi:upper_body") == [job.provider_seconds]
 
 
+# The loop closes stale connections between passes, as it must in production;
+# on PostgreSQL that needs a test outside one wrapping transaction.
+@pytest.mark.django_db(transaction=True)
 def test_the_loop_erases_photos_past_their_retention(worker, make_job, media_root):
     ended = timezone.now() - timedelta(days=2)
     old = make_job(status="failed", finished_at=ended, error_code="no_face")
@@ -646,3 +652,12 @@ def test_the_first_query_after_a_submit_follows_the_learned_schedule(
     assert job.status == "queued"
     first = (job.next_attempt_at - job.submitted_at).total_seconds()
     assert 11.5 < first < 13.5  # not the naive 5 s
+
+
+def test_out_of_credits_fails_and_alerts_staff(worker, provider, make_job, caplog):
+    job = make_job()
+    provider.script_submit((429, contract.error_answer(429, "ERROR_NOT_ENOUGH_CREDITS")))
+    worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.error_code) == ("failed", "out_of_credits")
+    assert any(r.levelname == "ERROR" and "out of credits" in r.message for r in caplog.records)
