@@ -6,9 +6,11 @@ Django up with :func:`setup_django`: SQLite in a file (so the worker's loop and
 the benchmark's own threads share one database), a temporary ``MEDIA_ROOT``.
 """
 
+import atexit
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +55,7 @@ def setup_django(tryon):
     from django.conf import settings
 
     workdir = Path(tempfile.mkdtemp(prefix="tryon-bench-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     settings.configure(
         DEBUG=False,
         SECRET_KEY="bench-only",

@@ -20,8 +20,10 @@ its size on the heap).
 """
 
 import argparse
+import atexit
 import io
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,6 +148,7 @@ def main(argv=None):
         return
     sizes = [float(size) for size in args.sizes.split(",")]
     served = Path(tempfile.mkdtemp(prefix="tryon-bench-results-"))
+    atexit.register(shutil.rmtree, served, ignore_errors=True)
     (served / "warmup.jpg").write_bytes(noise_jpeg(16 * 1024))
     files = {}
     for size in sizes:
