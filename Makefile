@@ -33,6 +33,10 @@ test: $(STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo.py
 
+## Every benchmark and the summary table (docs/performance.md); about 5 minutes.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 ## Build the documentation site into site/ (warnings are errors).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

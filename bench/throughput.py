@@ -28,11 +28,11 @@ from django_tryon.backends.ailab import API_KEY_HEADER, AILabBackend, HTTPAdapte
 
 class EnvironmentCachingAILabBackend(AILabBackend):
     """What-if: the AILabAPI backend with sessions that read the proxy environment
-    once per host (``results.EnvironmentCachingSession``, as result downloads do)."""
+    once per host (``http.EnvironmentCachingSession``, as result downloads do)."""
 
     @property
     def session(self):
-        from django_tryon.results import EnvironmentCachingSession
+        from django_tryon.http import EnvironmentCachingSession
 
         session = getattr(self._local, "session", None)
         if session is None:

@@ -42,9 +42,9 @@ from .backends.base import (
 )
 from .conf import tryon_settings
 from .errors import message_for
+from .http import EnvironmentCachingSession
 from .models import ACTIVE_STATUSES, IN_FLIGHT_STATUSES, JobStatus, TryOnJob
 from .results import (
-    EnvironmentCachingSession,
     ResultFetcher,
     result_from_content,
     store_result,

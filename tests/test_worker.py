@@ -611,7 +611,7 @@ def test_a_duration_is_learned_with_the_span_it_is_known_within(worker, provider
 def test_downloads_read_the_proxy_environment_once_per_host(monkeypatch):
     import requests.sessions
 
-    from django_tryon.results import EnvironmentCachingSession
+    from django_tryon.http import EnvironmentCachingSession
 
     calls = []
     real = requests.sessions.get_environ_proxies

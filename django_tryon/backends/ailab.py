@@ -10,6 +10,7 @@ import threading
 import requests
 from requests.adapters import HTTPAdapter
 
+from ..http import EnvironmentCachingSession
 from .base import (
     PROCESSING,
     QUEUED,
@@ -74,7 +75,7 @@ class AILabBackend(TryOnBackend):
     def session(self):
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = EnvironmentCachingSession()
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
