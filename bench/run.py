@@ -28,7 +28,7 @@ FULL = {
     "database": [],
     "memory": [],
     "cost": [],
-    "throughput": ["--what-if-backend-cache", "16"],
+    "throughput": [],
     "intake": ["--repeat", "3"],
 }
 QUICK = {
@@ -127,21 +127,6 @@ def rows(figures):
                 "",
                 "",
                 None,
-                "< 5 ms",
-            )
-        )
-    what_if = figures["throughput"].get("what_if_backend_cache")
-    if what_if:
-        level = next(lv for lv in levels if lv["concurrency"] == what_if["concurrency"])
-        out.append(
-            (
-                "2 throughput",
-                f"worker CPU per job, concurrency {what_if['concurrency']}, if the backend's "
-                "sessions read the environment once per host (proposed)",
-                f"{what_if['cpu_ms_per_job']:.2f} ms",
-                "as shipped",
-                f"{level['cpu_ms_per_job']:.2f} ms",
-                what_if["cpu_ms_per_job"] / level["cpu_ms_per_job"],
                 "< 5 ms",
             )
         )

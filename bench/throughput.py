@@ -23,29 +23,9 @@ import threading
 import time
 
 from bench import common
-from django_tryon.backends.ailab import API_KEY_HEADER, AILabBackend, HTTPAdapter
 
 
-class EnvironmentCachingAILabBackend(AILabBackend):
-    """What-if: the AILabAPI backend with sessions that read the proxy environment
-    once per host (``http.EnvironmentCachingSession``, as result downloads do)."""
-
-    @property
-    def session(self):
-        from django_tryon.http import EnvironmentCachingSession
-
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = EnvironmentCachingSession()
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            session.headers[API_KEY_HEADER] = self.api_key
-            self._local.session = session
-        return session
-
-
-def run_level(concurrency, jobs, sandbox_url, backend="django_tryon.backends.ailab.AILabBackend"):
+def run_level(concurrency, jobs, sandbox_url):
     from django.conf import settings
 
     from django_tryon import runner
@@ -57,7 +37,6 @@ def run_level(concurrency, jobs, sandbox_url, backend="django_tryon.backends.ail
         **settings.TRYON,
         "BASE_URL": sandbox_url,
         "CONCURRENCY": concurrency,
-        "BACKEND": backend,
     }
     garment = next(iter(common.make_garments().values()))
     common.create_jobs(jobs, garment, common.shared_photo())
@@ -96,13 +75,6 @@ def main(argv=None):
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--levels", default="1,4,16,64")
     parser.add_argument("--batch-size", type=int, default=100, help="TRYON BATCH_SIZE.")
-    parser.add_argument(
-        "--what-if-backend-cache",
-        type=int,
-        default=0,
-        metavar="CONCURRENCY",
-        help="Also run this concurrency with EnvironmentCachingAILabBackend.",
-    )
     args = parser.parse_args(argv)
     levels = [int(level) for level in args.levels.split(",")]
     common.setup_django(
@@ -126,15 +98,6 @@ def main(argv=None):
                 jobs = max(20, args.jobs * concurrency // 16)
             sandbox.reset()
             results.append(run_level(concurrency, min(jobs, args.jobs), sandbox.url))
-        what_if = None
-        if args.what_if_backend_cache:
-            sandbox.reset()
-            what_if = run_level(
-                args.what_if_backend_cache,
-                args.jobs,
-                sandbox.url,
-                backend="bench.throughput.EnvironmentCachingAILabBackend",
-            )
     base = results[0]["jobs_per_second"]
     print(f"Throughput, provider answer latency {args.latency * 1000:.0f} ms, one worker process:")
     for r in results:
@@ -145,13 +108,7 @@ def main(argv=None):
             f"CPU {r['cpu_ms_per_job']:.2f} ms/job (system {r['system_ms_per_job']:.2f})   "
             f"{r['passes']} passes"
         )
-    if what_if:
-        print(
-            f"  what if the backend's sessions read the environment once per host, "
-            f"concurrency {what_if['concurrency']}: {what_if['jobs_per_second']:.1f} jobs/s, "
-            f"CPU {what_if['cpu_ms_per_job']:.2f} ms/job"
-        )
-    common.emit({"latency": args.latency, "levels": results, "what_if_backend_cache": what_if})
+    common.emit({"latency": args.latency, "levels": results})
 
 
 if __name__ == "__main__":
