@@ -14,12 +14,13 @@ call the same engine.
 import logging
 import mimetypes
 import os
+import queue
 import socket
 import sys
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -157,6 +158,7 @@ class Worker:
         self._rate_strikes = 0
         self.schedule = QuerySchedule()
         self._schedule_read_at = None
+        self._fence: tuple[str, Any] | None = None
 
     def close(self):
         self._executor.shutdown(wait=True)
@@ -199,19 +201,24 @@ class Worker:
             waiting.append(job)
 
         running: dict[Future[Outcome], TryOnJob] = {}
+        # Finished calls announce themselves here: taking the next one costs the
+        # same whatever the number of calls in flight (wait() would visit each).
+        finished: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
         while waiting or running:
             while waiting and len(running) < self.concurrency:
                 if should_stop() or time.monotonic() > start_deadline or self._rate_paused():
                     break
                 free = self.concurrency - len(running)
                 group, waiting = waiting[:free], waiting[free:]
-                running.update(self._start_group(group, token, report))
+                started = self._start_group(group, token, report)
+                running.update(started)
+                for future in started:
+                    future.add_done_callback(finished.put)
             if not running:
                 break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                running.pop(future)
-                self._apply(future.result(), token, report, to_release)
+            future = finished.get()
+            running.pop(future)
+            self._apply(future.result(), token, report, to_release)
 
         resume_at = self._resume_at()
         for job in waiting:
@@ -571,9 +578,7 @@ class Worker:
     def _write(self, job, token, fields, now):
         """Write ``fields`` and end the lease, if this pass still holds it; False if not."""
         fields = {**fields, "lease_owner": "", "lease_expires_at": None}
-        changed = TryOnJob.objects.filter(
-            pk=job.pk, lease_owner=token, status__in=ACTIVE_STATUSES
-        ).update(**fields, updated_at=now)
+        changed = self._fenced(token).filter(pk=job.pk).update(**fields, updated_at=now)
         if not changed:
             logger.warning("Job %s: lease lost or job changed elsewhere; not recorded.", job.pk)
             return False
@@ -581,6 +586,16 @@ class Worker:
             if not isinstance(value, (F, Case)):
                 setattr(job, name, value)
         return True
+
+    def _fenced(self, token):
+        """The jobs this pass holds and that are still active; built once per pass,
+        since building the lookups costs more than the UPDATE on a small row."""
+        if self._fence is None or self._fence[0] != token:
+            self._fence = (
+                token,
+                TryOnJob.objects.filter(lease_owner=token, status__in=ACTIVE_STATUSES),
+            )
+        return self._fence[1]
 
     def _discard_result(self, job, name):
         """Delete a stored result that no row points at (the job was canceled meanwhile)."""

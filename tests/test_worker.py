@@ -661,3 +661,39 @@ def test_out_of_credits_fails_and_alerts_staff(worker, provider, make_job, caplo
     job = refreshed(job)
     assert (job.status, job.error_code) == ("failed", "out_of_credits")
     assert any(r.levelname == "ERROR" and "out of credits" in r.message for r in caplog.records)
+
+
+def test_sessions_look_for_netrc_credentials_once_per_host(monkeypatch, tmp_path):
+    import requests
+
+    from django_tryon import http
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine cdn.example login shop password s3cret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    calls = []
+    real = http.get_netrc_auth
+
+    def counting(url, raise_errors=False):
+        calls.append(url)
+        return real(url, raise_errors=raise_errors)
+
+    monkeypatch.setattr(http, "get_netrc_auth", counting)
+    session = http.EnvironmentCachingSession()
+    request = requests.Request("GET", "https://cdn.example/a.jpg")
+    for _ in range(3):
+        prepared = session.prepare_request(request)
+        # The credentials are still sent, as Requests sends them from netrc.
+        assert prepared.headers["Authorization"] == requests.auth._basic_auth_str("shop", "s3cret")
+    assert len(calls) == 1
+    assert request.auth is None  # the caller's request is left as it was
+    other = session.prepare_request(requests.Request("GET", "https://other.example/b.jpg"))
+    assert "Authorization" not in other.headers
+    assert len(calls) == 2
+    session.prepare_request(requests.Request("GET", "https://other.example/c.jpg"))
+    assert len(calls) == 2
+    # A request's own credentials are never replaced.
+    own = session.prepare_request(
+        requests.Request("GET", "https://cdn.example/a.jpg", auth=("me", "mine"))
+    )
+    assert own.headers["Authorization"] == requests.auth._basic_auth_str("me", "mine")
