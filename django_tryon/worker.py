@@ -216,9 +216,16 @@ class Worker:
                     future.add_done_callback(finished.put)
             if not running:
                 break
+            # Record every call that has finished by now before starting more, so
+            # that the places they free leave together (one submit mark per group).
             future = finished.get()
-            running.pop(future)
-            self._apply(future.result(), token, report, to_release)
+            while True:
+                running.pop(future)
+                self._apply(future.result(), token, report, to_release)
+                try:
+                    future = finished.get_nowait()
+                except queue.Empty:
+                    break
 
         resume_at = self._resume_at()
         for job in waiting:
