@@ -697,3 +697,32 @@ def test_sessions_look_for_netrc_credentials_once_per_host(monkeypatch, tmp_path
         requests.Request("GET", "https://cdn.example/a.jpg", auth=("me", "mine"))
     )
     assert own.headers["Authorization"] == requests.auth._basic_auth_str("me", "mine")
+
+
+def test_calls_that_finish_while_one_is_recorded_free_their_places_together(
+    settings, tryon, provider, make_job
+):
+    """Every finished call is recorded before more are started, so the places they
+    free are filled by one group of submits: one submit mark, not one per place."""
+    settings.TRYON = {**tryon, "CONCURRENCY": 4}
+    for _ in range(8):
+        make_job()
+    with Worker(worker_id="groups") as worker:
+        real_apply, applied = worker._apply, []
+
+        def slow_first_apply(outcome, *args):
+            if not applied:
+                time.sleep(0.5)  # meanwhile the first group's other submits come back
+            applied.append(outcome.job.pk)
+            return real_apply(outcome, *args)
+
+        worker._apply = slow_first_apply
+        with CaptureQueriesContext(connection) as captured:
+            report = worker.run_pass()
+    assert report.submitted == 8
+    marks = [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"].startswith("UPDATE") and 'SET "submit_started_at"' in query["sql"]
+    ]
+    assert len(marks) == 2  # the first four, then the four that follow together
