@@ -6,6 +6,7 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from django_tryon.models import Garment, TryOnJob
+from tests.fake_provider import FakeProvider
 
 
 def make_image_bytes(size=(600, 1200), color=(200, 120, 80), image_format="JPEG"):
@@ -47,3 +48,11 @@ def make_job(db, garment):
         return TryOnJob.objects.create(**fields)
 
     return make
+
+
+@pytest.fixture
+def provider():
+    """A scripted AILabAPI stand-in on loopback (see tests/fake_provider.py)."""
+    fake = FakeProvider().start()
+    yield fake
+    fake.stop()

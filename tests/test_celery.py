@@ -11,14 +11,6 @@ from django.utils import timezone
 from django_tryon import tasks
 from django_tryon.models import TryOnJob
 from tests import contract
-from tests.fake_provider import FakeProvider
-
-
-@pytest.fixture
-def provider():
-    fake = FakeProvider().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

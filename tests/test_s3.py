@@ -21,7 +21,6 @@ from django_tryon.storage import result_image_name
 from django_tryon.worker import Worker
 from tests.conftest import make_image_bytes
 from tests.e2e.processes import free_port, wait_for_port
-from tests.fake_provider import FakeProvider
 
 BUCKET = "tryon-media"
 ALIAS = "tryon-s3"
@@ -89,13 +88,6 @@ def on_s3(settings, s3, s3_endpoint, monkeypatch):
     ):
         monkeypatch.setattr(model._meta.get_field(name), "storage", storage)
     return storage
-
-
-@pytest.fixture
-def provider():
-    fake = FakeProvider().start()
-    yield fake
-    fake.stop()
 
 
 def object_keys(client, prefix=""):

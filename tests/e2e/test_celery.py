@@ -10,16 +10,8 @@ from django.db import transaction
 from django_tryon.models import TERMINAL_STATUSES, TryOnJob
 from tests import contract
 from tests.e2e.processes import process_env, wait_until
-from tests.fake_provider import FakeProvider
 
 POLL_INTERVAL = 0.5
-
-
-@pytest.fixture
-def provider():
-    fake = FakeProvider().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

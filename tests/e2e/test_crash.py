@@ -16,16 +16,8 @@ from django_tryon.models import TERMINAL_STATUSES, TryOnJob
 from django_tryon.storage import result_image_name
 from tests.conftest import stored_files
 from tests.e2e.processes import process_env, wait_until
-from tests.fake_provider import FakeProvider
 
 PERSON_FILENAME = re.compile(rb'name="person_image"; filename="([^"]+)"')
-
-
-@pytest.fixture
-def provider():
-    fake = FakeProvider().start()
-    yield fake
-    fake.stop()
 
 
 def crash_settings(provider, **overrides):
