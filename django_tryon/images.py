@@ -205,10 +205,11 @@ def _check_size(size: int, limit: int) -> None:
     if size == 0:
         raise ImageRejected("empty_file")
     if size > limit:
-        raise ImageRejected("too_large_upload", limit=_megabytes(limit))
+        raise ImageRejected("too_large_upload", limit=megabytes(limit))
 
 
-def _megabytes(size: float) -> str:
+def megabytes(size: float) -> str:
+    """A byte count as the megabytes the refusal messages show (the button uses it too)."""
     return f"{size / (1024 * 1024):g}"
 
 

@@ -114,7 +114,7 @@ def client_config(garment: Garment) -> dict[str, Any]:
             "empty": _intake_message("empty_file"),
             "notAnImage": _intake_message("not_an_image"),
             "unsupported": _intake_message("unsupported_type", format="{format}"),
-            "tooLarge": _intake_message("too_large_upload", limit=images._megabytes(max_bytes)),
+            "tooLarge": _intake_message("too_large_upload", limit=images.megabytes(max_bytes)),
             "tooSmall": _intake_message(
                 "too_small",
                 width="{width}",
