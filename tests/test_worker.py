@@ -22,13 +22,6 @@ from tests.fake_provider import DROP, FakeProvider, result_png
 
 
 @pytest.fixture
-def provider():
-    fake = FakeProvider().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def tryon(settings, provider):
     settings.TRYON = {
         "API_KEY": "test-key",
