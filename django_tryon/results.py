@@ -119,7 +119,10 @@ class ResultFetcher:
     # Download ---------------------------------------------------------------
 
     def fetch(self, url, session):
-        """Download ``url`` and return a :class:`DownloadedResult` (the caller closes it)."""
+        """Download ``url`` and return a :class:`DownloadedResult` (the caller closes it).
+
+        ``session`` is a :class:`~django_tryon.http.EnvironmentCachingSession`.
+        """
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(url)
             response = self._get(url, session)
@@ -136,7 +139,8 @@ class ResultFetcher:
 
     def _get(self, url, session):
         try:
-            response = session.get(url, stream=True, timeout=self.timeout, allow_redirects=False)
+            # Redirects are followed by fetch(), each target checked first.
+            response = session.send_direct("GET", url, stream=True, timeout=self.timeout)
         except requests.exceptions.Timeout as err:
             raise ProviderTimeoutError("The result download timed out.") from err
         except requests.exceptions.RequestException as err:

@@ -44,7 +44,8 @@ from .backends.base import (
 from .conf import tryon_settings
 from .errors import message_for
 from .http import EnvironmentCachingSession
-from .models import ACTIVE_STATUSES, IN_FLIGHT_STATUSES, JobStatus, TryOnJob
+from .leased_writes import Increment, LeasedWrites
+from .models import IN_FLIGHT_STATUSES, JobStatus, TryOnJob
 from .results import (
     ResultFetcher,
     result_from_content,
@@ -158,7 +159,7 @@ class Worker:
         self._rate_strikes = 0
         self.schedule = QuerySchedule()
         self._schedule_read_at = None
-        self._fence: tuple[str, Any] | None = None
+        self._writes = LeasedWrites("", clock=clock)  # replaced by each pass's own
 
     def close(self):
         self._executor.shutdown(wait=True)
@@ -188,6 +189,7 @@ class Worker:
         if not jobs:
             return report
         self._refresh_schedule()
+        self._writes = LeasedWrites(token, clock=self.clock)
         # Stop starting provider calls early enough that every call started
         # ends while the lease still holds.
         call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
@@ -196,9 +198,10 @@ class Worker:
         to_release: dict[Any, Release] = {}  # job pk -> release, one batched write at the end
         waiting = []
         for job in jobs:
-            if self._expire_if_late(job, token, now, report):
+            if self._expire_if_late(job, now, report):
                 continue
             waiting.append(job)
+        self._writes.flush()
 
         running: dict[Future[Outcome], TryOnJob] = {}
         # Finished calls announce themselves here: taking the next one costs the
@@ -214,6 +217,7 @@ class Worker:
                 running.update(started)
                 for future in started:
                     future.add_done_callback(finished.put)
+            self._writes.flush()  # jobs that failed before their call left
             if not running:
                 break
             # Record every call that has finished by now before starting more, so
@@ -221,11 +225,13 @@ class Worker:
             future = finished.get()
             while True:
                 running.pop(future)
-                self._apply(future.result(), token, report, to_release)
+                self._apply(future.result(), report, to_release)
                 try:
                     future = finished.get_nowait()
                 except queue.Empty:
                     break
+            # What these calls brought is written together, before more calls start.
+            self._writes.flush()
 
         resume_at = self._resume_at()
         for job in waiting:
@@ -330,7 +336,7 @@ class Worker:
                     # The worker that held this job died while its submit was at
                     # the provider: the provider may have a task for it.
                     if not tryon_settings.RESUBMIT_INTERRUPTED:
-                        self._fail(job, token, "submit_interrupted", report)
+                        self._fail(job, "submit_interrupted", report)
                         continue
                     report.resubmitted += 1
                     logger.warning("Resubmitting job %s after an interrupted submit.", job.pk)
@@ -419,11 +425,11 @@ class Worker:
 
     # Back on the main thread: record what happened ----------------------------
 
-    def _apply(self, outcome, token, report, to_release):
+    def _apply(self, outcome, report, to_release):
         job = outcome.job
         now = self.clock()
         if outcome.error is not None:
-            self._apply_error(outcome, token, report, to_release, now)
+            self._apply_error(outcome, report, to_release, now)
             return
         fields: dict[str, Any] = {}
         if outcome.task_id:
@@ -441,7 +447,7 @@ class Worker:
             fields["provider_request_id"] = outcome.request_id
         self._rate_strikes = 0
         if not outcome.task_id:
-            fields["polls"] = F("polls") + 1
+            fields["polls"] = Increment()
             fields["last_polled_at"] = now
         if outcome.result_name:
             fields["result_image"] = outcome.result_name
@@ -450,18 +456,23 @@ class Worker:
                 seconds, spread = estimate
                 fields["provider_seconds"] = seconds
                 self.schedule.learn(job_kind(job), seconds, spread)
-            if self._finish(job, token, JobStatus.SUCCEEDED, fields, now):
-                report.succeeded += 1
-                job_succeeded.send(sender=TryOnJob, job=job)
-            else:
-                self._discard_result(job, outcome.result_name)
+            result_name = outcome.result_name
+
+            def succeeded(recorded):
+                if recorded:
+                    report.succeeded += 1
+                    job_succeeded.send(sender=TryOnJob, job=job)
+                else:
+                    self._discard_result(job, result_name)
+
+            self._finish(job, JobStatus.SUCCEEDED, fields, now, succeeded)
             return
         if outcome.status in IN_FLIGHT_STATUSES and outcome.status != job.status:
             fields["status"] = outcome.status
         next_at = self.schedule.next_query_at(job, now)
         if fields.keys() - {"polls", "last_polled_at", "provider_request_id"}:
             fields["next_attempt_at"] = next_at
-            self._write(job, token, fields, now)
+            self._write(job, fields)
         else:
             # Nothing changed but the time of the next query: batched in _release.
             to_release[job.pk] = Release(next_at, queried=True)
@@ -487,7 +498,7 @@ class Worker:
             before = min(found, (job.last_polled_at - job.submitted_at).total_seconds())
         return max(0.0, (before + found) / 2), max(0.0, found - before)
 
-    def _apply_error(self, outcome, token, report, to_release, now):
+    def _apply_error(self, outcome, report, to_release, now):
         job, err = outcome.job, outcome.error
         was_submit = not job.provider_task_id
         if isinstance(err, RateLimitedError):
@@ -498,16 +509,16 @@ class Worker:
         code = getattr(err, "job_error_code", "provider_error")
         if isinstance(err, ConfigurationError):
             logger.error("Job %s: the provider refused the configuration: %s", job.pk, err)
-            self._fail(job, token, code, report, err)
+            self._fail(job, code, report, err)
             return
         if isinstance(err, OutOfCreditsError):
             # Every job fails until staff top the account up: tell them loudly.
             logger.error("Job %s: the provider account is out of credits: %s", job.pk, err)
-            self._fail(job, token, code, report, err)
+            self._fail(job, code, report, err)
             return
         if isinstance(err, PermanentError):
             logger.warning("Job %s failed: %s", job.pk, err)
-            self._fail(job, token, code, report, err)
+            self._fail(job, code, report, err)
             return
         if (
             was_submit
@@ -515,47 +526,48 @@ class Worker:
             and not tryon_settings.RESUBMIT_INTERRUPTED
         ):
             logger.warning("Job %s: the submit may have reached the provider: %s", job.pk, err)
-            self._fail(job, token, "submit_interrupted", report, err)
+            self._fail(job, "submit_interrupted", report, err)
             return
         if not isinstance(err, TryOnError):
             logger.error("Job %s: unexpected error", job.pk, exc_info=err)
         attempts = job.attempts + 1
         if attempts >= tryon_settings.MAX_ATTEMPTS:
             logger.warning("Job %s failed after %d attempts: %s", job.pk, attempts, err)
-            self._fail(job, token, code, report, err, attempts=attempts)
+            self._fail(job, code, report, err, attempts=attempts)
             return
         report.retried += 1
         report.count_error(code)
         logger.info("Job %s: attempt %d failed, retrying: %s", job.pk, attempts, err)
         self._write(
             job,
-            token,
             {
                 "attempts": attempts,
                 "next_attempt_at": max(now + retry_delay(attempts), self._resume_at()),
                 "submit_started_at": None,
                 "provider_error_code": getattr(err, "code", "") or "",
             },
-            now,
         )
 
-    def _expire_if_late(self, job, token, now, report):
+    def _expire_if_late(self, job, now, report):
         started = job.submitted_at or job.started_at
         if now - started < timedelta(seconds=tryon_settings.JOB_EXPIRY):
             return False
-        if self._finish(
+
+        def expired(recorded):
+            if recorded:
+                report.expired += 1
+                job_failed.send(sender=TryOnJob, job=job)
+
+        self._finish(
             job,
-            token,
             JobStatus.EXPIRED,
             {"error_code": "expired", "error_message": str(message_for("expired"))},
             now,
-        ):
-            report.expired += 1
-            job_failed.send(sender=TryOnJob, job=job)
+            expired,
+        )
         return True
 
-    def _fail(self, job, token, code, report, err=None, *, attempts=None):
-        now = self.clock()
+    def _fail(self, job, code, report, err=None, *, attempts=None):
         fields = {
             "error_code": code,
             "error_message": str(message_for(code)),
@@ -566,12 +578,16 @@ class Worker:
             fields["provider_request_id"] = request_id
         if attempts is not None:
             fields["attempts"] = attempts
-        if self._finish(job, token, JobStatus.FAILED, fields, now):
-            report.failed += 1
-            report.count_error(code)
-            job_failed.send(sender=TryOnJob, job=job)
 
-    def _finish(self, job, token, status, fields, now):
+        def failed(recorded):
+            if recorded:
+                report.failed += 1
+                report.count_error(code)
+                job_failed.send(sender=TryOnJob, job=job)
+
+        self._finish(job, JobStatus.FAILED, fields, self.clock(), failed)
+
+    def _finish(self, job, status, fields, now, on_done):
         fields = {
             **fields,
             "status": status,
@@ -580,29 +596,19 @@ class Worker:
         }
         if status == JobStatus.SUCCEEDED:
             fields.update(error_code="", error_message="", provider_error_code="")
-        return self._write(job, token, fields, now)
+        self._write(job, fields, on_done)
 
-    def _write(self, job, token, fields, now):
-        """Write ``fields`` and end the lease, if this pass still holds it; False if not."""
-        fields = {**fields, "lease_owner": "", "lease_expires_at": None}
-        changed = self._fenced(token).filter(pk=job.pk).update(**fields, updated_at=now)
-        if not changed:
-            logger.warning("Job %s: lease lost or job changed elsewhere; not recorded.", job.pk)
-            return False
-        for name, value in fields.items():
-            if not isinstance(value, (F, Case)):
-                setattr(job, name, value)
-        return True
+    def _write(self, job, fields, on_done=None):
+        """Queue ``fields`` for ``job``, ending its lease; written at the pass's next
+        flush if the pass still holds the job, and ``on_done(recorded)`` called then."""
 
-    def _fenced(self, token):
-        """The jobs this pass holds and that are still active; built once per pass,
-        since building the lookups costs more than the UPDATE on a small row."""
-        if self._fence is None or self._fence[0] != token:
-            self._fence = (
-                token,
-                TryOnJob.objects.filter(lease_owner=token, status__in=ACTIVE_STATUSES),
-            )
-        return self._fence[1]
+        def done(recorded):
+            if not recorded:
+                logger.warning("Job %s: lease lost or job changed elsewhere; not recorded.", job.pk)
+            if on_done is not None:
+                on_done(recorded)
+
+        self._writes.add(job, fields, done)
 
     def _discard_result(self, job, name):
         """Delete a stored result that no row points at (the job was canceled meanwhile)."""

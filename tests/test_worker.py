@@ -1,5 +1,6 @@
 """The worker end to end over loopback, against a scripted provider."""
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -467,15 +468,18 @@ def test_pass_queries_do_not_grow_with_unchanged_jobs(worker, provider, make_job
     assert in_flight(3) == in_flight(30)
 
 
-def test_pass_queries_grow_by_one_write_per_changed_job(worker, provider, make_job):
+def test_pass_queries_grow_by_at_most_one_write_per_changed_job(worker, provider, make_job):
     def changed(count):
         TryOnJob.objects.all().delete()
         for i in range(count):
             job = make_job(status="queued", provider_task_id=f"q-{i}", submitted_at=timezone.now())
             provider.script_query(job.provider_task_id, (200, contract.query_answer(1)))
-        return _pass_queries(worker)
+        queries = _pass_queries(worker)
+        assert TryOnJob.objects.filter(status="processing").count() == count
+        return queries
 
-    assert changed(30) - changed(10) == 20
+    # Changes that arrive together share a write, so it can be fewer.
+    assert 0 < changed(30) - changed(10) <= 20
 
 
 # The loop closes stale connections between passes, as it must in production;
@@ -536,20 +540,23 @@ def test_the_loop_erases_photos_past_their_retention(worker, make_job, media_roo
 
 def test_a_dispatch_group_marks_its_submits_in_one_query(tryon, settings, make_job):
     # Every pending job fits in the first dispatch group: one marker write for all,
-    # then one write per job for its task id.
+    # then at most one write per job for its task id (fewer when answers arrive together).
     settings.TRYON = {**tryon, "CONCURRENCY": 40}
+    marker = re.compile(r"UPDATE \S+ SET \W?submit_started_at\W? = ")
 
     def submitted(count):
         TryOnJob.objects.all().delete()
         for _ in range(count):
             make_job()
-        with Worker(worker_id="group") as worker:
-            queries = _pass_queries(worker)
+        with Worker(worker_id="group") as worker, CaptureQueriesContext(connection) as captured:
+            worker.run_pass()
         assert TryOnJob.objects.filter(status="queued").count() == count
         assert TryOnJob.objects.filter(submit_started_at__isnull=False).count() == 0
-        return queries
+        marks = [query for query in captured if marker.match(query["sql"])]
+        assert len(marks) == 1
+        return len(captured)
 
-    assert submitted(30) - submitted(10) == 20
+    assert 0 < submitted(30) - submitted(10) <= 20
 
 
 def test_a_lost_lease_is_not_marked_nor_submitted(worker, provider, make_job):

@@ -169,7 +169,9 @@ class AILabBackend(TryOnBackend):
     def _call(self, method, path, **kwargs):
         sends_body = method == "POST"
         try:
-            response = self.session.request(
+            # Redirects are not followed: the API key header would go along to
+            # wherever the answer points. A 3xx is refused like any other answer.
+            response = self.session.send_direct(
                 method, self.base_url + path, timeout=self.timeout, **kwargs
             )
         except requests.exceptions.ConnectTimeout as err:
