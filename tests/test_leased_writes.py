@@ -1,0 +1,148 @@
+"""The worker's fenced writes: only while the lease holds, batched, exact about which landed."""
+
+import datetime
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from django_tryon.leased_writes import Increment, LeasedWrites
+from django_tryon.models import TryOnJob
+
+TOKEN = "worker-1:pass"
+
+
+def _held(make_job, count, **fields):
+    return [make_job(lease_owner=TOKEN, status="queued", **fields) for _ in range(count)]
+
+
+def _writes():
+    return LeasedWrites(TOKEN, clock=timezone.now)
+
+
+def _recorder():
+    seen = {}
+
+    def on_done_for(job):
+        return lambda recorded: seen.__setitem__(job.pk, recorded)
+
+    return seen, on_done_for
+
+
+def test_writes_queued_together_go_in_one_statement(make_job):
+    jobs = _held(make_job, 5)
+    writes, (seen, on_done_for) = _writes(), _recorder()
+    for number, job in enumerate(jobs):
+        writes.add(
+            job, {"status": "processing", "provider_task_id": f"T-{number}"}, on_done_for(job)
+        )
+
+    with CaptureQueriesContext(connection) as captured:
+        writes.flush()
+
+    (query,) = captured.captured_queries
+    assert "UPDATE" in query["sql"]
+    assert seen == {job.pk: True for job in jobs}
+    for number, job in enumerate(jobs):
+        stored = TryOnJob.objects.get(pk=job.pk)
+        assert (stored.status, stored.provider_task_id) == ("processing", f"T-{number}")
+        assert (stored.lease_owner, stored.lease_expires_at) == ("", None)
+        # The instance says what the row says, for signal receivers.
+        assert (job.status, job.provider_task_id, job.lease_owner) == (
+            "processing",
+            f"T-{number}",
+            "",
+        )
+        assert job.updated_at == stored.updated_at
+
+
+def test_a_job_whose_lease_was_lost_is_left_alone_and_reported(make_job):
+    kept, lost, also_kept = _held(make_job, 3)
+    TryOnJob.objects.filter(pk=lost.pk).update(lease_owner="worker-2:pass")
+    writes, (seen, on_done_for) = _writes(), _recorder()
+    for job in (kept, lost, also_kept):
+        writes.add(job, {"status": "processing"}, on_done_for(job))
+
+    writes.flush()
+
+    assert seen == {kept.pk: True, lost.pk: False, also_kept.pk: True}
+    lost_row = TryOnJob.objects.get(pk=lost.pk)
+    assert (lost_row.status, lost_row.lease_owner) == ("queued", "worker-2:pass")
+    assert lost.status == "queued"  # the instance is not changed either
+    assert TryOnJob.objects.get(pk=kept.pk).status == "processing"
+
+
+def test_a_job_canceled_meanwhile_is_not_written(make_job):
+    (job,) = _held(make_job, 1)
+    TryOnJob.objects.filter(pk=job.pk).update(status="canceled")
+    writes, (seen, on_done_for) = _writes(), _recorder()
+    writes.add(
+        job, {"status": "succeeded", "result_image": "tryon/results/x.jpg"}, on_done_for(job)
+    )
+
+    writes.flush()
+
+    assert seen == {job.pk: False}
+    stored = TryOnJob.objects.get(pk=job.pk)
+    assert (stored.status, stored.result_image.name) == ("canceled", "")
+
+
+def test_an_increment_adds_to_what_the_row_holds(make_job):
+    (job,) = _held(make_job, 1, polls=2)
+    TryOnJob.objects.filter(pk=job.pk).update(polls=5)  # the instance is out of date
+    writes = _writes()
+    writes.add(job, {"polls": Increment()})
+
+    writes.flush()
+
+    assert TryOnJob.objects.get(pk=job.pk).polls == 6
+
+
+def test_each_set_of_columns_has_its_own_statement(make_job):
+    first, second, third = _held(make_job, 3)
+    writes = _writes()
+    writes.add(first, {"status": "processing"})
+    writes.add(second, {"status": "processing"})
+    writes.add(third, {"status": "failed", "error_code": "expired"})
+
+    with CaptureQueriesContext(connection) as captured:
+        writes.flush()
+
+    assert len(captured) == 2
+    assert TryOnJob.objects.get(pk=third.pk).error_code == "expired"
+
+
+def test_a_second_write_of_a_job_is_not_batched_with_the_first(make_job):
+    (job,) = _held(make_job, 1)
+    writes, (seen, on_done_for) = _writes(), _recorder()
+    writes.add(job, {"status": "processing"}, on_done_for(job))
+    outcomes = []
+    writes.add(job, {"status": "failed"}, outcomes.append)
+
+    writes.flush()
+
+    # The first write ended the lease, so the second finds the job no longer held.
+    assert seen == {job.pk: True}
+    assert outcomes == [False]
+    assert TryOnJob.objects.get(pk=job.pk).status == "processing"
+
+
+def test_flushes_are_stamped_apart_even_on_a_stopped_clock(make_job):
+    first, second = _held(make_job, 2)
+    instant = timezone.now()
+    writes = LeasedWrites(TOKEN, clock=lambda: instant)
+    writes.add(first, {"status": "processing"})
+    writes.flush()
+    writes.add(second, {"status": "processing"})
+    writes.flush()
+
+    stamps = [TryOnJob.objects.get(pk=job.pk).updated_at for job in (first, second)]
+    assert stamps == [instant, instant + datetime.timedelta(microseconds=1)]
+
+
+def test_nothing_queued_sends_nothing(db):
+    writes = _writes()
+    with CaptureQueriesContext(connection) as captured:
+        writes.flush()
+    assert not writes
+    assert len(captured) == 0
