@@ -96,6 +96,43 @@ class LeasedWrites:
             if write.on_done is not None:
                 write.on_done(held)
 
+    def mark(self, jobs, name, value):
+        """Set ``name`` to ``value`` now, in one statement, on those of ``jobs`` this
+        pass holds and that are still active, keeping their leases; return them."""
+        if not jobs:
+            return []
+        alias = router.db_for_write(TryOnJob)
+        connection = connections[alias]
+        meta, quote = TryOnJob._meta, connection.ops.quote_name
+        field = meta.get_field(name)
+        pks = [job.pk for job in jobs]
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET {quote(field.column)} = %s "
+            f"WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
+            f"AND {_fence_sql(connection)}"
+        )
+        params = [
+            field.get_db_prep_save(value, connection),
+            *(meta.pk.get_db_prep_value(pk, connection) for pk in pks),
+            self.token,
+            *_ACTIVE,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            count = cursor.rowcount
+        if count < len(jobs):
+            # Some leases were lost meanwhile, or jobs canceled (rare): find which
+            # jobs are still held.
+            held = set(
+                TryOnJob.objects.using(alias)
+                .filter(pk__in=pks, lease_owner=self.token, **{name: value})
+                .values_list("pk", flat=True)
+            )
+            jobs = [job for job in jobs if job.pk in held]
+        for job in jobs:
+            setattr(job, name, value)
+        return jobs
+
     def _stamp(self):
         # The write's updated_at, told apart from any other write of these rows
         # (see _send): later than this pass's previous flush by at least 1 µs.
@@ -151,14 +188,24 @@ def _statement(connection, shape):
         for name, increments in shape + tuple((name, False) for name in LeasedWrites.ENDS_LEASE):
             column = quote(meta.get_field(name).column)
             assignments.append(f"{column} = {column} + %s" if increments else f"{column} = %s")
-        statuses = ", ".join(["%s"] * len(ACTIVE_STATUSES))
         sql = _statements[key] = (
             f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "
-            f"WHERE {quote(meta.pk.column)} = %s "
-            f"AND {quote(meta.get_field('lease_owner').column)} = %s "
-            f"AND {quote(meta.get_field('status').column)} IN ({statuses})"
+            f"WHERE {quote(meta.pk.column)} = %s AND {_fence_sql(connection)}"
         )
     return sql
+
+
+# The fence's values, after the primary key(s): the lease's token, then these.
+_ACTIVE = [str(status) for status in ACTIVE_STATUSES]
+
+
+def _fence_sql(connection):
+    quote = connection.ops.quote_name
+    meta = TryOnJob._meta
+    return (
+        f"{quote(meta.get_field('lease_owner').column)} = %s "
+        f"AND {quote(meta.get_field('status').column)} IN ({', '.join(['%s'] * len(_ACTIVE))})"
+    )
 
 
 def _params(connection, write, stamp, token):
@@ -173,5 +220,5 @@ def _params(connection, write, stamp, token):
     values += ["", None]
     values.append(meta.pk.get_db_prep_value(write.job.pk, connection))
     values.append(token)
-    values += [str(status) for status in ACTIVE_STATUSES]
+    values += _ACTIVE
     return values

@@ -213,7 +213,7 @@ class Worker:
                     break
                 free = self.concurrency - len(running)
                 group, waiting = waiting[:free], waiting[free:]
-                started = self._start_group(group, token, report)
+                started = self._start_group(group, report)
                 running.update(started)
                 for future in started:
                     future.add_done_callback(finished.put)
@@ -321,7 +321,7 @@ class Worker:
 
     # Starting a job's step ----------------------------------------------------
 
-    def _start_group(self, jobs, token, report):
+    def _start_group(self, jobs, report):
         """Start one step of each of ``jobs`` at once; return ``{future: job}``.
 
         The submits of the group are marked ``submit_started_at`` in one
@@ -344,33 +344,19 @@ class Worker:
             else:
                 report.queried += 1
                 started[self._executor.submit(self._query_job, job)] = job
-        for job in self._mark_submits(submits, token):
+        for job in self._mark_submits(submits):
             report.submitted += 1
             started[self._executor.submit(self._submit_job, job)] = job
         return started
 
-    def _mark_submits(self, jobs, token):
-        """Record ``submit_started_at`` on ``jobs`` (one query); return those still held."""
-        if not jobs:
-            return []
-        # Recorded before the requests leave, so a crash from here until a task
-        # id is saved is known as such (see _start_group).
-        marked_at = timezone.now()
-        pks = [job.pk for job in jobs]
-        marked = TryOnJob.objects.filter(pk__in=pks, lease_owner=token).update(
-            submit_started_at=marked_at
-        )
-        if marked < len(jobs):
-            # Some leases were lost meanwhile (rare): find which jobs are still ours.
-            held = set(
-                TryOnJob.objects.filter(
-                    pk__in=pks, lease_owner=token, submit_started_at=marked_at
-                ).values_list("pk", flat=True)
-            )
-            jobs = [job for job in jobs if job.pk in held]
-        for job in jobs:
-            job.submit_started_at = marked_at
-        return jobs
+    def _mark_submits(self, jobs):
+        """Record ``submit_started_at`` on ``jobs`` (one query); return those still held.
+
+        Recorded before the requests leave, so a crash from here until a task
+        id is saved is known as such (see _start_group). A job canceled since
+        the claim is not marked, so not submitted: no paid task for it.
+        """
+        return self._writes.mark(jobs, "submit_started_at", timezone.now())
 
     # Off the main thread: provider calls and file transfers only -------------
 

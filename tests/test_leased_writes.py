@@ -146,3 +146,29 @@ def test_nothing_queued_sends_nothing(db):
         writes.flush()
     assert not writes
     assert len(captured) == 0
+
+
+def test_a_mark_keeps_the_lease_and_skips_jobs_no_longer_held(make_job):
+    held, lost, canceled = _held(make_job, 3)
+    TryOnJob.objects.filter(pk=lost.pk).update(lease_owner="worker-2:pass")
+    TryOnJob.objects.filter(pk=canceled.pk).update(status="canceled")
+    moment = timezone.now()
+
+    with CaptureQueriesContext(connection) as captured:
+        marked = _writes().mark([held, lost, canceled], "submit_started_at", moment)
+
+    assert marked == [held]
+    assert held.submit_started_at == moment
+    assert len(captured) == 2  # the mark, then which jobs it reached
+    rows = {job.pk: job for job in TryOnJob.objects.all()}
+    assert (rows[held.pk].submit_started_at, rows[held.pk].lease_owner) == (moment, TOKEN)
+    assert rows[lost.pk].submit_started_at is None
+    assert rows[canceled.pk].submit_started_at is None
+
+
+def test_a_mark_of_every_held_job_is_one_statement(make_job):
+    jobs = _held(make_job, 4)
+    with CaptureQueriesContext(connection) as captured:
+        marked = _writes().mark(jobs, "submit_started_at", timezone.now())
+    assert marked == jobs
+    assert len(captured) == 1
