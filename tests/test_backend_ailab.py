@@ -280,3 +280,15 @@ def test_error_str_names_the_provider_status_code_and_request():
         request_id="R9",
     )
     assert str(err) == "No face (ailabapi, HTTP 422, ERROR_NO_FACE_IN_FILE, request_id R9)"
+
+
+@responses.activate
+def test_a_redirect_is_refused_and_the_key_never_follows_it(backend):
+    responses.get(QUERY_URL, status=302, headers={"Location": "https://elsewhere.test/steal"})
+    elsewhere = responses.get("https://elsewhere.test/steal", json=contract.query_answer(0))
+
+    with pytest.raises(base.RequestRejectedError) as raised:
+        backend.query("T-1")
+
+    assert raised.value.status_code == 302
+    assert elsewhere.call_count == 0
