@@ -14,9 +14,11 @@ counts the queries of each pass with ``CaptureQueriesContext``:
   stored and recorded (a change).
 
 The baseline is one query per job, the least a pass writing each job on its
-own would cost. The engine's own figure is a constant plus one write per job
-whose state changed, plus one marker write per dispatch group of submits
-(see docs/worker.md).
+own would cost. The engine's own figure is a constant plus at most one write
+per job whose state changed (the answers that arrive together share one),
+plus one marker write per dispatch group of submits (see docs/worker.md): how
+many answers arrive together depends on timing, so the counts move a little
+from run to run.
 """
 
 import argparse

@@ -10,7 +10,9 @@ process on ``--jobs`` pending jobs, all in the database from the start, and
 takes each one through a submit, a query and the download and storage of its
 result. Reported: jobs finished per second, from the loop's start to the last
 result, and the worker process's CPU time (user + system, every thread) per
-job, after a warm-up run of 20 jobs. At concurrency 1 and 4 a share of the
+job, after a warm-up run of 20 jobs. Then the CPU of one provider query, back
+to back and after ``--latency`` seconds idle, which tells how much of a job's
+CPU comes from calls that each wake up to cold caches. At concurrency 1 and 4 a share of the
 jobs is run (``jobs / 16`` and ``jobs / 4``, at least 20) to keep the run
 short: there the calls wait their turn one by one, so the rate does not
 depend on how many jobs are waiting.
@@ -69,12 +71,42 @@ def run_level(concurrency, jobs, sandbox_url):
     }
 
 
+def query_cpu(sandbox, *, pause, count):
+    """CPU time (ms) of one provider query by the AILab backend in this thread,
+    with ``pause`` seconds idle before each, against a sandbox answering at once."""
+    from django_tryon.backends.ailab import AILabBackend
+    from django_tryon.backends.base import ImageInput, TryOnRequest
+
+    sandbox.control(latency=0)
+    backend = AILabBackend(api_key="bench", base_url=sandbox.url)
+    try:
+        photo = ImageInput(common.jpeg_bytes(), "photo.jpg", "image/jpeg")
+        task = backend.submit(TryOnRequest(photo, photo, "upper_body")).task_id
+        for _ in range(10):  # first connection, first use of every code path
+            backend.query(task)
+        spent = 0.0
+        for _ in range(count):
+            time.sleep(pause)
+            started = time.thread_time()
+            backend.query(task)
+            spent += time.thread_time() - started
+        return spent / count * 1000
+    finally:
+        backend.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--levels", default="1,4,16,64")
     parser.add_argument("--batch-size", type=int, default=100, help="TRYON BATCH_SIZE.")
+    parser.add_argument(
+        "--wakeups",
+        type=int,
+        default=40,
+        help="Queries measured after a pause (and 10 times as many back to back).",
+    )
     args = parser.parse_args(argv)
     levels = [int(level) for level in args.levels.split(",")]
     common.setup_django(
@@ -98,6 +130,8 @@ def main(argv=None):
                 jobs = max(20, args.jobs * concurrency // 16)
             sandbox.reset()
             results.append(run_level(concurrency, min(jobs, args.jobs), sandbox.url))
+        warm = query_cpu(sandbox, pause=0, count=args.wakeups * 10)
+        cold = query_cpu(sandbox, pause=args.latency, count=args.wakeups)
     base = results[0]["jobs_per_second"]
     print(f"Throughput, provider answer latency {args.latency * 1000:.0f} ms, one worker process:")
     for r in results:
@@ -108,7 +142,18 @@ def main(argv=None):
             f"CPU {r['cpu_ms_per_job']:.2f} ms/job (system {r['system_ms_per_job']:.2f})   "
             f"{r['passes']} passes"
         )
-    common.emit({"latency": args.latency, "levels": results})
+    print(
+        f"  one provider query: {warm:.2f} ms of CPU back to back, {cold:.2f} ms after "
+        f"{args.latency * 1000:.0f} ms idle ({cold / warm:.1f}x): a call that waits for "
+        "the network comes back to cold caches"
+    )
+    common.emit(
+        {
+            "latency": args.latency,
+            "levels": results,
+            "query_cpu_ms": {"back_to_back": warm, "after_pause": cold},
+        }
+    )
 
 
 if __name__ == "__main__":

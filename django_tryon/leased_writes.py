@@ -7,8 +7,7 @@ therefore never overwrite another's work.
 
 The writes a pass has ready at one moment (the provider calls that finished
 together) leave together: one statement per set of columns, run with
-``executemany`` inside one transaction (one round trip on PostgreSQL, one
-commit everywhere).
+``executemany`` (one round trip on PostgreSQL, where psycopg pipelines it).
 
 The statement is written here once per set of columns and database, not
 compiled by the ORM for every write: compiling an ``UPDATE`` with its lookups
@@ -20,7 +19,7 @@ own conversion (``get_db_prep_save``), as the ORM's would.
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connections, router, transaction
+from django.db import connections, router
 
 from .models import ACTIVE_STATUSES, TryOnJob
 
@@ -150,8 +149,10 @@ class LeasedWrites:
             if len(params) == 1:
                 cursor.execute(sql, params[0])
                 return {writes[0].job.pk} if cursor.rowcount == 1 else set()
-            with transaction.atomic(using=alias, savepoint=False):
-                cursor.executemany(sql, params)
+            # No transaction around it: each row's write stands alone, as it
+            # would sent on its own, and BEGIN and COMMIT would be two more
+            # round trips.
+            cursor.executemany(sql, params)
             count = cursor.rowcount
         pks = [write.job.pk for write in writes]
         if count == len(writes):
