@@ -36,7 +36,18 @@ QUICK = {
     "database": ["--sizes", "5,20", "--concurrency", "4"],
     "memory": ["--sizes", "0.2,1"],
     "cost": ["--processing-time", "0.05"],
-    "throughput": ["--jobs", "48", "--levels", "1,4", "--latency", "0.05", "--wakeups", "3"],
+    "throughput": [
+        "--jobs",
+        "48",
+        "--levels",
+        "1,4",
+        "--latency",
+        "0.05",
+        "--wakeups",
+        "3",
+        "--rounds",
+        "1",
+    ],
     "intake": ["--megapixels", "0.5", "--repeat", "1", "--no-rss"],
 }
 

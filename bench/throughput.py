@@ -1,7 +1,7 @@
 """Benchmark 2, throughput: one worker process against a provider that takes 200 ms
 to answer, at concurrency 1, 4, 16 and 64.
 
-    python -m bench.throughput [--jobs 1000] [--latency 0.2] [--levels 1,4,16,64]
+    python -m bench.throughput [--jobs 1000] [--latency 0.2] [--levels 1,4,16,64] [--rounds 3]
 
 The sandbox runs in a child process (``result_mode="plain"``, tasks done at
 once) and answers every submit and query after ``--latency`` seconds; result
@@ -10,16 +10,21 @@ process on ``--jobs`` pending jobs, all in the database from the start, and
 takes each one through a submit, a query and the download and storage of its
 result. Reported: jobs finished per second, from the loop's start to the last
 result, and the worker process's CPU time (user + system, every thread) per
-job, after a warm-up run of 20 jobs. Then the CPU of one provider query, back
-to back and after ``--latency`` seconds idle, which tells how much of a job's
-CPU comes from calls that each wake up to cold caches. At concurrency 1 and 4 a share of the
+job, after a warm-up run of 20 jobs. At concurrency 1 and 4 a share of the
 jobs is run (``jobs / 16`` and ``jobs / 4``, at least 20) to keep the run
 short: there the calls wait their turn one by one, so the rate does not
 depend on how many jobs are waiting.
+
+Every level runs ``--rounds`` times, the levels in turns, and each figure is
+the median of its rounds: other work on the machine only ever adds CPU time,
+in spells. Last, the CPU of one provider query, back to back and after
+``--latency`` seconds idle: a call that waits for the network comes back to
+cold caches, which is most of what a job costs beyond its code.
 """
 
 import argparse
 import resource
+import statistics
 import sys
 import threading
 import time
@@ -71,6 +76,15 @@ def run_level(concurrency, jobs, sandbox_url):
     }
 
 
+def median_run(rounds):
+    """One level's figures over its rounds: the median of each."""
+    figures = dict(rounds[0])
+    for key in ("seconds", "jobs_per_second", "cpu_ms_per_job", "system_ms_per_job", "passes"):
+        figures[key] = statistics.median(run[key] for run in rounds)
+    figures["cpu_ms_per_job_rounds"] = [run["cpu_ms_per_job"] for run in rounds]
+    return figures
+
+
 def query_cpu(sandbox, *, pause, count):
     """CPU time (ms) of one provider query by the AILab backend in this thread,
     with ``pause`` seconds idle before each, against a sandbox answering at once."""
@@ -102,6 +116,12 @@ def main(argv=None):
     parser.add_argument("--levels", default="1,4,16,64")
     parser.add_argument("--batch-size", type=int, default=100, help="TRYON BATCH_SIZE.")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="Runs of every level, the levels in turns; each figure is their median.",
+    )
+    parser.add_argument(
         "--wakeups",
         type=int,
         default=40,
@@ -118,20 +138,24 @@ def main(argv=None):
             "BATCH_SIZE": args.batch_size,
         }
     )
-    results = []
+    runs = {concurrency: [] for concurrency in levels}
     with common.SandboxProcess(
         latency=args.latency, processing_time=0, result_mode="plain"
     ) as sandbox:
         # One-time costs (imports on first use, the first connections) are not per job.
         run_level(4, 20, sandbox.url)
-        for concurrency in levels:
-            jobs = args.jobs
-            if concurrency < 16:
-                jobs = max(20, args.jobs * concurrency // 16)
-            sandbox.reset()
-            results.append(run_level(concurrency, min(jobs, args.jobs), sandbox.url))
+        # The levels take turns, so a busy spell of the machine falls on one
+        # round of several levels, not on every round of one.
+        for _ in range(args.rounds):
+            for concurrency in levels:
+                jobs = args.jobs
+                if concurrency < 16:
+                    jobs = max(20, args.jobs * concurrency // 16)
+                sandbox.reset()
+                runs[concurrency].append(run_level(concurrency, min(jobs, args.jobs), sandbox.url))
         warm = query_cpu(sandbox, pause=0, count=args.wakeups * 10)
         cold = query_cpu(sandbox, pause=args.latency, count=args.wakeups)
+    results = [median_run(runs[concurrency]) for concurrency in levels]
     base = results[0]["jobs_per_second"]
     print(f"Throughput, provider answer latency {args.latency * 1000:.0f} ms, one worker process:")
     for r in results:
@@ -139,8 +163,9 @@ def main(argv=None):
         print(
             f"  concurrency {r['concurrency']:3}: {r['jobs']:5} jobs in {r['seconds']:6.1f} s = "
             f"{r['jobs_per_second']:6.1f} jobs/s ({r['ratio']:.1f}x)   "
-            f"CPU {r['cpu_ms_per_job']:.2f} ms/job (system {r['system_ms_per_job']:.2f})   "
-            f"{r['passes']} passes"
+            f"CPU {r['cpu_ms_per_job']:.2f} ms/job (system {r['system_ms_per_job']:.2f}; "
+            f"rounds {', '.join(f'{cpu:.2f}' for cpu in r['cpu_ms_per_job_rounds'])})   "
+            f"{r['passes']:g} passes"
         )
     print(
         f"  one provider query: {warm:.2f} ms of CPU back to back, {cold:.2f} ms after "
