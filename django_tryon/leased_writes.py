@@ -16,10 +16,12 @@ the worker writes once or twice per job. Values still go through each field's
 own conversion (``get_db_prep_save``), as the ORM's would.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from django.db import connections, router
+from django.db import connections, models, router
 
 from .models import ACTIVE_STATUSES, TryOnJob
 
@@ -34,8 +36,8 @@ class Increment:
 @dataclass
 class _Write:
     job: TryOnJob
-    fields: dict
-    on_done: object
+    fields: dict[str, Any]
+    on_done: Callable[[bool], None] | None
 
     @property
     def shape(self):
@@ -102,17 +104,16 @@ class LeasedWrites:
             return []
         alias = router.db_for_write(TryOnJob)
         connection = connections[alias]
-        meta, quote = TryOnJob._meta, connection.ops.quote_name
-        field = meta.get_field(name)
+        pk_field = TryOnJob._meta.pk
         pks = [job.pk for job in jobs]
         sql = (
-            f"UPDATE {quote(meta.db_table)} SET {quote(field.column)} = %s "
-            f"WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
+            f"UPDATE {_table(connection)} SET {_column(connection, name)} = %s "
+            f"WHERE {_column(connection, 'pk')} IN ({', '.join(['%s'] * len(pks))}) "
             f"AND {_fence_sql(connection)}"
         )
         params = [
-            field.get_db_prep_save(value, connection),
-            *(meta.pk.get_db_prep_value(pk, connection) for pk in pks),
+            _field(name).get_db_prep_save(value, connection),
+            *(pk_field.get_db_prep_value(pk, connection) for pk in pks),
             self.token,
             *_ACTIVE,
         ]
@@ -183,15 +184,13 @@ def _statement(connection, shape):
     key = (connection.alias, connection.vendor, shape)
     sql = _statements.get(key)
     if sql is None:
-        meta = TryOnJob._meta
-        quote = connection.ops.quote_name
         assignments = []
         for name, increments in shape + tuple((name, False) for name in LeasedWrites.ENDS_LEASE):
-            column = quote(meta.get_field(name).column)
+            column = _column(connection, name)
             assignments.append(f"{column} = {column} + %s" if increments else f"{column} = %s")
         sql = _statements[key] = (
-            f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "
-            f"WHERE {quote(meta.pk.column)} = %s AND {_fence_sql(connection)}"
+            f"UPDATE {_table(connection)} SET {', '.join(assignments)} "
+            f"WHERE {_column(connection, 'pk')} = %s AND {_fence_sql(connection)}"
         )
     return sql
 
@@ -201,25 +200,36 @@ _ACTIVE = [str(status) for status in ACTIVE_STATUSES]
 
 
 def _fence_sql(connection):
-    quote = connection.ops.quote_name
-    meta = TryOnJob._meta
+    statuses = ", ".join(["%s"] * len(_ACTIVE))
     return (
-        f"{quote(meta.get_field('lease_owner').column)} = %s "
-        f"AND {quote(meta.get_field('status').column)} IN ({', '.join(['%s'] * len(_ACTIVE))})"
+        f"{_column(connection, 'lease_owner')} = %s "
+        f"AND {_column(connection, 'status')} IN ({statuses})"
     )
 
 
 def _params(connection, write, stamp, token):
-    meta = TryOnJob._meta
-    values = []
+    values: list[Any] = []
     for name, value in write.fields.items():
         if isinstance(value, Increment):
             values.append(value.by)
         else:
-            values.append(meta.get_field(name).get_db_prep_save(value, connection))
-    values.append(meta.get_field("updated_at").get_db_prep_save(stamp, connection))
-    values += ["", None]
-    values.append(meta.pk.get_db_prep_value(write.job.pk, connection))
+            values.append(_field(name).get_db_prep_save(value, connection))
+    values.append(_field("updated_at").get_db_prep_save(stamp, connection))
+    values += ["", None]  # lease_owner, lease_expires_at
+    values.append(_field("pk").get_db_prep_value(write.job.pk, connection))
     values.append(token)
     values += _ACTIVE
     return values
+
+
+def _field(name) -> models.Field:
+    meta = TryOnJob._meta
+    return cast(models.Field, meta.pk if name == "pk" else meta.get_field(name))
+
+
+def _column(connection, name):
+    return connection.ops.quote_name(_field(name).column)
+
+
+def _table(connection):
+    return connection.ops.quote_name(TryOnJob._meta.db_table)
