@@ -104,7 +104,6 @@ class LeasedWrites:
             return []
         alias = router.db_for_write(TryOnJob)
         connection = connections[alias]
-        pk_field = TryOnJob._meta.pk
         pks = [job.pk for job in jobs]
         sql = (
             f"UPDATE {_table(connection)} SET {_column(connection, name)} = %s "
@@ -113,7 +112,7 @@ class LeasedWrites:
         )
         params = [
             _field(name).get_db_prep_save(value, connection),
-            *(pk_field.get_db_prep_value(pk, connection) for pk in pks),
+            *(_field("pk").get_db_prep_value(pk, connection) for pk in pks),
             self.token,
             *_ACTIVE,
         ]

@@ -159,7 +159,7 @@ class Worker:
         self._rate_strikes = 0
         self.schedule = QuerySchedule()
         self._schedule_read_at = None
-        self._writes = LeasedWrites("", clock=clock)  # replaced by each pass's own
+        self._pass_writes: LeasedWrites | None = None  # the current pass's
 
     def close(self):
         self._executor.shutdown(wait=True)
@@ -189,7 +189,7 @@ class Worker:
         if not jobs:
             return report
         self._refresh_schedule()
-        self._writes = LeasedWrites(token, clock=self.clock)
+        self._pass_writes = LeasedWrites(token, clock=self.clock)
         # Stop starting provider calls early enough that every call started
         # ends while the lease still holds.
         call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
@@ -233,6 +233,7 @@ class Worker:
             # What these calls brought is written together, before more calls start.
             self._writes.flush()
 
+        self._writes.flush()  # a pass stopped early may still hold some
         resume_at = self._resume_at()
         for job in waiting:
             to_release[job.pk] = Release(max(job.next_attempt_at, resume_at))
@@ -240,6 +241,13 @@ class Worker:
         self._release(token, to_release)
         logger.debug("Pass %s: %s", token, report)
         return report
+
+    @property
+    def _writes(self):
+        """The writes of the pass in progress (every write needs a pass's lease)."""
+        if self._pass_writes is None:
+            raise RuntimeError("Job writes happen within a pass (run_pass).")
+        return self._pass_writes
 
     # Claiming ---------------------------------------------------------------
 
