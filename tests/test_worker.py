@@ -579,6 +579,26 @@ def test_a_lost_lease_is_not_marked_nor_submitted(worker, provider, make_job):
     assert lost.status == "pending" and lost.submit_started_at is None
 
 
+def test_a_job_canceled_after_the_claim_is_never_submitted(worker, provider, make_job):
+    kept, canceled = make_job(), make_job()
+    claim = worker._claim
+
+    def claim_then_cancel_one(*args, **kwargs):
+        jobs = claim(*args, **kwargs)
+        # A cancel that leaves the row's lease as it was: only the status tells.
+        TryOnJob.objects.filter(pk=canceled.pk).update(status="canceled", error_code="canceled")
+        return jobs
+
+    worker._claim = claim_then_cancel_one
+    report = worker.run_pass()
+
+    assert report.submitted == 1
+    assert len(provider.submits) == 1  # no paid task for the canceled job
+    assert refreshed(kept).status == "queued"
+    canceled = refreshed(canceled)
+    assert (canceled.status, canceled.provider_task_id) == ("canceled", "")
+
+
 def test_a_task_found_done_by_its_first_query_finished_just_before_it(worker, provider, make_job):
     submitted = timezone.now() - timedelta(seconds=20)
     make_job(
