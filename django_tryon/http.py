@@ -66,7 +66,7 @@ class EnvironmentCachingSession(requests.Session):
         """``self.request(method, url, ..., allow_redirects=False)``, for less CPU.
 
         Requests merges the session's headers, cookies and credentials into every
-        request it prepares, which costs about a third of a small request's CPU.
+        request it prepares, which costs about a quarter of a small request's CPU.
         Here that merge is done once per method and origin (scheme and host),
         and each request is a copy of it with its own URL and body: the same
         request on the wire. Redirects are not followed (the caller sees the
