@@ -142,10 +142,15 @@ def create_jobs(count, garment, photo_name, **fields):
 
 
 class SandboxProcess:
-    """The sandbox provider in a child process, so its CPU is not the worker's."""
+    """The sandbox provider in a child process, so its CPU is not the worker's.
 
-    def __init__(self, **options):
+    ``cpus``, if given, is the set of CPUs the child runs on (see
+    :func:`split_cpus`).
+    """
+
+    def __init__(self, cpus=None, **options):
         self.options = options
+        self.cpus = cpus
         self.process = None
         self.url = None
 
@@ -157,12 +162,20 @@ class SandboxProcess:
             "print(server.url, flush=True)\n"
             "server.serve_forever()\n"
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code, json.dumps(self.options)],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+        # The child inherits the CPUs of the thread that starts it.
+        previous = os.sched_getaffinity(0) if self.cpus else None
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code, json.dumps(self.options)],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+        finally:
+            if previous is not None:
+                os.sched_setaffinity(0, previous)
         self.url = self.process.stdout.readline().strip()
         if not self.url.startswith("http://127.0.0.1:"):
             self.process.kill()
@@ -184,6 +197,20 @@ class SandboxProcess:
         request = urllib.request.Request(f"{self.url}/_sandbox/reset", data=b"")
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read())
+
+
+def split_cpus():
+    """``(worker CPUs, provider CPUs)``: the last CPU this process may use for the
+    sandbox, the others for the worker; ``(None, None)`` with a single CPU.
+
+    A real provider runs on its own machines: on the worker's cores, the
+    sandbox would take CPU from the worker and cool its caches, and the
+    worker's CPU time per job would count some of the provider's work.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return set(cpus[:-1]), {cpus[-1]}
 
 
 def percentile(values, q):

@@ -15,14 +15,18 @@ jobs is run (``jobs / 16`` and ``jobs / 4``, at least 20) to keep the run
 short: there the calls wait their turn one by one, so the rate does not
 depend on how many jobs are waiting.
 
-Every level runs ``--rounds`` times, the levels in turns, and each figure is
-the median of its rounds: other work on the machine only ever adds CPU time,
-in spells. Last, the CPU of one provider query, back to back and after
-``--latency`` seconds idle: a call that waits for the network comes back to
-cold caches, which is most of what a job costs beyond its code.
+The sandbox runs on the last CPU this process may use and the worker on the
+others (``--no-pin`` to let them share): a real provider runs on its own
+machines, and on the worker's cores the sandbox would take its CPU and cool
+its caches. Every level runs ``--rounds`` times, the levels in turns, and
+each figure is the median of its rounds: other work on the machine only ever
+adds CPU time, in spells. Last, the CPU of one provider query, back to back
+and after ``--latency`` seconds idle: a call that waits for the network comes
+back to cold caches, which is most of what a job costs beyond its code.
 """
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -76,6 +80,10 @@ def run_level(concurrency, jobs, sandbox_url):
     }
 
 
+def _cpus(cpus):
+    return ",".join(str(cpu) for cpu in sorted(cpus))
+
+
 def median_run(rounds):
     """One level's figures over its rounds: the median of each."""
     figures = dict(rounds[0])
@@ -122,6 +130,11 @@ def main(argv=None):
         help="Runs of every level, the levels in turns; each figure is their median.",
     )
     parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="Let the worker and the sandbox share every CPU.",
+    )
+    parser.add_argument(
         "--wakeups",
         type=int,
         default=40,
@@ -139,9 +152,13 @@ def main(argv=None):
         }
     )
     runs = {concurrency: [] for concurrency in levels}
+    worker_cpus, provider_cpus = (None, None) if args.no_pin else common.split_cpus()
     with common.SandboxProcess(
-        latency=args.latency, processing_time=0, result_mode="plain"
+        cpus=provider_cpus, latency=args.latency, processing_time=0, result_mode="plain"
     ) as sandbox:
+        if worker_cpus:
+            # Before the worker's threads start: they inherit this thread's CPUs.
+            os.sched_setaffinity(0, worker_cpus)
         # One-time costs (imports on first use, the first connections) are not per job.
         run_level(4, 20, sandbox.url)
         # The levels take turns, so a busy spell of the machine falls on one
@@ -157,7 +174,15 @@ def main(argv=None):
         cold = query_cpu(sandbox, pause=args.latency, count=args.wakeups)
     results = [median_run(runs[concurrency]) for concurrency in levels]
     base = results[0]["jobs_per_second"]
-    print(f"Throughput, provider answer latency {args.latency * 1000:.0f} ms, one worker process:")
+    placement = (
+        f"worker on CPU {_cpus(worker_cpus)}, sandbox on CPU {_cpus(provider_cpus)}"
+        if worker_cpus
+        else "worker and sandbox sharing the CPUs"
+    )
+    print(
+        f"Throughput, provider answer latency {args.latency * 1000:.0f} ms, "
+        f"one worker process ({placement}):"
+    )
     for r in results:
         r["ratio"] = r["jobs_per_second"] / base
         print(
@@ -177,6 +202,7 @@ def main(argv=None):
             "latency": args.latency,
             "levels": results,
             "query_cpu_ms": {"back_to_back": warm, "after_pause": cold},
+            "pinned": bool(worker_cpus),
         }
     )
 
