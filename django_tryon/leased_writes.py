@@ -85,8 +85,7 @@ class LeasedWrites:
         groups: dict[tuple, list[_Write]] = {}
         for write in pending:
             groups.setdefault(write.shape, []).append(write)
-        alias = router.db_for_write(TryOnJob)
-        connection = connections[alias]
+        alias, connection = _database()
         recorded = set()
         for shape, writes in groups.items():
             recorded |= self._send(connection, alias, shape, writes, stamp)
@@ -102,8 +101,7 @@ class LeasedWrites:
         pass holds and that are still active, keeping their leases; return them."""
         if not jobs:
             return []
-        alias = router.db_for_write(TryOnJob)
-        connection = connections[alias]
+        alias, connection = _database()
         pks = [job.pk for job in jobs]
         sql = (
             f"UPDATE {_table(connection)} SET {_column(connection, name)} = %s "
@@ -113,8 +111,7 @@ class LeasedWrites:
         params = [
             _field(name).get_db_prep_save(value, connection),
             *(_field("pk").get_db_prep_value(pk, connection) for pk in pks),
-            self.token,
-            *_ACTIVE,
+            *_fence_params(self.token),
         ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -180,7 +177,7 @@ _statements: dict[tuple, str] = {}
 
 
 def _statement(connection, shape):
-    key = (connection.alias, connection.vendor, shape)
+    key = (connection.alias, shape)
     sql = _statements.get(key)
     if sql is None:
         assignments = []
@@ -194,7 +191,6 @@ def _statement(connection, shape):
     return sql
 
 
-# The fence's values, after the primary key(s): the lease's token, then these.
 _ACTIVE = [str(status) for status in ACTIVE_STATUSES]
 
 
@@ -204,6 +200,11 @@ def _fence_sql(connection):
         f"{_column(connection, 'lease_owner')} = %s "
         f"AND {_column(connection, 'status')} IN ({statuses})"
     )
+
+
+def _fence_params(token):
+    """The values of _fence_sql's placeholders."""
+    return [token, *_ACTIVE]
 
 
 def _params(connection, write, stamp, token):
@@ -216,9 +217,13 @@ def _params(connection, write, stamp, token):
     values.append(_field("updated_at").get_db_prep_save(stamp, connection))
     values += ["", None]  # lease_owner, lease_expires_at
     values.append(_field("pk").get_db_prep_value(write.job.pk, connection))
-    values.append(token)
-    values += _ACTIVE
+    values += _fence_params(token)
     return values
+
+
+def _database():
+    alias = router.db_for_write(TryOnJob)
+    return alias, connections[alias]
 
 
 def _field(name) -> models.Field:
