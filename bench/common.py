@@ -27,7 +27,12 @@ MB = 1024 * 1024
 def database_settings(workdir):
     """SQLite in ``workdir`` (WAL, the usual production settings for SQLite), or the
     PostgreSQL database that ``TRYON_BENCH_DATABASE_URL`` names
-    (``postgres://user:password@host:port/name``; its tables are emptied first)."""
+    (``postgres://user:password@host:port/name``; its tables are emptied first).
+
+    Either way with the connection settings docs/worker.md gives a worker: a
+    connection kept for a minute, checked before each pass.
+    """
+    worker_connections = {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}
     url = os.environ.get("TRYON_BENCH_DATABASE_URL", "")
     if url.startswith("postgres"):
         parts = urlsplit(url)
@@ -38,6 +43,7 @@ def database_settings(workdir):
             "PASSWORD": parts.password or "",
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
+            **worker_connections,
         }
     return {
         "ENGINE": "django.db.backends.sqlite3",
@@ -46,6 +52,7 @@ def database_settings(workdir):
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },
+        **worker_connections,
     }
 
 

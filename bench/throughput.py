@@ -9,8 +9,10 @@ downloads are not delayed. The worker's loop (``runner.run``) runs in this
 process on ``--jobs`` pending jobs, all in the database from the start, and
 takes each one through a submit, a query and the download and storage of its
 result. Reported: jobs finished per second, from the loop's start to the last
-result, and the worker process's CPU time (user + system, every thread) per
-job, after a warm-up run of 20 jobs. At concurrency 1 and 4 a share of the
+result, the worker process's CPU time (user + system, every thread) per
+job, after a warm-up run of 20 jobs, and that CPU time over the wall time
+(how busy one CPU was: far under 100 % for an I/O-bound pass). At
+concurrency 1 and 4 a share of the
 jobs is run (``jobs / 16`` and ``jobs / 4``, at least 20) to keep the run
 short: there the calls wait their turn one by one, so the rate does not
 depend on how many jobs are waiting.
@@ -20,9 +22,12 @@ others (``--no-pin`` to let them share): a real provider runs on its own
 machines, and on the worker's cores the sandbox would take its CPU and cool
 its caches. Every level runs ``--rounds`` times, the levels in turns, and
 each figure is the median of its rounds: other work on the machine only ever
-adds CPU time, in spells. Last, the CPU of one provider query, back to back
-and after ``--latency`` seconds idle: a call that waits for the network comes
-back to cold caches, which is most of what a job costs beyond its code.
+adds CPU time, in spells. Each round ends with the first level's jobs again
+with the provider answering at once: the same work with no wait between
+calls. Last, the CPU of one provider query, back to back and after
+``--latency`` seconds idle: a call that waits for the network comes back to
+cold caches, which is most of what a job costs beyond its code at low
+concurrency.
 """
 
 import argparse
@@ -76,8 +81,17 @@ def run_level(concurrency, jobs, sandbox_url):
         "jobs_per_second": jobs / elapsed,
         "cpu_ms_per_job": cpu / jobs * 1000,
         "system_ms_per_job": system / jobs * 1000,
+        "cpu_share": cpu / elapsed,
         "passes": len(passes),
     }
+
+
+def level_jobs(concurrency, jobs):
+    """Below 16 calls in flight, a share of the jobs: the calls there wait their
+    turn one by one, so the rate does not depend on how many jobs are waiting."""
+    if concurrency < 16:
+        return min(jobs, max(20, jobs * concurrency // 16))
+    return jobs
 
 
 def _cpus(cpus):
@@ -87,7 +101,14 @@ def _cpus(cpus):
 def median_run(rounds):
     """One level's figures over its rounds: the median of each."""
     figures = dict(rounds[0])
-    for key in ("seconds", "jobs_per_second", "cpu_ms_per_job", "system_ms_per_job", "passes"):
+    for key in (
+        "seconds",
+        "jobs_per_second",
+        "cpu_ms_per_job",
+        "system_ms_per_job",
+        "cpu_share",
+        "passes",
+    ):
         figures[key] = statistics.median(run[key] for run in rounds)
     figures["cpu_ms_per_job_rounds"] = [run["cpu_ms_per_job"] for run in rounds]
     return figures
@@ -163,16 +184,23 @@ def main(argv=None):
         run_level(4, 20, sandbox.url)
         # The levels take turns, so a busy spell of the machine falls on one
         # round of several levels, not on every round of one.
+        at_once = []
         for _ in range(args.rounds):
             for concurrency in levels:
-                jobs = args.jobs
-                if concurrency < 16:
-                    jobs = max(20, args.jobs * concurrency // 16)
                 sandbox.reset()
-                runs[concurrency].append(run_level(concurrency, min(jobs, args.jobs), sandbox.url))
+                runs[concurrency].append(
+                    run_level(concurrency, level_jobs(concurrency, args.jobs), sandbox.url)
+                )
+            # The same jobs one by one with no wait between calls: what they
+            # cost with warm caches, beside what they cost after each wait.
+            sandbox.reset()
+            sandbox.control(latency=0)
+            at_once.append(run_level(levels[0], level_jobs(levels[0], args.jobs), sandbox.url))
+            sandbox.control(latency=args.latency)
         warm = query_cpu(sandbox, pause=0, count=args.wakeups * 10)
         cold = query_cpu(sandbox, pause=args.latency, count=args.wakeups)
     results = [median_run(runs[concurrency]) for concurrency in levels]
+    warm_level = median_run(at_once)
     base = results[0]["jobs_per_second"]
     placement = (
         f"worker on CPU {_cpus(worker_cpus)}, sandbox on CPU {_cpus(provider_cpus)}"
@@ -190,8 +218,14 @@ def main(argv=None):
             f"{r['jobs_per_second']:6.1f} jobs/s ({r['ratio']:.1f}x)   "
             f"CPU {r['cpu_ms_per_job']:.2f} ms/job (system {r['system_ms_per_job']:.2f}; "
             f"rounds {', '.join(f'{cpu:.2f}' for cpu in r['cpu_ms_per_job_rounds'])})   "
-            f"{r['passes']:g} passes"
+            f"{r['passes']:g} passes, {r['cpu_share']:.0%} of a CPU busy"
         )
+    print(
+        f"  concurrency {warm_level['concurrency']:3}, answers at once: "
+        f"CPU {warm_level['cpu_ms_per_job']:.2f} ms/job "
+        f"(rounds {', '.join(f'{cpu:.2f}' for cpu in warm_level['cpu_ms_per_job_rounds'])}): "
+        f"the same jobs with no wait between calls"
+    )
     print(
         f"  one provider query: {warm:.2f} ms of CPU back to back, {cold:.2f} ms after "
         f"{args.latency * 1000:.0f} ms idle ({cold / warm:.1f}x): a call that waits for "
@@ -201,6 +235,7 @@ def main(argv=None):
         {
             "latency": args.latency,
             "levels": results,
+            "at_once": warm_level,
             "query_cpu_ms": {"back_to_back": warm, "after_pause": cold},
             "pinned": bool(worker_cpus),
         }

@@ -50,7 +50,7 @@ def test_every_benchmark_reports_beside_its_baseline(quick_run):
     figures = {row[1] for row in rows}
     assert {"added latency, median", "added latency, p95", "queries per job"} <= figures
     assert "jobs/s at concurrency 4" in figures
-    assert "worker CPU per job, concurrency 1" in figures
+    assert {"worker CPU per job, concurrency 1", "worker CPU busy, concurrency 4"} <= figures
     for row in rows:
         if row[0] != "2 throughput" or "CPU" not in row[1]:
             assert row[3] and row[4] and row[5].endswith("x"), row
@@ -75,3 +75,17 @@ def test_the_counted_figures_hold_even_at_a_tiny_size(quick_run):
     # Reuse answers repeated tries without a paid task.
     cost = rows[("5 provider cost", "submits (paid tasks) per try-on")]
     assert float(cost[2]) < 0.5 and float(cost[4]) == 1.0
+
+
+def test_the_cpu_figures_are_read_against_their_own_baselines(quick_run):
+    rows = {(row[0], row[1]): row for row in table_rows(quick_run)}
+    # Concurrency 1 is set beside the same jobs with the provider answering at once.
+    single = rows[("2 throughput", "worker CPU per job, concurrency 1")]
+    assert single[3] == "the same, answers at once" and single[5].endswith("x")
+    value, at_once = float(single[2].split()[0]), float(single[4].split()[0])
+    assert single[5] == f"{value / at_once:.2f}x"
+    # A worker whose calls wait on the network keeps a CPU far from full.
+    for concurrency in (1, 4):
+        busy = rows[("2 throughput", f"worker CPU busy, concurrency {concurrency}")][2]
+        assert busy.endswith("% of one CPU")
+        assert 0 < int(busy.split("%")[0]) < 100

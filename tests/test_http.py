@@ -1,6 +1,10 @@
-"""EnvironmentCachingSession.send_direct: the request Requests would send, for less CPU."""
+"""EnvironmentCachingSession.send_direct and PoolKeepingAdapter: the request Requests
+would send, and the answer it would give, for less CPU."""
 
 import re
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -104,3 +108,116 @@ def test_only_a_few_prepared_urls_are_kept(session):
 
     assert len(session._prepared_urls) == http.PREPARED_URLS_KEPT
     assert responses.calls[-1].request.url == f"{ORIGIN}/results/{http.PREPARED_URLS_KEPT + 19}.jpg"
+
+
+class _Origin:
+    """A real HTTP server on loopback that records each request line's target."""
+
+    def __init__(self):
+        self.targets = []
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                origin.targets.append(self.path)
+                body = b"hello"
+                self.send_response(200)
+                if "cookie" in self.path:
+                    self.send_header("Set-Cookie", "balancer=node-3; Path=/")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def origins(monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    made = [_Origin(), _Origin()]
+    yield made
+    for origin in made:
+        origin.close()
+
+
+def _count_pool_lookups(adapter, monkeypatch):
+    lookups = []
+    find = adapter.poolmanager.connection_from_host
+
+    def counted(*args, **kwargs):
+        lookups.append(kwargs.get("host", args[0] if args else None))
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(adapter.poolmanager, "connection_from_host", counted)
+    return lookups
+
+
+def test_an_origins_pool_is_looked_up_once(session, origins, monkeypatch):
+    first, second = origins
+    lookups = _count_pool_lookups(session.get_adapter(first.url), monkeypatch)
+
+    answers = [session.send_direct("GET", f"{first.url}/r/{n}") for n in range(3)]
+    answers.append(session.send_direct("GET", f"{second.url}/r/9"))
+    answers.append(session.send_direct("GET", f"{first.url}/r/3"))
+
+    assert [answer.text for answer in answers] == ["hello"] * 5
+    assert len(lookups) == 2  # one per origin
+    assert first.targets == ["/r/0", "/r/1", "/r/2", "/r/3"]
+
+
+def test_a_pool_closed_since_is_looked_up_again(origins, monkeypatch):
+    first, second = origins
+    session = http.EnvironmentCachingSession()
+    # One pool at a time: each origin's pool closes the other's.
+    adapter = http.PoolKeepingAdapter(pool_connections=1)
+    session.mount("http://", adapter)
+    lookups = _count_pool_lookups(adapter, monkeypatch)
+
+    for url in (first.url, second.url, first.url, second.url):
+        assert session.send_direct("GET", f"{url}/r").text == "hello"
+    adapter.close()
+    assert session.send_direct("GET", f"{first.url}/r").text == "hello"
+
+    assert len(lookups) == 5
+    session.close()
+
+
+def test_requests_through_a_proxy_take_requests_own_way(session, origins, monkeypatch):
+    proxy = origins[0]
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    answer = session.send_direct("GET", "http://shop-cdn.test/results/a.jpg")
+
+    assert answer.text == "hello"
+    assert proxy.targets == ["http://shop-cdn.test/results/a.jpg"]  # the full URL, to the proxy
+
+
+def test_the_answer_is_the_one_send_gives(session, origins):
+    seen = []
+    session.hooks["response"].append(lambda response, **kwargs: seen.append(response.url))
+    url = f"{origins[0].url}/set-cookie"
+
+    answer = session.send_direct("GET", url)
+
+    assert answer.status_code == 200 and answer.content == b"hello"
+    assert answer.raw.closed or answer.raw.isclosed()  # read ahead: not streamed
+    assert timedelta(0) < answer.elapsed < timedelta(seconds=10)
+    assert seen == [url]
+    assert session.cookies.get("balancer") == "node-3"  # kept, and sent back from now on
+    session.send_direct("GET", f"{origins[0].url}/next")
+    assert origins[0].targets == ["/set-cookie", "/next"]

@@ -8,9 +8,8 @@ answer carries one: both are checked.
 import threading
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from ..http import EnvironmentCachingSession
+from ..http import EnvironmentCachingSession, PoolKeepingAdapter
 from .base import (
     PROCESSING,
     QUEUED,
@@ -76,7 +75,7 @@ class AILabBackend(TryOnBackend):
         session = getattr(self._local, "session", None)
         if session is None:
             session = EnvironmentCachingSession()
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size)
+            adapter = PoolKeepingAdapter(pool_connections=1, pool_maxsize=self._pool_size)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             session.headers[API_KEY_HEADER] = self.api_key
