@@ -10,12 +10,12 @@ import itertools
 import json
 import threading
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
 from tests import contract
+from tests.loopback import LoopbackServer, QuietHandler
 
 DROP = "drop"  # close the connection without an answer
 
@@ -38,12 +38,7 @@ class FakeProvider:
         self.lock = threading.Lock()
         provider = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
@@ -89,20 +84,15 @@ class FakeProvider:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._loopback = LoopbackServer(Handler)
+        self.server, self.url = self._loopback.server, self._loopback.url
 
     def start(self):
-        self.thread.start()
+        self._loopback.start()
         return self
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self._loopback.stop()
 
     # Scripting ----------------------------------------------------------
 

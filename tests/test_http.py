@@ -2,15 +2,14 @@
 would send, and the answer it would give, for less CPU."""
 
 import re
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 import responses
 
 from django_tryon import http
+from tests.loopback import LoopbackServer, QuietHandler
 
 ORIGIN = "https://api.tryon.test"
 
@@ -117,12 +116,7 @@ class _Origin:
         self.targets = []
         origin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 origin.targets.append(self.path)
                 body = b"hello"
@@ -133,14 +127,11 @@ class _Origin:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._loopback = LoopbackServer(Handler).start()
+        self.url = self._loopback.url
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self._loopback.stop()
 
 
 @pytest.fixture
