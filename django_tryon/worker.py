@@ -190,6 +190,15 @@ class Worker:
             return report
         self._refresh_schedule()
         self._pass_writes = LeasedWrites(token, clock=self.clock)
+        try:
+            self._move(jobs, token, now, lease, report, should_stop)
+        finally:
+            self._pass_writes = None  # no write outlives its pass's lease
+        logger.debug("Pass %s: %s", token, report)
+        return report
+
+    def _move(self, jobs, token, now, lease, report, should_stop):
+        """Move each claimed job one step, recording as answers come back."""
         # Stop starting provider calls early enough that every call started
         # ends while the lease still holds.
         call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
@@ -233,14 +242,11 @@ class Worker:
             # What these calls brought is written together, before more calls start.
             self._writes.flush()
 
-        self._writes.flush()  # a pass stopped early may still hold some
         resume_at = self._resume_at()
         for job in waiting:
             to_release[job.pk] = Release(max(job.next_attempt_at, resume_at))
         report.released = len(waiting)
         self._release(token, to_release)
-        logger.debug("Pass %s: %s", token, report)
-        return report
 
     @property
     def _writes(self):
