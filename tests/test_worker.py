@@ -16,7 +16,7 @@ from django_tryon.backends import base
 from django_tryon.models import TryOnJob
 from django_tryon.signals import job_failed, job_succeeded
 from django_tryon.storage import result_image_name
-from django_tryon.worker import Worker
+from django_tryon.worker import PassReport, Worker
 from tests import contract
 from tests.conftest import stored_files
 from tests.fake_provider import DROP, FakeProvider, result_png
@@ -305,6 +305,18 @@ def test_a_dead_workers_lease_is_taken_over(worker, provider, make_job):
     assert refreshed(orphan).status == "succeeded"
     assert refreshed(held).status == "processing"
     assert refreshed(held).lease_owner == "live-worker:2"
+
+
+def test_a_job_write_outside_a_pass_is_refused(worker, provider, make_job):
+    # Every write is fenced on a pass's lease: with no pass, there is none.
+    job = make_job()
+    with pytest.raises(RuntimeError, match="within a pass"):
+        worker._fail(job, "request_rejected", PassReport())
+    worker.run_pass()
+    assert refreshed(job).status == "queued"
+    with pytest.raises(RuntimeError, match="within a pass"):  # nor once it is over
+        worker._fail(job, "request_rejected", PassReport())
+    assert refreshed(job).status == "queued"
 
 
 def test_a_job_not_finished_within_the_expiry_is_expired(worker, provider, make_job, signals):
