@@ -84,7 +84,7 @@ def test_the_cpu_figures_are_read_against_their_own_baselines(quick_run):
     assert single[3] == "the same, answers at once" and single[5].endswith("x")
     value, at_once = float(single[2].split()[0]), float(single[4].split()[0])
     # The ratio is of the unrounded figures: within rounding of the printed ones.
-    assert float(single[5].rstrip("x")) == pytest.approx(value / at_once, abs=0.01)
+    assert float(single[5].rstrip("x")) == pytest.approx(value / at_once, abs=0.02)
     # A worker whose calls wait on the network keeps a CPU far from full.
     for concurrency in (1, 4):
         busy = rows[("2 throughput", f"worker CPU busy, concurrency {concurrency}")][2]
