@@ -71,6 +71,54 @@ class PoolKeepingAdapter(HTTPAdapter):
         super().close()
 
 
+class PeerCheckingAdapter(PoolKeepingAdapter):
+    """A :class:`PoolKeepingAdapter` that checks each direct connection's peer
+    address once connected, before a byte is sent.
+
+    ``check_peer(host, address)`` is called with the URL's host and the
+    address the connection reached, and raises to refuse it: the socket is
+    closed and the exception leaves the request unchanged. Looking up a
+    host's addresses before a request is not enough on its own, since the
+    connection resolves the name again, and a name can answer differently the
+    second time (DNS rebinding). A connection that is kept and reused is
+    checked once, when made. Connections through a proxy reach the proxy,
+    which resolves the name itself: they are not checked.
+    """
+
+    __attrs__ = [*PoolKeepingAdapter.__attrs__, "_check_peer"]  # pickled with the rest
+
+    def __init__(self, check_peer, **kwargs):
+        self._check_peer = check_peer  # before HTTPAdapter calls init_poolmanager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        manager = self.poolmanager
+        manager.pool_classes_by_scheme = {
+            scheme: _peer_checking_pool(pool_class, self._check_peer)
+            for scheme, pool_class in manager.pool_classes_by_scheme.items()
+        }
+
+
+def _peer_checking_pool(pool_class, check_peer):
+    """A subclass of ``pool_class`` whose connections call ``check_peer`` once connected."""
+
+    connection_class = pool_class.ConnectionCls
+
+    class PeerCheckingConnection(connection_class):  # type: ignore[misc, valid-type]
+        def _new_conn(self):
+            # For https too: the TLS handshake starts on this socket afterwards.
+            sock = super()._new_conn()
+            try:
+                check_peer(self.host, sock.getpeername()[0])
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+
+    return type(pool_class.__name__, (pool_class,), {"ConnectionCls": PeerCheckingConnection})
+
+
 class EnvironmentCachingSession(requests.Session):
     """A :class:`requests.Session` that reads the proxy and CA settings of the
     environment, and the netrc credentials, once per host, not on every request.

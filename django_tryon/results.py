@@ -3,8 +3,10 @@
 A result URL comes from the provider's answer, so it is untrusted input: it is
 fetched only over https from a public address, or from ``BASE_URL``'s own host
 or a host listed in ``RESULT_HOSTS`` (a sandbox on loopback, a CDN behind a
-private network). It is streamed to a spooled temporary file with a size cap,
-and must decode as an image before it is stored.
+private network). Each connection is checked again once made, at the address
+it reached (a name can resolve differently the second time). It is streamed
+to a spooled temporary file with a size cap, and must decode as an image
+before it is stored.
 """
 
 import ipaddress
@@ -24,6 +26,7 @@ from .backends.base import (
     ProviderUnavailableError,
     TransientError,
 )
+from .http import EnvironmentCachingSession, PeerCheckingAdapter
 from .storage import EXTENSIONS, result_image_name
 
 CHUNK_SIZE = 64 * 1024
@@ -97,11 +100,28 @@ class ResultFetcher:
                 "add the host to TRYON['RESULT_HOSTS'] to allow it."
             )
         for address in self._addresses(host, parts.port or 443):
-            if not address.is_global or address.is_multicast:
-                raise ResultURLForbidden(
-                    f"The result host {host} resolves to a non-public address ({address}); "
-                    "add it to TRYON['RESULT_HOSTS'] if it is yours."
-                )
+            _refuse_unless_public(host, address, "resolves to")
+
+    def check_peer(self, host, address):
+        """Raise :class:`ResultURLForbidden` unless a connection made to ``host``
+        may go on at ``address``, the address it reached.
+
+        The second look, once connected (see :meth:`new_session`): the
+        connection resolved the name again, and the answer may have changed
+        since :meth:`check_url` (DNS rebinding).
+        """
+        host = host.strip("[]").lower()
+        if host in self.trusted_hosts:
+            return
+        _refuse_unless_public(host, ipaddress.ip_address(address.split("%")[0]), "connected to")
+
+    def new_session(self):
+        """A session for :meth:`fetch`, one per thread, whose direct connections
+        are checked by :meth:`check_peer` before a request is sent on them."""
+        session = EnvironmentCachingSession()
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, PeerCheckingAdapter(self.check_peer))
+        return session
 
     def _addresses(self, host, port):
         try:
@@ -121,7 +141,9 @@ class ResultFetcher:
     def fetch(self, url, session):
         """Download ``url`` and return a :class:`DownloadedResult` (the caller closes it).
 
-        ``session`` is a :class:`~django_tryon.http.EnvironmentCachingSession`.
+        ``session`` is one from :meth:`new_session` (any
+        :class:`~django_tryon.http.EnvironmentCachingSession` works, without the
+        check of each connection's address).
         """
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(url)
@@ -183,6 +205,14 @@ class ResultFetcher:
             spooled.close()
             raise
         return DownloadedResult(file=spooled, format=image_format, size=size)
+
+
+def _refuse_unless_public(host, address, how):
+    if not address.is_global or address.is_multicast:
+        raise ResultURLForbidden(
+            f"The result host {host} {how} a non-public address ({address}); "
+            "add it to TRYON['RESULT_HOSTS'] if it is yours."
+        )
 
 
 def _image_format(fileobj):

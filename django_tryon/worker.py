@@ -43,7 +43,6 @@ from .backends.base import (
 )
 from .conf import tryon_settings
 from .errors import message_for
-from .http import EnvironmentCachingSession
 from .leased_writes import Increment, LeasedWrites
 from .models import IN_FLIGHT_STATUSES, JobStatus, TryOnJob
 from .results import (
@@ -420,7 +419,7 @@ class Worker:
     def _session(self):
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = EnvironmentCachingSession()
+            session = self._local.session = self.fetcher.new_session()
         return session
 
     # Back on the main thread: record what happened ----------------------------

@@ -9,6 +9,7 @@ import requests
 import responses
 
 from django_tryon import http
+from django_tryon.results import ResultFetcher, ResultURLForbidden
 from tests.loopback import LoopbackServer, QuietHandler
 
 ORIGIN = "https://api.tryon.test"
@@ -212,3 +213,70 @@ def test_the_answer_is_the_one_send_gives(session, origins):
     assert session.cookies.get("balancer") == "node-3"  # kept, and sent back from now on
     session.send_direct("GET", f"{origins[0].url}/next")
     assert origins[0].targets == ["/set-cookie", "/next"]
+
+
+class _Refused(Exception):
+    pass
+
+
+def _peer_checking_session(check_peer):
+    session = http.EnvironmentCachingSession()
+    session.mount("http://", http.PeerCheckingAdapter(check_peer))
+    return session
+
+
+def test_each_new_connection_is_checked_once_at_the_address_it_reached(origins):
+    first, second = origins
+    checked = []
+    session = _peer_checking_session(lambda host, address: checked.append((host, address)))
+
+    for url in (first.url, first.url, second.url, first.url):
+        assert session.send_direct("GET", f"{url}/r").text == "hello"
+
+    # One check per connection made; the kept connections are not checked again.
+    assert checked == [("127.0.0.1", "127.0.0.1")] * 2
+    # A name is checked as the URL spells it, at the address the connection found.
+    session.send_direct("GET", f"http://localhost:{first.url.rsplit(':', 1)[1]}/r")
+    assert checked[-1] == ("localhost", "127.0.0.1")
+    session.close()
+
+
+def test_a_refused_peer_gets_no_request_and_the_refusal_reaches_the_caller(origins):
+    def refuse(host, address):
+        raise _Refused(f"{host} at {address}")
+
+    session = _peer_checking_session(refuse)
+
+    with pytest.raises(_Refused, match=re.escape("127.0.0.1 at 127.0.0.1")):
+        session.send_direct("GET", f"{origins[0].url}/r")
+    assert origins[0].targets == []
+    session.close()
+
+
+def test_connections_to_a_proxy_are_not_checked(origins, monkeypatch):
+    proxy = origins[0]
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    checked = []
+    session = _peer_checking_session(lambda host, address: checked.append(host))
+
+    assert session.send_direct("GET", "http://shop-cdn.test/results/a.jpg").text == "hello"
+
+    # The proxy resolves the name and reaches the host itself.
+    assert checked == []
+    assert proxy.targets == ["http://shop-cdn.test/results/a.jpg"]
+    session.close()
+
+
+def test_a_peer_checking_adapter_keeps_its_check_when_pickled(origins):
+    import pickle
+
+    fetcher = ResultFetcher(base_url="https://api.tryon.test", max_bytes=10, timeout=1)
+    copy = pickle.loads(pickle.dumps(http.PeerCheckingAdapter(fetcher.check_peer)))
+    session = http.EnvironmentCachingSession()
+    session.mount("http://", copy)
+
+    with pytest.raises(ResultURLForbidden, match="connected to a non-public address"):
+        session.send_direct("GET", f"{origins[0].url}/r")
+    session.close()

@@ -1,6 +1,7 @@
 """The worker end to end over loopback, against a scripted provider."""
 
 import re
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -14,6 +15,7 @@ from django.utils import timezone
 from django_tryon import runner
 from django_tryon.backends import base
 from django_tryon.models import TryOnJob
+from django_tryon.results import ResultFetcher, ResultURLForbidden
 from django_tryon.signals import job_failed, job_succeeded
 from django_tryon.storage import result_image_name
 from django_tryon.worker import PassReport, Worker
@@ -243,6 +245,81 @@ def test_result_url_on_a_forbidden_host_fails_without_a_request(
         assert not any("results" in name for name in stored_files(media_root))
     finally:
         bystander.stop()
+
+
+def test_a_result_host_that_resolves_elsewhere_once_connecting_is_refused(
+    worker, provider, make_job, media_root, caplog
+):
+    # DNS rebinding: the name looks public when the URL is checked, and leads
+    # to loopback when the connection resolves it again.
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    port = listener.getsockname()[1]
+    received = []  # what each connection sent before it closed
+    done = threading.Event()
+
+    def accept():
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(10)
+                chunks = []
+                while chunk := connection.recv(4096):
+                    chunks.append(chunk)
+                received.append(b"".join(chunks))
+
+    listening = threading.Thread(target=accept)
+    listening.start()
+    public = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+    worker.fetcher.resolver = lambda host, port, **kwargs: public
+    try:
+        job = make_job()
+        provider.script_query("task-1", ("done", f"https://localhost:{port}/stolen.png"))
+        worker.run_pass()
+        worker.run_pass()
+    finally:
+        done.set()
+        listening.join(timeout=15)
+        listener.close()
+    job = refreshed(job)
+    assert (job.status, job.error_code) == ("failed", "result_unavailable")
+    # The log tells staff why (the shopper's message stays the general one).
+    assert "localhost connected to a non-public address (127.0.0.1)" in caplog.text
+    # Connected, then closed before a byte (not even the TLS greeting) was sent.
+    assert received and all(data == b"" for data in received)
+    assert not any("results" in name for name in stored_files(media_root))
+
+
+@pytest.mark.parametrize(
+    "host, address, allowed",
+    [
+        ("cdn.example", "93.184.216.34", True),
+        ("cdn.example", "2606:2800:220:1::1", True),
+        ("cdn.example", "127.0.0.1", False),
+        ("cdn.example", "10.1.2.3", False),
+        ("cdn.example", "::ffff:127.0.0.1", False),  # loopback, spelled as IPv6
+        ("cdn.example", "fe80::1%eth0", False),  # link-local, with its interface
+        ("cdn.example", "224.0.0.1", False),
+        ("Results.Internal", "10.1.2.3", True),  # listed in RESULT_HOSTS
+        ("[fd00::5]", "fd00::5", True),  # listed, and spelled as in a URL
+        ("127.0.0.1", "127.0.0.1", True),  # BASE_URL's host
+    ],
+)
+def test_a_connection_goes_on_only_at_an_address_the_host_may_have(host, address, allowed):
+    fetcher = ResultFetcher(
+        base_url="http://127.0.0.1:8000/api",
+        extra_hosts=["results.internal", "fd00::5"],
+        max_bytes=1000,
+        timeout=1,
+    )
+    if allowed:
+        fetcher.check_peer(host, address)
+    else:
+        with pytest.raises(ResultURLForbidden, match="connected to a non-public address"):
+            fetcher.check_peer(host, address)
 
 
 def test_result_host_listed_in_settings_is_allowed(tryon, settings, provider, make_job):
