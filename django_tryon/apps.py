@@ -10,5 +10,7 @@ class TryOnConfig(AppConfig):
 
     def ready(self):
         # Registers system checks and signal receivers: files follow rows (receivers),
-        # the daily quota's credit-back (quota), new jobs to Celery if enabled (queueing).
+        # the daily quota's credit-back (quota), new jobs to Celery if enabled (queueing),
+        # a guest's try-ons carried over on sign-in (api.ownership).
         from . import checks, queueing, quota, receivers  # noqa: F401
+        from .api import ownership  # noqa: F401

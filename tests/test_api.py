@@ -88,6 +88,39 @@ def test_a_signed_in_shopper_owns_the_job_from_any_session(user, user_client, ga
     assert other_browser.get(job_url(job.pk)).json()["id"] == str(job.pk)
 
 
+def test_signing_in_carries_the_guests_try_ons_over(user, client, garment):
+    started = post_job(client, garment).json()
+    someone_else = Client()
+    theirs = post_job(someone_else, garment).json()
+    guest_session = client.session.session_key
+
+    client.login(username="ana", password="pw")
+
+    assert client.session.session_key != guest_session  # a new session, as Django does
+    job = TryOnJob.objects.get(pk=started["id"])
+    assert (job.user, job.session_key) == (user, "")
+    assert client.get(job_url(job.pk)).json()["status"] == "pending"
+    # The same photo again is the same try-on, now the user's.
+    again = post_job(client, garment)
+    assert again.status_code == 200 and again.json()["id"] == started["id"]
+    # From any of the user's browsers; and another guest's try-ons stay theirs.
+    other_browser = Client()
+    other_browser.force_login(user)
+    assert other_browser.get(job_url(job.pk)).status_code == 200
+    assert other_browser.get(job_url(theirs["id"])).status_code == 404
+    assert someone_else.get(job_url(theirs["id"])).status_code == 200
+    assert TryOnJob.objects.get(pk=theirs["id"]).user is None
+
+
+def test_a_sign_in_without_a_session_carries_nothing_over(user, client, garment):
+    from django.contrib.auth.signals import user_logged_in
+
+    started = post_job(client, garment).json()
+    # As code that signs users in without a browser (a token view) may send it.
+    user_logged_in.send(sender=type(user), request=None, user=user)
+    assert TryOnJob.objects.get(pk=started["id"]).user is None
+
+
 def test_reading_a_job_shows_its_progress_result_and_error(client, garment):
     job = TryOnJob.objects.get(pk=post_job(client, garment).json()["id"])
     assert client.get(job_url(job.pk)).json()["status"] == "pending"

@@ -1,6 +1,15 @@
-"""Who is asking: the shopper a request speaks for."""
+"""Who is asking: the shopper a request speaks for; a guest's try-ons follow them
+when they sign in."""
+
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
 
 from ..shopper import Owner
+
+# Session data naming the session key a guest's try-ons were started under.
+# Signing in gives the session a new key but keeps its data, so this survives
+# the sign-in and tells which try-ons were the guest's.
+GUEST_SESSION_KEY = "django_tryon_guest_session"
 
 
 def owner_for(request, *, create_session=False):
@@ -13,4 +22,21 @@ def owner_for(request, *, create_session=False):
     session = request.session
     if session.session_key is None and create_session:
         session.save()
+    if create_session and session.get(GUEST_SESSION_KEY) != session.session_key:
+        session[GUEST_SESSION_KEY] = session.session_key
     return Owner(session_key=session.session_key or "")
+
+
+@receiver(user_logged_in, dispatch_uid="tryon_guest_jobs_on_sign_in")
+def carry_guest_jobs_over(sender, request, user, **kwargs):
+    """The try-ons a guest started in this browser session become theirs on sign-in.
+
+    A session that belonged to another user is emptied by the sign-in, so it
+    carries nothing over.
+    """
+    session = getattr(request, "session", None)
+    guest_session_key = session.pop(GUEST_SESSION_KEY, None) if session is not None else None
+    if guest_session_key:
+        # updated_at is left alone: a worker recording one of these jobs at this
+        # moment tells its own write by that stamp.
+        Owner(session_key=guest_session_key).jobs().update(user_id=user.pk, session_key="")
