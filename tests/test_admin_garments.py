@@ -467,3 +467,22 @@ def test_a_long_gallery_links_to_all_pictures(admin_client, garments, photos, mo
     assert page.count('class="tryon-gallery-item"') == 2
     assert "Showing the latest 2 of 4 pictures." in page
     assert f"garment__id__exact={garments[0].pk}&amp;status__exact=succeeded" in page
+
+
+def test_pairs_another_generation_took_meanwhile_are_skipped_and_leave_no_file(
+    garments, photos, media_root
+):
+    from django_tryon.admin import operations
+
+    plan = plan_generation(garments, [photos[0]])
+    # Two generations of the same pairs at once (two staff, or a double click):
+    # the other one commits a job for the coat between this one's plan and insert.
+    job_for(garments[1], photos[0], JobStatus.QUEUED)
+    before = stored_files(media_root)
+
+    made = operations.create_jobs(plan)
+
+    assert sorted(job.garment.name for job in made) == ["Blouse", "Shirt"]
+    assert TryOnJob.objects.filter(garment=garments[1], model_photo=photos[0]).count() == 1
+    # Only the jobs made keep a copy of the photo.
+    assert stored_files(media_root) - before == {job.person_image.name for job in made}

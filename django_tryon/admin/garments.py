@@ -217,9 +217,10 @@ class GarmentAdmin(ReplacedImageCleanupMixin, admin.ModelAdmin):
             )
         else:
             self.message_user(request, _("No try-on job was queued."), messages.WARNING)
-        self._report_skipped(request, plan)
+        # Pairs whose jobs another generation made meanwhile are on their way too.
+        self._report_skipped(request, plan, plan.call_count - count)
 
-    def _report_skipped(self, request, plan):
+    def _report_skipped(self, request, plan, taken_meanwhile):
         if plan.skipped_with_result:
             self.message_user(
                 request,
@@ -231,15 +232,16 @@ class GarmentAdmin(ReplacedImageCleanupMixin, admin.ModelAdmin):
                 % {"count": plan.skipped_with_result},
                 messages.INFO,
             )
-        if plan.skipped_in_progress:
+        in_progress = plan.skipped_in_progress + taken_meanwhile
+        if in_progress:
             self.message_user(
                 request,
                 ngettext(
                     "%(count)d pair already has a job on its way and was skipped.",
                     "%(count)d pairs already have a job on its way and were skipped.",
-                    plan.skipped_in_progress,
+                    in_progress,
                 )
-                % {"count": plan.skipped_in_progress},
+                % {"count": in_progress},
                 messages.INFO,
             )
 

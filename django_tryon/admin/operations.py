@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 
 from ..conf import tryon_settings
 from ..errors import message_for
-from ..models import ACTIVE_STATUSES, JobSource, JobStatus, TryOnJob
+from ..models import ACTIVE_STATUSES, Garment, JobSource, JobStatus, TryOnJob
 from ..quota import give_credit_back
 from ..storage import upload_storage
 
@@ -223,6 +223,13 @@ def create_jobs(plan, *, now=None):
     or erasing the job's photo, never touches the other. Files are written
     first and deleted again if the rows cannot be written, so nothing is left
     orphaned on storage.
+
+    Returns the jobs made: fewer than the plan's when another generation of
+    the same pairs (another member of staff, or a second click on the same
+    button) made its jobs meanwhile, since a pair never gets a second active
+    job. The generations of the same garments take turns: the garments' rows
+    are locked (``SELECT ... FOR UPDATE``) while the pairs are checked again
+    and the jobs written.
     """
     now = now or timezone.now()
     pairs = plan.pairs()
@@ -263,13 +270,37 @@ def create_jobs(plan, *, now=None):
                 )
             )
         with transaction.atomic():
-            TryOnJob.objects.bulk_create(jobs)
+            taken = _pairs_taken_meanwhile(pairs)
+            made = [job for job in jobs if (job.garment_id, job.model_photo_id) not in taken]
+            TryOnJob.objects.bulk_create(made)
     except BaseException:
         for name in saved:
             storage.delete(name)
         raise
-    hand_off([job.pk for job in jobs])
-    return jobs
+    made_ids = {job.pk for job in made}
+    for job, name in zip(jobs, saved, strict=True):
+        if job.pk not in made_ids:  # its pair was taken: its copy of the photo goes
+            storage.delete(name)
+    hand_off([job.pk for job in made])
+    return made
+
+
+def _pairs_taken_meanwhile(pairs):
+    """The (garment id, photo id) of ``pairs`` that have an active job now.
+
+    Called in the transaction that writes the new jobs: the garments' rows are
+    locked first, so a generation of the same garments running at the same
+    time waits for this one's commit and then sees its jobs here.
+    """
+    garment_ids = sorted({garment.pk for garment, _photo in pairs})
+    photo_ids = {photo.pk for _garment, photo in pairs}
+    locked = Garment.objects.select_for_update().filter(pk__in=garment_ids).order_by("pk")
+    list(locked.values_list("pk", flat=True))
+    return set(
+        TryOnJob.objects.filter(
+            garment_id__in=garment_ids, model_photo_id__in=photo_ids, status__in=ACTIVE_STATUSES
+        ).values_list("garment_id", "model_photo_id")
+    )
 
 
 def hand_off(job_ids):
