@@ -304,3 +304,25 @@ def test_the_api_keeps_its_policies_whatever_the_shop_sets(client, garment, sett
     }
     assert isinstance(client.get(GARMENTS_URL).json(), list)
     assert post_job(client, garment).status_code == 201
+
+
+def test_with_atomic_requests_a_later_failure_leaves_no_photo_without_its_job(
+    client, garment, media_root, monkeypatch
+):
+    from django.db import connection
+
+    from django_tryon.api import views
+
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+
+    def broken_answer(*args, **kwargs):
+        raise RuntimeError("the answer could not be made")
+
+    monkeypatch.setattr(views, "JobSerializer", broken_answer)
+    with pytest.raises(RuntimeError):
+        post_job(client, garment)
+
+    # The job was written in its own transaction, so its photo has its row.
+    photos = {name for name in stored_files(media_root) if name.startswith("tryon/photos/")}
+    assert len(photos) == 1
+    assert set(TryOnJob.objects.values_list("person_image", flat=True)) == photos

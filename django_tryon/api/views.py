@@ -3,9 +3,11 @@
 
 import uuid
 
+from django.db import transaction
 from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -53,6 +55,11 @@ class ShopperAPIView(APIView):
         raise TooFast(wait)
 
 
+# Outside a shop's ATOMIC_REQUESTS: start_job writes the photo's file, then the
+# row in its own transaction, and deletes the file if the row is not written.
+# Inside a request-wide transaction that rolled back later, the file would
+# stay with no row naming it.
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class JobListView(ShopperAPIView):
     @openapi.create_job
     def post(self, request):
