@@ -259,10 +259,12 @@ def test_a_result_host_that_resolves_elsewhere_once_connecting_is_refused(
     done = threading.Event()
 
     def accept():
-        while not done.is_set():
+        while True:
             try:
                 connection, _ = listener.accept()
             except TimeoutError:
+                if done.is_set():  # and every connection made has been taken
+                    return
                 continue
             with connection:
                 connection.settimeout(10)
