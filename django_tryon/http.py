@@ -129,12 +129,16 @@ class EnvironmentCachingSession(requests.Session):
     own, which together cost more CPU than the rest of a small request. The
     answers are the same for every request to one host, so they are kept, per
     scheme and host, for the session's life.
+
+    ``adapter`` serves both http and https; by default a
+    :class:`PoolKeepingAdapter` with HTTPAdapter's default pool sizes.
     """
 
-    def __init__(self):
+    def __init__(self, adapter=None):
         super().__init__()
-        self.mount("https://", PoolKeepingAdapter())
-        self.mount("http://", PoolKeepingAdapter())
+        adapter = adapter or PoolKeepingAdapter()
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
         self._environment = {}
         self._netrc = {}
         self._templates = {}

@@ -118,10 +118,7 @@ class ResultFetcher:
     def new_session(self):
         """A session for :meth:`fetch`, one per thread, whose direct connections
         are checked by :meth:`check_peer` before a request is sent on them."""
-        session = EnvironmentCachingSession()
-        for prefix in ("https://", "http://"):
-            session.mount(prefix, PeerCheckingAdapter(self.check_peer))
-        return session
+        return EnvironmentCachingSession(PeerCheckingAdapter(self.check_peer))
 
     def _addresses(self, host, port):
         try:

@@ -172,10 +172,9 @@ def test_an_origins_pool_is_looked_up_once(session, origins, monkeypatch):
 
 def test_a_pool_closed_since_is_looked_up_again(origins, monkeypatch):
     first, second = origins
-    session = http.EnvironmentCachingSession()
     # One pool at a time: each origin's pool closes the other's.
     adapter = http.PoolKeepingAdapter(pool_connections=1)
-    session.mount("http://", adapter)
+    session = http.EnvironmentCachingSession(adapter)
     lookups = _count_pool_lookups(adapter, monkeypatch)
 
     for url in (first.url, second.url, first.url, second.url):
@@ -220,9 +219,7 @@ class _Refused(Exception):
 
 
 def _peer_checking_session(check_peer):
-    session = http.EnvironmentCachingSession()
-    session.mount("http://", http.PeerCheckingAdapter(check_peer))
-    return session
+    return http.EnvironmentCachingSession(http.PeerCheckingAdapter(check_peer))
 
 
 def test_each_new_connection_is_checked_once_at_the_address_it_reached(origins):
@@ -274,8 +271,7 @@ def test_a_peer_checking_adapter_keeps_its_check_when_pickled(origins):
 
     fetcher = ResultFetcher(base_url="https://api.tryon.test", max_bytes=10, timeout=1)
     copy = pickle.loads(pickle.dumps(http.PeerCheckingAdapter(fetcher.check_peer)))
-    session = http.EnvironmentCachingSession()
-    session.mount("http://", copy)
+    session = http.EnvironmentCachingSession(copy)
 
     with pytest.raises(ResultURLForbidden, match="connected to a non-public address"):
         session.send_direct("GET", f"{origins[0].url}/r")

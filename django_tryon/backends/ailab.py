@@ -74,10 +74,9 @@ class AILabBackend(TryOnBackend):
     def session(self):
         session = getattr(self._local, "session", None)
         if session is None:
-            session = EnvironmentCachingSession()
-            adapter = PoolKeepingAdapter(pool_connections=1, pool_maxsize=self._pool_size)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+            session = EnvironmentCachingSession(
+                PoolKeepingAdapter(pool_connections=1, pool_maxsize=self._pool_size)
+            )
             session.headers[API_KEY_HEADER] = self.api_key
             self._local.session = session
         return session
