@@ -1,8 +1,13 @@
-"""System checks: a misconfigured ``TRYON`` is reported at start-up, with a hint."""
+"""System checks: a misconfigured ``TRYON`` is reported at start-up, with a hint.
+
+One function per check, each registered under the ``django_tryon`` tag (and
+Django's own tag where one fits). ``docs/settings.md`` lists every id.
+"""
 
 import importlib.util
 from urllib.parse import urlsplit
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
@@ -32,28 +37,102 @@ NON_NEGATIVE_NUMBERS = (
 )
 
 
-@register(Tags.compatibility)
-def check_tryon_settings(app_configs, **kwargs):
-    try:
-        tryon_settings.user_settings()
-    except ImproperlyConfigured as err:
-        return [
-            Error(
-                str(err),
-                hint="Remove or correct the key; see docs/settings.md.",
-                id="django_tryon.E005",
-            )
-        ]
-    errors = []
-    errors += _check_backend()
-    errors += _check_base_url()
-    errors += _check_storages()
-    errors += _check_numbers()
-    errors += _check_celery()
-    return errors
+#: The tag of every django-tryon check: ``manage.py check --tag django_tryon``.
+TAG = "django_tryon"
+
+#: Apps the try-on app cannot work without, and what each is for.
+REQUIRED_APPS = {
+    "rest_framework": "the shopper API (django_tryon.urls) is built on Django REST framework",
+}
 
 
-def _check_celery():
+def tryon_check(*tags):
+    """Register a check under :data:`TAG` and any of Django's ``Tags`` it also belongs to."""
+    return register(TAG, *tags)
+
+
+@tryon_check()
+def check_setting_keys(app_configs, **kwargs):
+    """E005: ``TRYON`` is a dict of known keys (reading it never raises; this says why)."""
+    return [
+        Error(
+            problem,
+            hint="Remove or correct it: docs/settings.md lists every key.",
+            id="django_tryon.E005",
+        )
+        for problem in tryon_settings.problems()
+    ]
+
+
+@tryon_check()
+def check_required_apps(app_configs, **kwargs):
+    """E011: the apps django-tryon needs are in ``INSTALLED_APPS``."""
+    return [
+        Error(
+            f"{app!r} is not in INSTALLED_APPS: {reason}.",
+            hint=f"Add {app!r} to INSTALLED_APPS (before 'django_tryon').",
+            id="django_tryon.E011",
+        )
+        for app, reason in REQUIRED_APPS.items()
+        if not apps.is_installed(app)
+    ]
+
+
+@tryon_check(Tags.staticfiles)
+def check_staticfiles(app_configs, **kwargs):
+    """W011: without staticfiles, the button's script and stylesheet are never served."""
+    if apps.is_installed("django.contrib.staticfiles"):
+        return []
+    return [
+        Warning(
+            "'django.contrib.staticfiles' is not in INSTALLED_APPS: the try-on button's "
+            "script and stylesheet (django_tryon/static/) are neither served by runserver "
+            "nor collected by collectstatic.",
+            hint="Add 'django.contrib.staticfiles' to INSTALLED_APPS, unless the shop "
+            "uses only the shopper API with a front end of its own.",
+            id="django_tryon.W011",
+        )
+    ]
+
+
+@tryon_check()
+def check_lease(app_configs, **kwargs):
+    """E012: a lease long enough for the worker to start calls at all.
+
+    The worker starts a provider call only while the lease would outlast it
+    (:func:`lease_needed`); with a shorter lease it claims jobs, starts
+    nothing, and gives them back, pass after pass.
+    """
+    lease, needed = tryon_settings.LEASE_SECONDS, lease_needed()
+    if needed is None or not _is_number(lease) or lease > needed:
+        return []  # E006 reports a value that is not a number
+    return [
+        Error(
+            f"TRYON['LEASE_SECONDS'] is {lease!r}: the worker would start no provider call, "
+            f"since one call may take up to {needed:g} s "
+            "(2 x (CONNECT_TIMEOUT + READ_TIMEOUT) + 5).",
+            hint=f"Set LEASE_SECONDS well above {needed:g} (the default is "
+            f"{DEFAULTS['LEASE_SECONDS']!r}), or lower CONNECT_TIMEOUT and READ_TIMEOUT.",
+            id="django_tryon.E012",
+        )
+    ]
+
+
+def lease_needed():
+    """Seconds a lease must exceed for the worker to start a call (see ``Worker._move``):
+    a call and its retry at the full timeouts, plus five seconds to record the answer."""
+    connect, read = tryon_settings.CONNECT_TIMEOUT, tryon_settings.READ_TIMEOUT
+    if not (_is_number(connect) and _is_number(read)):
+        return None
+    return 2 * (connect + read) + 5
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@tryon_check()
+def check_celery(app_configs, **kwargs):
     if not tryon_settings.CELERY_ENABLED or importlib.util.find_spec("celery") is not None:
         return []
     return [
@@ -66,7 +145,9 @@ def _check_celery():
     ]
 
 
-def _check_backend():
+@tryon_check()
+def check_backend(app_configs, **kwargs):
+    """E003, E001: the backend imports, and has the API key it needs."""
     try:
         backend_class = tryon_settings.import_path("BACKEND")
     except ImproperlyConfigured as err:
@@ -88,7 +169,9 @@ def _check_backend():
     return []
 
 
-def _check_base_url():
+@tryon_check(Tags.security)
+def check_base_url(app_configs, **kwargs):
+    """E004, W001: the provider's address is http(s), and https off loopback."""
     url = tryon_settings.BASE_URL
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -111,7 +194,9 @@ def _check_base_url():
     return []
 
 
-def _check_storages():
+@tryon_check(Tags.files)
+def check_storages(app_configs, **kwargs):
+    """E002: the storage aliases exist in ``STORAGES``."""
     configured = getattr(settings, "STORAGES", {}) or {}
     errors = []
     for key in ("UPLOAD_STORAGE", "RESULT_STORAGE"):
@@ -128,12 +213,14 @@ def _check_storages():
     return errors
 
 
-def _check_numbers():
+@tryon_check()
+def check_numbers(app_configs, **kwargs):
+    """E006, E007: numbers are numbers in range; ``RESULT_HOSTS`` is a list of names."""
     errors = []
     for key in POSITIVE_NUMBERS + NON_NEGATIVE_NUMBERS:
         value = getattr(tryon_settings, key)
         lowest_ok = 0 if key in NON_NEGATIVE_NUMBERS else 1e-9
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < lowest_ok:
+        if not _is_number(value) or value < lowest_ok:
             wanted = "a number >= 0" if key in NON_NEGATIVE_NUMBERS else "a number > 0"
             errors.append(
                 Error(

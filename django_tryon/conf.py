@@ -5,6 +5,7 @@ are read on every attribute access (not copied at import time), so
 ``override_settings(TRYON={...})`` in tests takes effect at once.
 """
 
+import difflib
 from typing import Any
 
 from django.conf import settings
@@ -116,16 +117,28 @@ class TryOnSettings:
     CREDITS_WARNING_THRESHOLD: float
 
     def user_settings(self) -> dict[str, Any]:
+        """The shop's ``TRYON`` dict, keys this version does not know left out.
+
+        Reading never raises: a wrong ``TRYON`` (not a dict, or a key that does
+        not exist) is the system check ``E005``, which names it and stops
+        ``runserver``, ``migrate`` and the worker before they start, instead of
+        a traceback from whatever read a setting first.
+        """
         value = getattr(settings, "TRYON", None) or {}
         if not isinstance(value, dict):
-            raise ImproperlyConfigured("The TRYON setting must be a dict.")
-        unknown = sorted(set(value) - set(DEFAULTS))
-        if unknown:
-            raise ImproperlyConfigured(
-                f"Invalid setting {unknown[0]!r} in TRYON. "
-                f"Known settings: {', '.join(sorted(DEFAULTS))}."
-            )
-        return value
+            return {}
+        return {key: item for key, item in value.items() if key in DEFAULTS}
+
+    def problems(self) -> list[str]:
+        """What is wrong with the shape of ``settings.TRYON``, in words (empty: nothing)."""
+        value = getattr(settings, "TRYON", None) or {}
+        if not isinstance(value, dict):
+            return [f"The TRYON setting must be a dict, not {type(value).__name__}."]
+        return [
+            f"Invalid setting {key!r} in TRYON.{_closest(key)}"
+            for key in sorted(value, key=str)
+            if key not in DEFAULTS
+        ]
 
     def __getattr__(self, name: str) -> Any:
         if name not in DEFAULTS:
@@ -141,6 +154,12 @@ class TryOnSettings:
             raise ImproperlyConfigured(
                 f"TRYON[{name!r}] is {path!r}, which cannot be imported: {err}"
             ) from err
+
+
+def _closest(key: object) -> str:
+    """``" Did you mean 'X'?"`` for a key close to a known one, else ``""``."""
+    matches = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+    return f" Did you mean {matches[0]!r}?" if matches else ""
 
 
 tryon_settings = TryOnSettings()

@@ -1,5 +1,6 @@
 import io
 import shutil
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -7,6 +8,24 @@ from PIL import Image
 
 from django_tryon.models import Garment, TryOnJob
 from tests.fake_provider import FakeProvider
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``own_phase`` run only when their file is named on the command line.
+
+    They take minutes (a wheel, a virtual environment, real processes), so
+    ``make test`` leaves them out and ``.ci/run`` runs each in a phase of its own.
+    """
+    named = {Path(arg.split("::")[0]).resolve() for arg in config.args}
+    kept, deselected = [], []
+    for item in items:
+        if item.get_closest_marker("own_phase") and Path(item.path).resolve() not in named:
+            deselected.append(item)
+        else:
+            kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def make_image_bytes(size=(600, 1200), color=(200, 120, 80), image_format="JPEG"):

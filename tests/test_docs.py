@@ -17,3 +17,30 @@ def test_every_setting_is_documented_with_its_default():
     assert not unknown, f"docs/settings.md documents settings that do not exist: {unknown}"
     for key, documented in rows.items():
         assert documented == repr(DEFAULTS[key]).replace("'", '"'), key
+
+
+def check_ids_in_code():
+    """``{id: number of places}`` of every ``id="django_tryon.X000"`` in the package."""
+    found: dict[str, int] = {}
+    for path in (DOCS.parent / "django_tryon").rglob("*.py"):
+        for check_id in re.findall(r'id="(django_tryon\.[EW]\d{3})"', path.read_text()):
+            found[check_id] = found.get(check_id, 0) + 1
+    return found
+
+
+def test_every_check_id_is_documented_in_one_table_and_made_in_one_place():
+    text = (DOCS / "settings.md").read_text()
+    rows = re.findall(
+        r"^\| `(django_tryon\.([EW])\d{3})` \| (error|warning) \| (.+?) \| (.+?) \|$",
+        text,
+        flags=re.MULTILINE,
+    )
+    documented = [row[0] for row in rows]
+    assert len(documented) == len(set(documented)), "an id documented twice"
+    in_code = check_ids_in_code()
+    assert set(documented) == set(in_code)
+    # One meaning per id: two checks sharing an id could not both be documented.
+    assert [check_id for check_id, places in in_code.items() if places > 1] == []
+    for check_id, letter, level, meaning, fix in rows:
+        assert level == {"E": "error", "W": "warning"}[letter], check_id
+        assert meaning.strip() and fix.strip(), check_id

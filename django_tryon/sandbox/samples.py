@@ -14,6 +14,7 @@ import functools
 import io
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -206,6 +207,30 @@ def encode(image, image_format="JPEG", **options):
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)
     return buffer.getvalue()
+
+
+#: The two files of the quick start: a garment, and a photo to try it on.
+QUICK_START_FILES = (("tshirt.png", "garment", "breton-tshirt"), ("me.jpg", "model", "ava"))
+
+
+def sample_files(every=False):
+    """``[(file name, kind, slug)]``: the quick start's two, or every sample (``every``).
+
+    ``kind`` is ``"garment"`` (a PNG flat-lay) or ``"model"`` (a JPEG full-body photo).
+    """
+    if not every:
+        return list(QUICK_START_FILES)
+    return [(f"{g.slug}.png", "garment", g.slug) for g in SAMPLE_GARMENTS] + [
+        (f"{m.slug}.jpg", "model", m.slug) for m in SAMPLE_MODELS
+    ]
+
+
+def write_sample(folder, file_name, kind, slug):
+    """Write one sample into ``folder``; return its path. The format follows the name."""
+    image = garment_image(slug) if kind == "garment" else model_photo(slug)
+    path = Path(folder) / file_name
+    path.write_bytes(encode(image, "PNG" if file_name.endswith(".png") else "JPEG"))
+    return path
 
 
 # Backgrounds and fabric ---------------------------------------------------------
