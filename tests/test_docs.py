@@ -44,3 +44,28 @@ def test_every_check_id_is_documented_in_one_table_and_made_in_one_place():
     for check_id, letter, level, meaning, fix in rows:
         assert level == {"E": "error", "W": "warning"}[letter], check_id
         assert meaning.strip() and fix.strip(), check_id
+
+
+def makefile_extras(target):
+    """The extras ``make <target>`` installs, read from the rule of the stamp it needs."""
+    text = (DOCS.parent / "Makefile").read_text()
+    stamp = re.search(rf"^{target}: \$\((\w+)\)", text, flags=re.MULTILINE)[1]
+    rule = re.search(rf"^\$\({stamp}\):.*\n((?:\t.*\n)+)", text, flags=re.MULTILINE)[1]
+    return set(re.search(r'-e "\.\[([\w,-]+)\]"', rule)[1].split(","))
+
+
+def test_what_the_docs_say_make_installs_is_what_it_installs():
+    claims = 0
+    for page in sorted(DOCS.glob("*.md")):
+        for paragraph in page.read_text().split("\n\n"):
+            said = re.search(
+                r"installs the package with its ((?:`[\w-]+`(?:,? and |, )?)+) extras?", paragraph
+            )
+            targets = re.findall(r"`make (demo|test)`", paragraph)
+            if not said or not targets:
+                continue
+            claims += 1
+            named = set(re.findall(r"`([\w-]+)`", said[1]))
+            for target in set(targets):
+                assert named == makefile_extras(target), f"{page.name}: make {target}"
+    assert claims, "docs/example-shop.md says which extras make demo installs"
