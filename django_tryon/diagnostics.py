@@ -1,0 +1,316 @@
+"""What ``manage.py tryon_check`` checks: the configuration against the real world.
+
+The system checks (:mod:`django_tryon.checks`) read the settings; these
+diagnostics act on them: they call the provider with the configured key,
+write, read back and delete a file on each storage, fetch a stored file
+through its URL, and look up the hosts results may come from. Each returns
+:class:`Finding` objects, one line each for the command to print.
+"""
+
+import contextlib
+import io
+import ipaddress
+import secrets
+import socket
+from dataclasses import asdict, dataclass
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.core.checks import ERROR, run_checks
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+from django.core.files.storage import InvalidStorageError, storages
+from PIL import Image
+
+from .backends import get_backend
+from .backends.base import ConfigurationError, OutOfCreditsError, TransientError, TryOnError
+from .checks import TAG
+from .conf import tryon_settings
+
+OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+#: (connect, read) timeouts of every request made here: an operator waits on them.
+TIMEOUT = (5.0, 10.0)
+#: Where the test files go on each storage (deleted before the command ends).
+CHECK_FOLDER = "tryon/check"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report: what was checked, how it went, and what to do."""
+
+    name: str
+    status: str  # OK, SKIPPED or FAILED
+    message: str
+    hint: str = ""
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def run_all(site_url=None):
+    """Every diagnostic, in the order a shop sets things up."""
+    findings = [check_settings(), check_provider()]
+    findings += check_storages()
+    findings.append(check_media_serving(site_url))
+    findings.append(check_result_hosts())
+    return findings
+
+
+def failed(findings):
+    return [finding for finding in findings if finding.status == FAILED]
+
+
+# Settings ----------------------------------------------------------------------
+
+
+def check_settings():
+    """The system checks of the app, errors only (warnings are for ``manage.py check``)."""
+    errors = [m for m in run_checks(tags=[TAG]) if m.level >= ERROR]
+    if not errors:
+        return Finding("settings", OK, "The system checks found no error in TRYON.")
+    return Finding(
+        "settings",
+        FAILED,
+        "; ".join(f"{m.id}: {m.msg}" for m in errors),
+        "Run manage.py check and fix what it says first: the checks below may fail because of it.",
+    )
+
+
+# Provider ----------------------------------------------------------------------
+
+
+def check_provider():
+    """Ask the provider for the account's credits, with the configured key."""
+    try:
+        backend = get_backend(connect_timeout=TIMEOUT[0], read_timeout=TIMEOUT[1])
+    except (ImproperlyConfigured, TypeError, ValueError) as err:
+        return Finding(
+            "provider",
+            FAILED,
+            f"The backend {tryon_settings.BACKEND!r} cannot be built: {err}",
+            "Fix TRYON['BACKEND'] and its settings (manage.py check says how).",
+        )
+    where = f"{backend.provider_name or tryon_settings.BACKEND} at {tryon_settings.BASE_URL}"
+    try:
+        answer = backend.credits()
+    except ConfigurationError as err:
+        return Finding(
+            "provider",
+            FAILED,
+            f"{where} refused the API key: {err}",
+            "Set TRYON['API_KEY'] to the key of an active account (from the "
+            "provider's dashboard), for example from an environment variable.",
+        )
+    except OutOfCreditsError as err:
+        return Finding(
+            "provider",
+            FAILED,
+            f"{where} says the account has no credits left: {err}",
+            "Top up the provider account: every job fails as out_of_credits until then.",
+        )
+    except TransientError as err:
+        return Finding(
+            "provider",
+            FAILED,
+            f"{where} could not be reached: {err}",
+            "Check TRYON['BASE_URL'] and that this machine can reach it (firewall, "
+            "proxy, DNS); for the sandbox, start manage.py tryon_sandbox.",
+        )
+    except TryOnError as err:
+        return Finding(
+            "provider",
+            FAILED,
+            f"{where} did not answer as expected: {err}",
+            "Check TRYON['BASE_URL'] points at the provider's API, not another site.",
+        )
+    finally:
+        backend.close()
+    if answer is None:
+        return Finding(
+            "provider",
+            SKIPPED,
+            f"{where}: this backend has no call to check the key without paying.",
+            "The first try-on tells: watch the worker's log.",
+        )
+    remaining = _number(answer.remaining)
+    if answer.remaining < tryon_settings.CREDITS_WARNING_THRESHOLD:
+        return Finding(
+            "provider",
+            FAILED,
+            f"{where} accepted the API key, but only {remaining} credits are left "
+            f"(CREDITS_WARNING_THRESHOLD is {tryon_settings.CREDITS_WARNING_THRESHOLD:g}).",
+            "Top up the provider account before jobs fail as out_of_credits.",
+        )
+    return Finding("provider", OK, f"{where} accepted the API key: {remaining} credits left.")
+
+
+def _number(value):
+    """``1,000,000`` or ``12.5``: a balance as people write it."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+# Storage and media ----------------------------------------------------------------
+
+
+def _probe_picture():
+    """A tiny PNG: what is stored and served is a picture, as results are."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (180, 90, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _probe_name():
+    return f"{CHECK_FOLDER}/{secrets.token_urlsafe(12)}.png"
+
+
+def _keys_by_alias():
+    """``{alias: [TRYON keys naming it]}``: a storage both keys share is checked once."""
+    aliases: dict[str, list[str]] = {}
+    for key in ("UPLOAD_STORAGE", "RESULT_STORAGE"):
+        aliases.setdefault(getattr(tryon_settings, key), []).append(key)
+    return aliases
+
+
+def check_storages():
+    """Write, read back and delete a file on each storage ``TRYON`` names."""
+    return [_check_storage(alias, keys) for alias, keys in _keys_by_alias().items()]
+
+
+def _check_storage(alias, keys):
+    name = f"storage {alias!r}"
+    used_for = " and ".join(f"TRYON[{key!r}]" for key in keys)
+    try:
+        storage = storages[alias]
+    except InvalidStorageError as err:
+        return Finding(name, FAILED, f"{used_for}: {err}", "Add the alias to STORAGES.")
+    content = _probe_picture()
+    stored = None
+    try:
+        stored = storage.save(_probe_name(), ContentFile(content))
+        with storage.open(stored, "rb") as file:
+            read_back = file.read()
+        if read_back != content:
+            raise OSError("the file read back differs from the one written")
+        storage.delete(stored)
+        if storage.exists(stored):
+            raise OSError("the file is still there after delete()")
+        stored = None
+    except Exception as err:  # any backend's fault, reported rather than raised
+        return Finding(
+            name,
+            FAILED,
+            f"{used_for}: {type(err).__name__}: {err}",
+            "Check the storage's settings and permissions: the app writes shoppers' "
+            "photos and results there, and deletes them when their time is up.",
+        )
+    finally:
+        if stored is not None:
+            _delete_quietly(storage, stored)
+    return Finding(name, OK, f"{used_for}: wrote, read back and deleted a file.")
+
+
+def _delete_quietly(storage, stored):
+    # Already failing, or only tidying up: the finding says what matters.
+    with contextlib.suppress(Exception):
+        storage.delete(stored)
+
+
+def check_media_serving(site_url=None):
+    """A file stored on ``RESULT_STORAGE`` answers at its URL, as shoppers' results must."""
+    try:
+        storage = storages[tryon_settings.RESULT_STORAGE]
+        stored = storage.save(_probe_name(), ContentFile(_probe_picture()))
+    except Exception as err:
+        return Finding(
+            "media", SKIPPED, f"No file could be stored to serve ({err}).", "Fix the storage first."
+        )
+    try:
+        return _fetch_stored(storage, stored, site_url)
+    finally:
+        _delete_quietly(storage, stored)
+
+
+def _fetch_stored(storage, stored, site_url):
+    url = storage.url(stored)
+    served_by_the_site = not urlsplit(url).scheme
+    if served_by_the_site:
+        if not site_url:
+            return Finding(
+                "media",
+                SKIPPED,
+                f"Result URLs are relative to the site ({url}): they can only be fetched "
+                "from the running site.",
+                "Pass --site-url with the site's address (for runserver, "
+                "--site-url http://127.0.0.1:8000) while it runs.",
+            )
+        url = urljoin(site_url, url)
+    try:
+        response = requests.get(url, timeout=TIMEOUT, allow_redirects=True)
+    except requests.RequestException as err:
+        return Finding(
+            "media",
+            FAILED,
+            f"GET {url} failed: {err}",
+            "Is the site running at that address? Shoppers' browsers load results from these URLs.",
+        )
+    if response.status_code != 200 or response.content != _probe_picture():
+        return Finding(
+            "media",
+            FAILED,
+            f"GET {url} answered {response.status_code}, not the file just stored.",
+            _serving_hint(served_by_the_site),
+        )
+    return Finding("media", OK, f"GET {url} answered 200 with the file just stored.")
+
+
+def _serving_hint(served_by_the_site):
+    if served_by_the_site:
+        return (
+            "MEDIA_URL is not served. In development add "
+            "`urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)` "
+            "to urls.py (DEBUG = True); in production serve MEDIA_ROOT from the web "
+            "server, or use a storage with its own URLs (docs/deployment.md)."
+        )
+    return "The storage's URLs must serve its files: check its base URL or custom domain."
+
+
+# Result hosts -------------------------------------------------------------------------
+
+
+def check_result_hosts(resolver=socket.getaddrinfo):
+    """Where results may be downloaded from: every host ``RESULT_HOSTS`` lists resolves."""
+    base_host = urlsplit(str(tryon_settings.BASE_URL)).hostname or "?"
+    listed = tryon_settings.RESULT_HOSTS
+    if isinstance(listed, str) or not all(isinstance(host, str) for host in listed):
+        return Finding(
+            "result hosts", FAILED, "TRYON['RESULT_HOSTS'] is not a list of host names.", ""
+        )
+    problems = []
+    for host in listed:
+        if "/" in host or (":" in host.strip("[]") and not _is_address(host)):
+            problems.append(f"{host!r} is not a host name (no scheme, port or path)")
+            continue
+        try:
+            resolver(host, 443, proto=socket.IPPROTO_TCP)
+        except OSError as err:
+            problems.append(f"{host!r} does not resolve ({err})")
+    allowed = f"{base_host} (BASE_URL's host)"
+    if listed:
+        allowed += ", " + ", ".join(listed)
+    summary = f"Results may come from {allowed}, and from https hosts on public addresses."
+    if problems:
+        return Finding(
+            "result hosts",
+            FAILED,
+            f"{summary} But {'; '.join(problems)}.",
+            "Correct TRYON['RESULT_HOSTS']: bare host names such as 'cdn.example.com'.",
+        )
+    return Finding("result hosts", OK, summary)
+
+
+def _is_address(host):
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

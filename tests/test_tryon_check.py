@@ -1,0 +1,207 @@
+"""``manage.py tryon_check``: the configuration tried for real, over loopback.
+
+The provider is the sandbox (real HTTP); media are served by a plain HTTP
+server over the test's MEDIA_ROOT, or not at all.
+"""
+
+import functools
+import json
+import socket
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
+
+import pytest
+from django.core.files.storage import FileSystemStorage
+from django.core.management import CommandError, call_command
+
+from django_tryon import diagnostics
+from django_tryon.sandbox import SandboxServer
+
+KEY = "right-key-1234"
+
+
+class RefusingStorage(FileSystemStorage):
+    """A storage whose writes are refused, as a read-only bucket or folder refuses them."""
+
+    def _save(self, name, content):
+        raise PermissionError(13, "Permission denied", name)
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def sandbox():
+    with SandboxServer(api_key=KEY, processing_time=0) as server:
+        yield server
+
+
+@pytest.fixture
+def media_server(media_root):
+    """Serves the test's MEDIA_ROOT at http://127.0.0.1:<port>/media/."""
+    media_root.mkdir(parents=True, exist_ok=True)
+    handler = functools.partial(QuietHandler, directory=str(media_root.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def configured(settings, sandbox, media_root):
+    settings.TRYON = {"API_KEY": KEY, "BASE_URL": sandbox.url}
+    return settings
+
+
+def run(*args):
+    """``(exit status, output lines)`` of ``tryon_check``."""
+    out = StringIO()
+    try:
+        call_command("tryon_check", *args, stdout=out, no_color=True)
+    except CommandError as err:
+        return err.returncode, out.getvalue().splitlines(), str(err)
+    return 0, out.getvalue().splitlines(), ""
+
+
+def line(lines, name):
+    (found,) = [text for text in lines if text.split("] ", 1)[1].startswith(name + ":")]
+    return found
+
+
+def unused_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_all_good_with_absolute_media_urls(configured, media_server, media_root):
+    configured.MEDIA_URL = media_server + "/media/"
+    status, lines, _ = run()
+    assert status == 0, lines
+    assert [text.split("]")[0] for text in lines] == ["[ok"] * 5
+    assert line(lines, "provider").startswith(
+        "[ok] provider: ailabapi at " + configured.TRYON["BASE_URL"]
+    )
+    assert "accepted the API key: 1,000,000 credits left" in line(lines, "provider")
+    assert line(lines, "storage 'default'") == (
+        "[ok] storage 'default': TRYON['UPLOAD_STORAGE'] and TRYON['RESULT_STORAGE']: "
+        "wrote, read back and deleted a file."
+    )
+    assert line(lines, "media").startswith(f"[ok] media: GET {media_server}/media/tryon/check/")
+    # Nothing is left behind on the storage.
+    assert [path for path in media_root.rglob("*") if path.is_file()] == []
+
+
+def test_relative_media_urls_are_said_to_need_the_site_url(configured):
+    status, lines, _ = run()
+    assert status == 0
+    assert line(lines, "media") == (
+        "[skip] media: Result URLs are relative to the site (/media/tryon/check/"
+        + line(lines, "media").split("/media/tryon/check/")[1].split(")")[0]
+        + "): they can only be fetched from the running site. -> Pass --site-url with the "
+        "site's address (for runserver, --site-url http://127.0.0.1:8000) while it runs."
+    )
+
+
+def test_site_url_fetches_relative_media_urls(configured, media_server):
+    status, lines, _ = run("--site-url", media_server)
+    assert status == 0
+    assert line(lines, "media").startswith(f"[ok] media: GET {media_server}/media/tryon/check/")
+
+
+def test_media_not_served_fails_with_what_to_add(configured, media_server):
+    configured.MEDIA_URL = "/uploads/"  # the server serves /media/ only: every URL is a 404
+    status, lines, error = run("--site-url", media_server)
+    assert status == 1
+    media = line(lines, "media")
+    assert media.startswith(f"[FAIL] media: GET {media_server}/uploads/tryon/check/")
+    assert "answered 404, not the file just stored. -> MEDIA_URL is not served." in media
+    assert "urlpatterns += static(settings.MEDIA_URL" in media
+    assert error == "1 of 5 checks failed: media"
+
+
+def test_a_wrong_key_is_named_as_such_and_never_shown(configured, sandbox):
+    configured.TRYON = {**configured.TRYON, "API_KEY": "wrong-key-5678"}
+    status, lines, error = run()
+    assert status == 1
+    provider = line(lines, "provider")
+    assert provider.startswith("[FAIL] provider: ailabapi at ")
+    assert "refused the API key" in provider
+    assert "-> Set TRYON['API_KEY']" in provider
+    assert "wrong-key-5678" not in "\n".join(lines) + error
+    assert error == "1 of 5 checks failed: provider"
+
+
+def test_an_unreachable_base_url_says_it_could_not_be_reached(configured):
+    url = f"http://127.0.0.1:{unused_port()}"
+    configured.TRYON = {**configured.TRYON, "BASE_URL": url}
+    status, lines, _ = run()
+    assert status == 1
+    provider = line(lines, "provider")
+    assert provider.startswith(f"[FAIL] provider: ailabapi at {url} could not be reached")
+    assert "start manage.py tryon_sandbox" in provider
+
+
+def test_a_storage_that_refuses_writes_fails_and_names_its_key(configured, tmp_path):
+    configured.STORAGES = {
+        **configured.STORAGES,
+        "readonly": {
+            "BACKEND": "tests.test_tryon_check.RefusingStorage",
+            "OPTIONS": {"location": str(tmp_path / "readonly")},
+        },
+    }
+    configured.TRYON = {**configured.TRYON, "UPLOAD_STORAGE": "readonly"}
+    status, lines, error = run()
+    assert status == 1
+    assert line(lines, "storage 'readonly'").startswith(
+        "[FAIL] storage 'readonly': TRYON['UPLOAD_STORAGE']: PermissionError:"
+    )
+    assert line(lines, "storage 'default'").startswith("[ok] storage 'default': TRYON['RESULT")
+    assert error == "1 of 6 checks failed: storage 'readonly'"
+
+
+def test_settings_errors_are_a_line_not_a_stop(configured):
+    configured.TRYON = {**configured.TRYON, "POLL_INTERVALL": 1}
+    status, lines, _ = run()
+    assert status == 1
+    assert line(lines, "settings").startswith(
+        "[FAIL] settings: django_tryon.E005: Invalid setting 'POLL_INTERVALL' in TRYON."
+    )
+    assert line(lines, "provider").startswith("[ok] provider")
+
+
+def test_json_output(configured):
+    configured.TRYON = {**configured.TRYON, "RESULT_HOSTS": ["https://cdn.example.com"]}
+    out = StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("tryon_check", "--json", stdout=out)
+    assert raised.value.returncode == 1
+    findings = {item["name"]: item for item in json.loads(out.getvalue())}
+    assert set(findings) == {"settings", "provider", "storage 'default'", "media", "result hosts"}
+    assert findings["provider"]["status"] == "ok"
+    assert findings["media"]["status"] == "skipped"
+    assert findings["result hosts"]["status"] == "failed"
+    assert "'https://cdn.example.com' is not a host name" in findings["result hosts"]["message"]
+
+
+def test_result_hosts_that_do_not_resolve_are_named(settings):
+    def resolver(host, port, **kwargs):
+        if host == "cdn.example.com":
+            raise socket.gaierror(-2, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    settings.TRYON = {"API_KEY": "k", "RESULT_HOSTS": ["results.example.net", "cdn.example.com"]}
+    finding = diagnostics.check_result_hosts(resolver=resolver)
+    assert finding.status == diagnostics.FAILED
+    assert finding.message == (
+        "Results may come from www.ailabapi.com (BASE_URL's host), results.example.net, "
+        "cdn.example.com, and from https hosts on public addresses. But 'cdn.example.com' "
+        "does not resolve ([Errno -2] Name or service not known)."
+    )
+    settings.TRYON = {"API_KEY": "k", "RESULT_HOSTS": ["results.example.net"]}
+    assert diagnostics.check_result_hosts(resolver=resolver).status == diagnostics.OK
