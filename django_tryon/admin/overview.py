@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from .. import stats
 from ..models import JobStatus
+from .charts import charts
 from .display import duration
 
 
@@ -44,6 +45,7 @@ def overview_context(now=None, *, refresh_credits=False):
         "backlog": [(status, labels[status], count) for status, count in backlog["counts"].items()],
         "overdue": backlog["overdue"],
         "credits": stats.credits_report(refresh=refresh_credits),
+        "charts": charts(now),
     }
 
 
