@@ -115,10 +115,7 @@ def test_a_garment_with_transparency_stays_png(admin_client):
             "clothes_type": "upper_body",
             "is_active": "on",
             "image": upload(png_with_alpha(), "top.png"),
-            "content_type": Garment._meta.get_field("content_type")
-            .related_model.objects.get_for_model(Product)
-            .pk,
-            "object_id": str(product.pk),
+            "linked_product": f"testapp.product:{product.pk}",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors

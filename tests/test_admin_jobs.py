@@ -113,7 +113,7 @@ def test_the_list_shows_owner_thumbnails_duration_and_error(admin_client, job, d
     assert "guest " in page and "secret-session-key-123" not in page
     assert "catalogue" in page
     assert "42.0 s" in page
-    assert "provider_unavailable<br><small>AI_SERVICE_ERROR</small>" in page
+    assert "provider_unavailable<br>AI_SERVICE_ERROR</span>" in page
     assert "/media/tryon/results/result.png" in page
     assert "erased" in page
 

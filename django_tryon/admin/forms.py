@@ -1,12 +1,25 @@
 """Admin forms: garment and model photo uploads through the photo intake, and the
 choices of the "Generate try-on pictures" action."""
 
+from typing import cast
+
 from django import forms
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from ..images import normalise_image
 from ..models import Garment, ModelPhoto
+from .products import (
+    ProductField,
+    ProductSelect,
+    product_from_key,
+    product_key,
+    product_label,
+    viewable_admins,
+)
 
 
 class IntakeImageForm(forms.ModelForm):
@@ -30,12 +43,61 @@ class IntakeImageForm(forms.ModelForm):
 
 
 class GarmentForm(IntakeImageForm):
+    """A garment, and the product it belongs to chosen with a searchable picker.
+
+    ``admin_site`` and ``request`` are set by the garment admin's ``get_form``:
+    they say which products may be linked (see :mod:`.products`).
+    """
+
     image_purpose = "garment"
     stored_name = "garment"
+    admin_site = None
+    request = None
+
+    linked_product = ProductField(
+        help_text=_(
+            "Optional: the shop's product this garment belongs to, so the product page's "
+            "try-on button finds it. Type to search."
+        )
+    )
 
     class Meta:
         model = Garment
-        fields = ["name", "image", "clothes_type", "is_active", "content_type", "object_id"]
+        fields = ["name", "image", "clothes_type", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = cast(ProductField, self.fields["linked_product"])
+        widget = cast(ProductSelect, field.widget)
+        if self.admin_site is not None:
+            field.admins = viewable_admins(self.admin_site, self.request)
+            widget.search_url = reverse(f"{self.admin_site.name}:django_tryon_garment_products")
+        linked = self.instance.product if self.instance.content_type_id else None
+        if linked is not None:
+            # Kept as it is even if staff could not pick it (another model, no permission).
+            field.admins.setdefault(type(linked), None)
+            self.initial.setdefault("linked_product", product_key(linked))
+        key = (
+            self.data.get(self.add_prefix("linked_product"))
+            if self.is_bound
+            else self.initial.get("linked_product")
+        )
+        try:
+            chosen = product_from_key(key, field.admins) if key else None
+        except ValidationError:
+            chosen = None
+        if chosen is not None:
+            widget.selected_label = product_label(chosen, len(field.admins) > 1)
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        product = cleaned.get("linked_product")
+        if "linked_product" not in self.errors:
+            self.instance.content_type = (
+                ContentType.objects.get_for_model(product) if product is not None else None
+            )
+            self.instance.object_id = str(product.pk) if product is not None else ""
+        return cleaned
 
 
 class ModelPhotoForm(IntakeImageForm):

@@ -1,18 +1,21 @@
 """Garments in the admin: the catalogue list, its "Generate try-on pictures" action,
 and each garment's gallery of pictures."""
 
+import functools
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from ..models import Garment, JobSource, JobStatus, ModelPhoto, TryOnJob
+from . import products
 from .display import EMPTY, thumbnail
 from .files import ReplacedImageCleanupMixin
 from .forms import GarmentForm, GenerateForm
@@ -59,7 +62,6 @@ class GarmentAdmin(ReplacedImageCleanupMixin, admin.ModelAdmin):
         "is_active",
         "job_count",
         "result_count",
-        "updated_at",
     )
     list_display_links = ("thumbnail", "name")
     list_filter = (
@@ -73,22 +75,25 @@ class GarmentAdmin(ReplacedImageCleanupMixin, admin.ModelAdmin):
     readonly_fields = ("image_preview", "results_gallery", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "image", "image_preview", "clothes_type", "is_active")}),
-        (
-            gettext_lazy("Product"),
-            {
-                "fields": ("content_type", "object_id"),
-                "description": gettext_lazy(
-                    "Optional: the shop's product this garment belongs to, so the "
-                    "product page's try-on button finds it."
-                ),
-            },
-        ),
+        (gettext_lazy("Product"), {"fields": ("linked_product",)}),
         (gettext_lazy("Try-on pictures"), {"fields": ("results_gallery",)}),
         (gettext_lazy("Dates"), {"fields": ("created_at", "updated_at")}),
     )
 
     class Media:
         css = {"all": ("django_tryon/admin/tryon_admin.css",)}
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        # The product picker needs to know whose products, and who is asking.
+        return type(form.__name__, (form,), {"admin_site": self.admin_site, "request": request})
+
+    def get_urls(self):
+        search = self.admin_site.admin_view(functools.partial(products.search_view, self))
+        return [
+            path("products/", search, name="django_tryon_garment_products"),
+            *super().get_urls(),
+        ]
 
     def get_queryset(self, request):
         return (
