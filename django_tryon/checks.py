@@ -78,6 +78,23 @@ def check_required_apps(app_configs, **kwargs):
     ]
 
 
+@tryon_check()
+def check_sessions(app_configs, **kwargs):
+    """E013: guests' try-ons belong to their session, so sessions must be on."""
+    middleware = "django.contrib.sessions.middleware.SessionMiddleware"
+    if apps.is_installed("django.contrib.sessions") and middleware in settings.MIDDLEWARE:
+        return []
+    return [
+        Error(
+            "Sessions are not enabled: a guest's try-ons belong to their session, so the "
+            "shopper API would fail for every shopper who is not signed in.",
+            hint=f"Add 'django.contrib.sessions' to INSTALLED_APPS and {middleware!r} to "
+            "MIDDLEWARE (as startproject does).",
+            id="django_tryon.E013",
+        )
+    ]
+
+
 @tryon_check(Tags.staticfiles)
 def check_staticfiles(app_configs, **kwargs):
     """W011: without staticfiles, the button's script and stylesheet are never served."""

@@ -169,6 +169,17 @@ def test_missing_rest_framework_is_e011(settings):
     assert "'rest_framework'" in message.hint
 
 
+@pytest.mark.parametrize("what", ["app", "middleware"])
+def test_sessions_off_is_e013(settings, what):
+    if what == "app":
+        settings.INSTALLED_APPS = [
+            a for a in settings.INSTALLED_APPS if a != "django.contrib.sessions"
+        ]
+    else:
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "SessionMiddleware" not in m]
+    assert "django_tryon.E013" in check_ids()
+
+
 def test_missing_staticfiles_is_warned(settings):
     settings.INSTALLED_APPS = [
         a for a in settings.INSTALLED_APPS if a != "django.contrib.staticfiles"
