@@ -156,3 +156,10 @@ def test_a_link_staff_could_not_make_is_kept_when_the_garment_is_saved(
     assert response.status_code == 302
     garment.refresh_from_db()
     assert garment.product == products[0]
+    # But another product of that model is still out of their reach.
+    response = change(client, garment, linked_product=f"testapp.product:{products[1].pk}")
+    assert response.context["adminform"].form.errors["linked_product"] == [
+        "Choose a product from the list."
+    ]
+    garment.refresh_from_db()
+    assert garment.product == products[0]

@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import django_tryon
 from django_tryon.conf import DEFAULTS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -22,7 +23,8 @@ def test_every_setting_is_documented_with_its_default():
 def check_ids_in_code():
     """``{id: number of places}`` of every ``id="django_tryon.X000"`` in the package."""
     found: dict[str, int] = {}
-    for path in (DOCS.parent / "django_tryon").rglob("*.py"):
+    # The package as imported: the installed wheel, when the suite runs against it.
+    for path in Path(django_tryon.__file__).resolve().parent.rglob("*.py"):
         for check_id in re.findall(r'id="(django_tryon\.[EW]\d{3})"', path.read_text()):
             found[check_id] = found.get(check_id, 0) + 1
     return found

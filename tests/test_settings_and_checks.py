@@ -1,6 +1,7 @@
 """The TRYON setting and the system checks that guard it."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,8 @@ import pytest
 from django.core.checks import Tags, run_checks
 from django.core.checks.registry import registry
 from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from django_tryon import checks
 from django_tryon.backends import base, get_backend
@@ -160,6 +163,19 @@ def test_a_mistake_stops_start_up_with_its_check_not_a_traceback(
     assert "Traceback" not in run.stderr
     assert expected in run.stderr
     assert "HINT:" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("tryon", "check_id"),
+    [
+        ({"API_KEY": "k", "POLL_INTERVALL": 1}, "django_tryon.E005"),
+        ({"API_KEY": "k", "LEASE_SECONDS": 30}, "django_tryon.E012"),
+    ],
+)
+def test_the_worker_will_not_start_on_a_mistake(settings, db, tryon, check_id):
+    settings.TRYON = tryon
+    with pytest.raises(SystemCheckError, match=re.escape(check_id)):
+        call_command("tryon_poll", "--once", skip_checks=False)
 
 
 def test_missing_rest_framework_is_e011(settings):

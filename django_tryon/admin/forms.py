@@ -15,7 +15,6 @@ from ..models import Garment, ModelPhoto
 from .products import (
     ProductField,
     ProductSelect,
-    product_from_key,
     product_key,
     product_label,
     viewable_admins,
@@ -72,18 +71,16 @@ class GarmentForm(IntakeImageForm):
         if self.admin_site is not None:
             field.admins = viewable_admins(self.admin_site, self.request)
             widget.search_url = reverse(f"{self.admin_site.name}:django_tryon_garment_products")
-        linked = self.instance.product if self.instance.content_type_id else None
-        if linked is not None:
-            # Kept as it is even if staff could not pick it (another model, no permission).
-            field.admins.setdefault(type(linked), None)
-            self.initial.setdefault("linked_product", product_key(linked))
+        field.current = self.instance.product if self.instance.content_type_id else None
+        if field.current is not None:
+            self.initial.setdefault("linked_product", product_key(field.current))
         key = (
             self.data.get(self.add_prefix("linked_product"))
             if self.is_bound
             else self.initial.get("linked_product")
         )
         try:
-            chosen = product_from_key(key, field.admins) if key else None
+            chosen = field.clean(key)
         except ValidationError:
             chosen = None
         if chosen is not None:

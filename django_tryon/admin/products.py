@@ -133,10 +133,15 @@ class ProductField(forms.Field):
         kwargs.setdefault("label", gettext_lazy("Product"))
         super().__init__(**kwargs)
         self.admins: dict = {}
+        #: The product the garment is linked to now: kept as it is, even when the
+        #: member of staff could not have chosen it (another model, no permission).
+        self.current = None
 
     def to_python(self, value):
         if value in self.empty_values:
             return None
+        if self.current is not None and value == product_key(self.current):
+            return self.current
         return product_from_key(value, self.admins)
 
     def prepare_value(self, value):
