@@ -125,9 +125,9 @@ def check_lease(app_configs, **kwargs):
         return []  # E006 reports a value that is not a number
     return [
         Error(
-            f"TRYON['LEASE_SECONDS'] is {lease!r}: the worker would start no provider call, "
-            f"since one call may take up to {needed:g} s "
-            "(2 x (CONNECT_TIMEOUT + READ_TIMEOUT) + 5).",
+            f"TRYON['LEASE_SECONDS'] is {lease!r}: the worker would start no provider call. "
+            "It starts one only while the lease outlasts the call's time budget, "
+            f"{needed:g} s here (2 x (CONNECT_TIMEOUT + READ_TIMEOUT) + 5).",
             hint=f"Set LEASE_SECONDS well above {needed:g} (the default is "
             f"{DEFAULTS['LEASE_SECONDS']!r}), or lower CONNECT_TIMEOUT and READ_TIMEOUT.",
             id="django_tryon.E012",
