@@ -163,3 +163,13 @@ def test_a_link_staff_could_not_make_is_kept_when_the_garment_is_saved(
     ]
     garment.refresh_from_db()
     assert garment.product == products[0]
+
+
+@pytest.mark.parametrize(
+    ("page", "first"),
+    [("abc", "Linen shirt 00"), ("0", "Linen shirt 00"), ("-3", "Linen shirt 00"), ("999", None)],
+)
+def test_a_page_number_that_is_not_one_is_read_safely(admin_client, catalogue, page, first):
+    found = search(admin_client, term="linen shirt", page=page)
+    texts = [r["text"] for r in found["results"]]
+    assert (texts[0].split(" (")[0] if texts else None) == first
