@@ -1,10 +1,17 @@
 """``manage.py tryon_samples``: the quick start's sample garment and photo, or every sample."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
 from django_tryon.sandbox import samples
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_writes_the_quick_starts_garment_and_photo(tmp_path, capsys):
@@ -40,3 +47,28 @@ def test_all_writes_every_sample(tmp_path):
 def test_a_folder_that_does_not_exist_is_refused(tmp_path):
     with pytest.raises(CommandError, match="is not a folder"):
         call_command("tryon_samples", dir=str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize("command", [["tryon_sandbox", "--port", "0"], ["tryon_samples"]])
+def test_without_the_sandbox_extra_the_commands_say_what_to_install(tmp_path, command):
+    """No traceback: one line naming the extra (NumPy hidden by a module that refuses import)."""
+    blocker = tmp_path / "blocker"
+    (blocker / "numpy").mkdir(parents=True)
+    (blocker / "numpy" / "__init__.py").write_text("raise ImportError('No module named numpy')\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "django", *command],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT)]),
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "CommandError: The try-on sandbox needs NumPy: pip install 'django-tryon[sandbox]'."
+    ]

@@ -1,9 +1,15 @@
 import json
+import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from django_tryon.sandbox.faults import DROP_PHASES, RESULT_MODES, Options
+try:
+    from django_tryon.sandbox.faults import DROP_PHASES, RESULT_MODES, Options
+except ImportError as err:  # the sandbox extra (NumPy) is not installed
+    SANDBOX_MISSING: ImportError | None = err
+else:
+    SANDBOX_MISSING = None
 
 
 class Command(BaseCommand):
@@ -12,7 +18,16 @@ class Command(BaseCommand):
         "fault injection. Point TRYON['BASE_URL'] at the address it prints."
     )
 
+    def run_from_argv(self, argv):
+        # Said before the options are parsed: one line with the fix, not a traceback.
+        if SANDBOX_MISSING is not None:
+            self.stderr.write(f"CommandError: {SANDBOX_MISSING}")
+            sys.exit(1)
+        super().run_from_argv(argv)
+
     def add_arguments(self, parser):
+        if SANDBOX_MISSING is not None:
+            return
         defaults = Options()
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
         parser.add_argument("--port", type=int, default=8765, help="Port (0: any free port).")
@@ -40,6 +55,8 @@ class Command(BaseCommand):
         parser.add_argument("--fault-targets", default="submit,query,credits", metavar="LIST")
 
     def handle(self, *args, **options):
+        if SANDBOX_MISSING is not None:
+            raise CommandError(str(SANDBOX_MISSING))
         from django_tryon.sandbox.server import NotLoopbackError, SandboxServer
 
         verbosity = options["verbosity"]
