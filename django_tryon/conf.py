@@ -50,6 +50,12 @@ DEFAULTS = {
     # Longest side, in px, intake scales photos down to (capped by PROVIDER_MAX_SIDE):
     # plenty for a try-on, and 12 MP camera photos (4000-4096 px) decode at half scale.
     "INTAKE_MAX_SIDE": 2048,
+    # The most memory one photo's intake may hold (its pixels x the bytes per pixel of
+    # the mode it decodes to, its decoder's buffers, the copies on the way to
+    # INTAKE_MAX_SIDE), reckoned before decoding: a 12 MP HEIC or PNG fits.
+    "INTAKE_MAX_DECODED_BYTES": 128 * MB,
+    # Decodes larger than a photo at INTAKE_MAX_SIDE that may run at once per process.
+    "INTAKE_MAX_PARALLEL_DECODES": 2,
     # Shoppers
     "REQUIRE_CONSENT": True,
     "PRIVACY_URL": "",
@@ -104,6 +110,8 @@ class TryOnSettings:
     PROVIDER_MAX_BYTES: int
     PROVIDER_MAX_SIDE: int
     INTAKE_MAX_SIDE: int
+    INTAKE_MAX_DECODED_BYTES: int
+    INTAKE_MAX_PARALLEL_DECODES: int
     # Shoppers (None: no throttle, no quota, kept forever)
     REQUIRE_CONSENT: bool
     PRIVACY_URL: str

@@ -9,10 +9,16 @@ scaled down to at most ``INTAKE_MAX_SIDE`` and under the provider's byte and
 pixel limits.
 
 Cost is bounded before any pixel is decoded: the byte size is checked from the
-upload's recorded size (or a bounded read), and the pixel count from the image
-header against ``MAX_IMAGE_PIXELS``. Large JPEGs are decoded straight at a
-reduced scale (DCT scaling through ``Image.draft``), so accepting a
-12-megapixel photo costs less than decoding it in full.
+upload's recorded size (or a bounded read), the pixel count from the image
+header against ``MAX_IMAGE_PIXELS``, and the memory the decode will take (its
+pixels times the bytes each needs in the mode it decodes to, plus what the
+format's decoder holds beside them) against ``INTAKE_MAX_DECODED_BYTES``. Large
+JPEGs are decoded straight at a reduced scale (DCT scaling through
+``Image.draft``), so accepting a 12-megapixel photo costs less than decoding it
+in full, and 16-bit grey PNGs straight to 8 bits. Decodes larger than a photo
+at the intake size take one of ``INTAKE_MAX_PARALLEL_DECODES`` slots per
+process, so a burst of large uploads cannot add up; one that finds no slot in
+time is refused with :class:`IntakeBusy`, to be tried again.
 
 HEIC/HEIF photos are accepted when the optional ``pillow-heif`` package is
 installed (``pip install django-tryon[heic]``).
@@ -21,6 +27,9 @@ installed (``pip install django-tryon[heic]``).
 import hashlib
 import io
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
@@ -84,7 +93,13 @@ MESSAGES = {
     "too_large_image": _(
         "This photo could not be made small enough for the try-on service. Use a smaller photo."
     ),
+    "too_large_to_decode": _(
+        "This photo is too large to process (%(width)s x %(height)s pixels). Choose a smaller "
+        "photo."
+    ),
 }
+# Not the photo's fault: the server is busy. The API answers it with a 503.
+BUSY_MESSAGE = _("Many photos are being processed right now. Try again in a few seconds.")
 
 
 class ImageRejected(ValidationError):
@@ -105,6 +120,21 @@ class ImageRejected(ValidationError):
 
 def _image_rejected(code: str, params: dict[str, Any]) -> ImageRejected:
     return ImageRejected(code, **params)
+
+
+class IntakeBusy(ImageRejected):
+    """Every slot for a large decode stayed taken for ``DECODE_WAIT_SECONDS``: nothing
+    is wrong with the photo, and the same upload may be sent again in a moment
+    (``retry_after`` seconds). Code ``intake_busy``."""
+
+    code_name = "intake_busy"
+
+    def __init__(self, retry_after: int) -> None:
+        ValidationError.__init__(self, BUSY_MESSAGE, code=self.code_name)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (IntakeBusy, (self.retry_after,))
 
 
 @dataclass(frozen=True)
@@ -152,12 +182,15 @@ def normalise_image(file: IO[bytes] | Any, *, purpose: str = "person") -> Normal
 
     ``file``: an ``UploadedFile`` or any binary file object. ``purpose`` is
     ``"person"`` (always JPEG) or ``"garment"`` (a garment with transparency
-    stays PNG, so the provider can cut it out). Raises :class:`ImageRejected`.
+    stays PNG, so the provider can cut it out). Raises :class:`ImageRejected`
+    (:class:`IntakeBusy` when the process has no room for a large decode now).
     """
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {PURPOSES}, not {purpose!r}")
     source = _bounded_source(file)
     accepted, recognised = _formats()
+    # Pillow's WebP decoder allocates its canvas as soon as the file is opened.
+    _check_webp_header(source)
     try:
         image = Image.open(source, formats=recognised)
     except Image.DecompressionBombError as err:
@@ -168,7 +201,9 @@ def normalise_image(file: IO[bytes] | Any, *, purpose: str = "person") -> Normal
         raise ImageRejected("truncated_image") from err
     with image:
         _check_header(image, accepted)
-        return _normalise(image, purpose)
+        cost = _prepare_decode(image, source)
+        with _decode_slot(cost):
+            return _normalise(image, purpose)
 
 
 def _bounded_source(file: Any) -> IO[bytes]:
@@ -237,10 +272,89 @@ def _check_header(image: Image.Image, accepted: tuple[str, ...]) -> None:
         raise ImageRejected("too_small", width=width, height=height, minimum=minimum)
 
 
-def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
-    orientation = _orientation(image)
-    icc_profile = image.info.get("icc_profile")
-    keep_alpha = purpose == "garment" and _has_alpha(image)
+# Memory ------------------------------------------------------------------------
+#
+# What an intake costs is known before anything is decoded: Pillow knows the mode
+# and size once the header is read, the bytes each mode keeps per pixel are
+# fixed, and so are the copies the steps below make. Beside Pillow's pixels some
+# decoders hold buffers of their own, in bytes per pixel (measured with
+# ``python bench/intake.py``): libwebp keeps its canvas and the previous frame's
+# for as long as the file is open, and hands Pillow a copy of the frame; libheif
+# frees its planes and RGB buffer once Pillow has the pixels.
+DECODER_KEPT_BYTES_PER_PIXEL = {"WEBP": 8}
+DECODER_PASSING_BYTES_PER_PIXEL = {"WEBP": 4, "HEIF": 4}
+# What the WebP header check assumes before the mode is known (RGB and RGBA both
+# keep four bytes per pixel in Pillow).
+WEBP_BYTES_PER_PIXEL = 4 + DECODER_KEPT_BYTES_PER_PIXEL["WEBP"] + 4
+# Pictures of the final size alive at once after the resize: the picture and one
+# converted copy (colour profile, flattened alpha, orientation).
+FINAL_COPIES = 2
+# A progressive or multi-scan JPEG is decoded through a buffer of every DCT
+# coefficient of the whole image (64 per 8 x 8 block, two bytes each), whatever
+# the scale of the output.
+COEFFICIENT_BYTES_PER_BLOCK = 64 * 2
+PROGRESSIVE_SOF_MARKERS = (0xC2, 0xC6, 0xCA, 0xCE)
+# How long a large decode waits for a slot before it is refused, and when the
+# client is told to try again.
+DECODE_WAIT_SECONDS = 10.0
+BUSY_RETRY_AFTER = 5
+# The photo the button sends (scaled to INTAKE_MAX_SIDE) never waits for a slot.
+SMALL_PHOTO_MODE = "RGB"
+
+
+def _pixel_bytes(mode: str) -> int:
+    """Bytes Pillow keeps per pixel in ``mode``: one for 1, L and P, two for the 16-bit
+    modes, four for every other (RGB too: its rows are four bytes a pixel)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def _check_decoded_bytes(cost: int, size: tuple[int, int]) -> None:
+    if cost > tryon_settings.INTAKE_MAX_DECODED_BYTES:
+        width, height = size
+        raise ImageRejected("too_large_to_decode", width=width, height=height)
+
+
+def _check_webp_header(source: IO[bytes]) -> None:
+    """Refuse a WebP whose canvas is over the pixel or memory caps before Pillow opens it."""
+    start = source.tell()
+    head = source.read(30)
+    source.seek(start)
+    size = _webp_canvas_size(head)
+    if size is None:
+        return
+    width, height = size
+    if width * height > tryon_settings.MAX_IMAGE_PIXELS:
+        raise ImageRejected("too_many_pixels", **_pixel_params())
+    _check_decoded_bytes(width * height * WEBP_BYTES_PER_PIXEL, size)
+
+
+def _webp_canvas_size(head: bytes) -> tuple[int, int] | None:
+    """The canvas size in a WebP file's first 30 bytes (VP8X, lossless or lossy), or None."""
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8X":
+        return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        return (
+            int.from_bytes(head[26:28], "little") & 0x3FFF,
+            int.from_bytes(head[28:30], "little") & 0x3FFF,
+        )
+    return None
+
+
+def _prepare_decode(image: Image.Image, source: IO[bytes]) -> int:
+    """Set the decode up as cheaply as the result allows, and return the most memory
+    the intake will hold at once. Refuse it when that is over
+    ``INTAKE_MAX_DECODED_BYTES``."""
+    source_size = image.size
     max_side = _max_side()
     if image.format in JPEG_FORMATS:
         scale = _jpeg_scale(image.size, max_side)
@@ -248,6 +362,187 @@ def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
             # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT data: the
             # full-size pixels are never made.
             image.draft(image.mode, (image.width // scale, image.height // scale))
+    elif image.format == "PNG" and image.mode == "I;16":
+        _decode_16_bit_grey_as_8_bit(image)
+    decoder_bytes = 0
+    if image.format in JPEG_FORMATS and _jpeg_buffers_coefficients(image, source):
+        decoder_bytes = _jpeg_coefficient_bytes(image, source_size)
+    cost = intake_bytes(
+        image.mode,
+        _comparable_mode_of(image),
+        image.size,
+        _fit(image.size, max_side),
+        str(image.format),
+        decoder_bytes,
+    )
+    _check_decoded_bytes(cost, source_size)
+    return cost
+
+
+def intake_bytes(
+    mode: str,
+    comparable: str,
+    size: tuple[int, int],
+    target: tuple[int, int],
+    image_format: str = "",
+    decoder_bytes: int = 0,
+) -> int:
+    """The most memory an intake holds at once: a picture decoded in ``mode`` at
+    ``size`` by ``image_format``'s decoder, converted to ``comparable`` to be resized,
+    and fitted to ``target``. The largest of its three stages:
+
+    - decoding: Pillow's pixels and the decoder's buffers (per pixel, and
+      ``decoder_bytes`` more, as a JPEG's coefficient buffer);
+    - bringing it to ``target``: the pixels, a copy in a mode that resizes well (a
+      palette or 16-bit picture), the premultiplied copy Pillow resizes alpha with,
+      the resize's intermediate (``target`` wide, full height) and its result;
+    - the rest, at ``target`` size: :data:`FINAL_COPIES` pictures (the decoded one
+      is closed once resized).
+    """
+    width, height = size
+    pixels = width * height
+    kept = _pixel_bytes(mode) + DECODER_KEPT_BYTES_PER_PIXEL.get(image_format, 0)
+    passing = DECODER_PASSING_BYTES_PER_PIXEL.get(image_format, 0)
+    decoding = pixels * (kept + passing) + decoder_bytes
+    if comparable != mode:
+        if mode in ("I", "F") or mode.startswith("I;16"):
+            kept += 4 + 4  # through 32-bit "I" and its scaled copy
+        kept += _pixel_bytes(comparable)
+    target_width, target_height = target
+    final = target_width * target_height * 4 * FINAL_COPIES
+    if target == size:
+        return max(decoding, pixels * kept + final)
+    premultiplied = 4 if comparable in ("RGBA", "LA") else 0
+    resize_bytes = _pixel_bytes(comparable) * target_width * (height + target_height)
+    return max(decoding, pixels * (kept + premultiplied) + resize_bytes, final)
+
+
+def _decode_16_bit_grey_as_8_bit(image: Image.Image) -> None:
+    """Decode a 16-bit grey PNG straight to 8-bit grey, keeping each sample's high byte,
+    as Pillow itself decodes 16-bit colour PNGs: half the memory of its 16-bit pixels,
+    and none of the 32-bit copies a conversion would make. The intake keeps 8 bits a
+    sample anyway."""
+    if len(image.tile) != 1 or image.tile[0][0] != "zip" or image.tile[0][3] != "I;16B":
+        return
+    tile = image.tile[0]
+    replace = getattr(tile, "_replace", None)
+    image.tile = [replace(args="L;16B") if replace else (*tile[:3], "L;16B")]
+    image._mode = "L"  # what Pillow's own plugins set when a draft changes the mode
+
+
+def _jpeg_buffers_coefficients(image: Image.Image, source: IO[bytes]) -> bool:
+    """Whether libjpeg decodes this JPEG through a whole-image coefficient buffer: a
+    progressive one, or one whose first scan does not hold every component."""
+    if image.info.get("progressive") or image.info.get("progression"):
+        return True
+    components = _first_scan_components(source)
+    return components is None or components < len(getattr(image, "layer", ()))
+
+
+def _first_scan_components(source: IO[bytes]) -> int | None:
+    """The number of components in a JPEG's first scan (its SOS header), or None when the
+    markers before it cannot be walked."""
+    start = source.tell()
+    try:
+        source.seek(0)
+        if source.read(2) != b"\xff\xd8":
+            return None
+        while True:
+            byte = source.read(1)
+            if byte != b"\xff":
+                return None
+            marker = source.read(1)
+            while marker == b"\xff":  # fill bytes
+                marker = source.read(1)
+            if not marker:
+                return None
+            if marker[0] == 0x01 or 0xD0 <= marker[0] <= 0xD7:
+                continue  # markers without a length
+            length = int.from_bytes(source.read(2), "big")
+            if length < 2:
+                return None
+            if marker[0] == 0xDA:
+                components = source.read(1)
+                return components[0] if components else None
+            source.seek(length - 2, io.SEEK_CUR)
+    finally:
+        source.seek(start)
+
+
+def _jpeg_coefficient_bytes(image: Image.Image, size: tuple[int, int]) -> int:
+    """Bytes of the coefficient buffer of a JPEG of ``size``: its components' blocks,
+    each component subsampled by its sampling factors against the largest."""
+    layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * 3
+    h_max = max(layer[1] for layer in layers) or 1
+    v_max = max(layer[2] for layer in layers) or 1
+    width, height = size
+    blocks = 0
+    for _id, h, v, _table in layers:
+        blocks += math.ceil(math.ceil(width * h / h_max) / 8) * math.ceil(
+            math.ceil(height * v / v_max) / 8
+        )
+    return blocks * COEFFICIENT_BYTES_PER_BLOCK
+
+
+class _DecodeSlots:
+    """At most ``INTAKE_MAX_PARALLEL_DECODES`` large decodes at once in this process.
+
+    A decode is large when it needs more than a photo at the intake size
+    (``INTAKE_MAX_SIDE`` square, four bytes a pixel): what the button sends never
+    waits. A large one waits up to ``DECODE_WAIT_SECONDS`` for a slot, then is
+    refused with :class:`IntakeBusy`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._semaphore = threading.BoundedSemaphore(1)
+        self._slots: int | None = None
+
+    def semaphore(self) -> threading.BoundedSemaphore:
+        # Made again when the setting changes (tests); a decode holding a slot of
+        # the old one gives it back there.
+        slots = max(1, int(tryon_settings.INTAKE_MAX_PARALLEL_DECODES))
+        with self._lock:
+            if slots != self._slots:
+                self._semaphore = threading.BoundedSemaphore(slots)
+                self._slots = slots
+            return self._semaphore
+
+    @contextmanager
+    def hold(self, timeout: float) -> Iterator[None]:
+        semaphore = self.semaphore()
+        if not semaphore.acquire(timeout=timeout):
+            raise IntakeBusy(BUSY_RETRY_AFTER)
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+
+DECODE_SLOTS = _DecodeSlots()
+
+
+def large_decode_bytes() -> int:
+    """Intakes over this many bytes take a slot: more than an RGB photo of
+    ``INTAKE_MAX_SIDE`` square (what the button sends) costs."""
+    side = _max_side()
+    return intake_bytes(SMALL_PHOTO_MODE, SMALL_PHOTO_MODE, (side, side), (side, side), "JPEG")
+
+
+@contextmanager
+def _decode_slot(cost: int) -> Iterator[None]:
+    if cost <= large_decode_bytes():
+        yield
+        return
+    with DECODE_SLOTS.hold(DECODE_WAIT_SECONDS):
+        yield
+
+
+def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
+    orientation = _orientation(image)
+    icc_profile = image.info.get("icc_profile")
+    keep_alpha = purpose == "garment" and _has_alpha(image)
+    max_side = _max_side()
     try:
         image.load()
     except DECODE_ERRORS as err:
@@ -257,6 +552,8 @@ def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
     picture = _comparable_mode(image)
     if picture.size != target:
         picture = picture.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        # The full-size pixels are done with: free them before the final steps.
+        image.close()
     picture = _to_srgb(picture, icc_profile)
     picture = _final_mode(picture, keep_alpha)
     transpose = TRANSPOSE_FOR_ORIENTATION.get(orientation)
@@ -324,17 +621,25 @@ def _has_alpha(image: Image.Image) -> bool:
     )
 
 
-def _comparable_mode(image: Image.Image) -> Image.Image:
-    """A mode that resizes and colour-converts well: RGB, RGBA, L, LA or CMYK."""
+def _comparable_mode_of(image: Image.Image) -> str:
+    """The mode :func:`_comparable_mode` converts ``image`` to."""
     mode = image.mode
     if mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        return mode
+    if mode in ("I", "F") or mode.startswith("I;16") or mode == "1":
+        return "L"
+    return "RGBA" if _has_alpha(image) else "RGB"
+
+
+def _comparable_mode(image: Image.Image) -> Image.Image:
+    """A mode that resizes and colour-converts well: RGB, RGBA, L, LA or CMYK."""
+    mode = _comparable_mode_of(image)
+    if mode == image.mode:
         return image
-    if mode in ("I", "F") or mode.startswith("I;16"):
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         # 16-bit or float grey: scale down to 8 bits instead of clipping to white.
         return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    if _has_alpha(image):
-        return image.convert("RGBA")
-    return image.convert("RGB")
+    return image.convert(mode)
 
 
 _SRGB: ImageCms.ImageCmsProfile | None = None
