@@ -1,6 +1,8 @@
 """Image files for the intake tests: good photos, and every kind of bad one."""
 
+import functools
 import io
+import math
 import struct
 import zlib
 
@@ -66,3 +68,27 @@ TEXT = b"This is a shopping list, not a photo.\nMilk\nBread\n"
 def truncated_jpeg():
     data = noisy_photo_bytes((800, 1200))
     return data[: len(data) // 2]
+
+
+@functools.cache
+def grey16_png(side=7000, value=0x8000):
+    """A ``side`` x ``side`` 16-bit grey PNG of one shade, written a row at a time: the
+    issue's "95 KB PNG that costs 465 MB" (98 MB of 16-bit pixels, under the pixel cap)."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", side, side, 16, 0, 0, 0, 0)
+    row = b"\0" + value.to_bytes(2, "big") * side
+    compressor = zlib.compressobj(9)
+    rows_at_once = math.gcd(side, 100)
+    block = row * rows_at_once
+    rows = b"".join(compressor.compress(block) for _ in range(side // rows_at_once))
+    rows += compressor.flush()
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")

@@ -359,3 +359,205 @@ def test_a_refusal_shows_in_a_django_form():
     assert not form.is_valid()
     assert form.errors["photo"] == [images.MESSAGES["not_an_image"]]
     assert form.errors.as_data()["photo"][0].code == "not_an_image"
+
+
+# Memory: bounded before decoding, and large decodes take turns ---------------
+
+
+def test_a_16_bit_grey_png_is_decoded_straight_to_8_bits(monkeypatch):
+    asked = []
+    original = Image.core.new
+
+    def spy(mode, size):
+        asked.append((mode, size))
+        return original(mode, size)
+
+    monkeypatch.setattr(Image.core, "new", spy)
+    grey = io.BytesIO()
+    Image.new("I;16", (400, 300), 0x8A00).save(grey, format="PNG")
+    out = reopen(normalise_image(upload(grey.getvalue(), "g.png")))
+    # The decoder's buffer is 8-bit grey, never the 16-bit picture.
+    assert ("L", (400, 300)) in asked
+    assert not [mode for mode, _size in asked if mode.startswith("I")]
+    assert out.getpixel((5, 5)) == (0x8A, 0x8A, 0x8A)
+
+
+def test_over_the_memory_bound_is_refused_before_decoding(tryon, monkeypatch):
+    data = photo_bytes((2000, 1000), image_format="PNG")  # 8 MB of RGB pixels
+    tryon(INTAKE_MAX_DECODED_BYTES=8 * 1024 * 1024)
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(data, "big.png"))
+    assert caught.value.code == "too_large_to_decode"
+    assert "2000 x 1000 pixels" in caught.value.messages[0]
+    monkeypatch.undo()
+    tryon(INTAKE_MAX_DECODED_BYTES=images.intake_bytes("RGB", "RGB", (2000, 1000), (2000, 1000)))
+    assert normalise_image(upload(data, "big.png")).width == 2000
+
+
+def test_the_bound_counts_bytes_per_pixel_not_only_pixels(tryon):
+    """The same pixels cost four times more decoded in RGB than in grey."""
+    size, target = (4000, 2000), (2048, 1024)
+    grey = io.BytesIO()
+    Image.new("L", size, 90).save(grey, format="PNG")
+    tryon(INTAKE_MAX_DECODED_BYTES=images.intake_bytes("L", "L", size, target))
+    assert normalise_image(upload(grey.getvalue(), "grey.png")).width == 2048
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(photo_bytes(size, image_format="PNG"), "colour.png"))
+    assert caught.value.code == "too_large_to_decode"
+
+
+def test_a_progressive_jpeg_counts_its_coefficient_buffer(tryon):
+    """libjpeg keeps every coefficient of a progressive JPEG, whatever the output scale."""
+    baseline = noisy_photo_bytes((4000, 3000), quality=70)
+    progressive = noisy_photo_bytes((4000, 3000), quality=70, progressive=True)
+    # Between the two: 12 MB of half-scale pixels, 36 MB more of 4:2:0 coefficients.
+    tryon(INTAKE_MAX_DECODED_BYTES=40 * 1024 * 1024)
+    assert normalise_image(upload(baseline)).width == 2000
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(progressive))
+    assert caught.value.code == "too_large_to_decode"
+    assert "4000 x 3000 pixels" in caught.value.messages[0]
+
+
+def test_the_first_scan_of_a_jpeg_is_read_from_its_markers():
+    assert images._first_scan_components(io.BytesIO(photo_bytes())) == 3
+    grey = io.BytesIO()
+    Image.new("L", (300, 300), 90).save(grey, format="JPEG")
+    assert images._first_scan_components(io.BytesIO(grey.getvalue())) == 1
+    # A scan of one component of three: libjpeg buffers the whole image's coefficients.
+    frame = b"\xff\xc0\x00\x11\x08\x01\x00\x01\x00\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    scan = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    assert images._first_scan_components(io.BytesIO(b"\xff\xd8" + frame + scan)) == 1
+    assert images._first_scan_components(io.BytesIO(b"\xff\xd8\xff\xc0\x00")) is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "save"),
+    [("RGB", {"lossless": False}), ("RGB", {"lossless": True}), ("RGBA", {"exif": b"Exif"})],
+    ids=["lossy", "lossless", "extended"],
+)
+def test_a_webp_canvas_size_is_read_from_its_header(mode, save):
+    data = photo_bytes((700, 500), (10, 20, 30, 40)[: len(mode)], image_format="WEBP", **save)
+    assert images._webp_canvas_size(data[:30]) == (700, 500)
+
+
+def test_a_webp_over_the_caps_is_refused_before_pillow_opens_it(monkeypatch):
+    """Pillow's WebP decoder allocates its canvas when the file is opened."""
+    data = bytearray(photo_bytes((700, 500), image_format="WEBP", lossless=True))
+    bits = (7000 - 1) | ((7000 - 1) << 14)  # a lossless header claiming 7000 x 7000
+    data[21:25] = (bits | (int.from_bytes(data[21:25], "little") & ~0xFFFFFFF)).to_bytes(
+        4, "little"
+    )
+    assert images._webp_canvas_size(bytes(data[:30])) == (7000, 7000)
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("opened"))
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(bytes(data), "big.webp"))
+    assert caught.value.code == "too_large_to_decode"
+
+
+def large_photo():
+    """A PNG whose intake costs more than a photo at the intake size: it takes a slot."""
+    data = photo_bytes((3000, 2000), image_format="PNG")
+    assert images.intake_bytes("RGB", "RGB", (3000, 2000), (2048, 1365)) > (
+        images.large_decode_bytes()
+    )
+    return data
+
+
+@pytest.fixture
+def one_slot(tryon, monkeypatch):
+    tryon(INTAKE_MAX_PARALLEL_DECODES=1)
+    monkeypatch.setattr(images, "DECODE_WAIT_SECONDS", 0.01)
+    return images.DECODE_SLOTS.semaphore()
+
+
+def test_a_large_decode_finding_no_slot_is_refused_and_a_small_one_goes_ahead(one_slot):
+    large = large_photo()
+    with images.DECODE_SLOTS.hold(0):  # taken by another request
+        with pytest.raises(images.IntakeBusy) as caught:
+            normalise_image(upload(large, "big.png"))
+        # The size the button sends never waits.
+        assert normalise_image(upload(noisy_photo_bytes((2048, 1536)))).width == 2048
+    assert caught.value.code == "intake_busy"
+    assert caught.value.retry_after == images.BUSY_RETRY_AFTER
+    assert isinstance(caught.value, ImageRejected)  # callers that catch refusals catch it
+    assert normalise_image(upload(large, "big.png")).width == 2048
+    assert one_slot.acquire(blocking=False)  # every slot given back
+    one_slot.release()
+
+
+def test_large_decodes_run_at_most_the_setting_at_once(tryon, monkeypatch):
+    import threading
+
+    tryon(INTAKE_MAX_PARALLEL_DECODES=2)
+    inside, most = [], [0]
+    two_in, release = threading.Event(), threading.Event()
+    lock = threading.Lock()
+    original = images._normalise
+
+    def held(image, purpose):
+        with lock:
+            inside.append(image)
+            most[0] = max(most[0], len(inside))
+            if len(inside) == 2:
+                two_in.set()
+        release.wait(10)
+        with lock:
+            inside.remove(image)
+        return original(image, purpose)
+
+    monkeypatch.setattr(images, "_normalise", held)
+    data, results = large_photo(), []
+    threads = [
+        threading.Thread(target=lambda: results.append(normalise_image(upload(data, "b.png"))))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    assert two_in.wait(10)
+    with lock:
+        assert len(inside) == 2  # the third waits for a slot
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert most[0] == 2
+    assert len(results) == 3
+
+
+def test_the_api_answers_busy_with_503_and_retry_after(client, garment, one_slot):
+    from django_tryon.models import TryOnJob
+    from tests.api_helpers import assert_error, photo, post_job
+
+    with images.DECODE_SLOTS.hold(0):
+        response = post_job(client, garment, photo(large_photo(), name="me.png"))
+    assert_error(response, 503, "intake_busy")
+    assert response["Retry-After"] == str(images.BUSY_RETRY_AFTER)
+    assert not TryOnJob.objects.exists()
+    assert post_job(client, garment, photo(large_photo(), name="me.png")).status_code == 201
+
+
+def test_a_busy_intake_shows_in_a_django_form(one_slot):
+    from django import forms
+
+    class PhotoForm(forms.Form):
+        photo = forms.FileField()
+
+        def clean_photo(self):
+            return normalise_image(self.cleaned_data["photo"])
+
+    with images.DECODE_SLOTS.hold(0):
+        form = PhotoForm(files={"photo": upload(large_photo(), "big.png")})
+        assert not form.is_valid()
+    assert form.errors["photo"] == [str(images.BUSY_MESSAGE)]
+    assert form.errors.as_data()["photo"][0].code == "intake_busy"
+
+
+def test_a_busy_refusal_survives_copying_and_pickling():
+    import copy
+    import pickle
+
+    error = images.IntakeBusy(5)
+    for clone in (copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert isinstance(clone, images.IntakeBusy)
+        assert (clone.code, clone.retry_after) == ("intake_busy", 5)

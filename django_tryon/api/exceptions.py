@@ -22,7 +22,8 @@ class JobNotFound(exceptions.NotFound):
 
 
 class _RetryLater(exceptions.APIException):
-    """A 429 whose ``wait`` (seconds) DRF's handler sends as ``Retry-After``."""
+    """A refusal (429 unless said otherwise) whose ``wait`` (seconds) DRF's handler sends
+    as ``Retry-After``."""
 
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
 
@@ -54,6 +55,14 @@ class TooFast(_RetryLater):
             seconds,
         ) % {"seconds": seconds}
         super().__init__(detail, seconds)
+
+
+class IntakeBusy(_RetryLater):
+    """Every slot for a large photo decode stayed taken: the same request may be sent
+    again after ``Retry-After`` seconds."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "intake_busy"
 
 
 class UploadTooLarge(exceptions.APIException):

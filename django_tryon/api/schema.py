@@ -33,6 +33,7 @@ TOO_LARGE_CODES = ["too_large_upload"]
 UNSUPPORTED_MEDIA_CODES = ["unsupported_media_type"]
 THROTTLED_CODES = ["throttled"]
 CREATE_REFUSED_CODES = ["throttled", "quota_exceeded"]
+BUSY_CODES = ["intake_busy"]
 
 
 if spectacular is not None:
@@ -109,13 +110,13 @@ def _job_not_found():
     )
 
 
-def _retry_after():
+def _retry_after(*statuses):
     return spectacular.OpenApiParameter(
         "Retry-After",
         type=int,
         location=spectacular.OpenApiParameter.HEADER,
         description="Seconds to wait before trying again.",
-        response=[429],
+        response=[429, *statuses],
     )
 
 
@@ -182,7 +183,7 @@ def create_job(method):
             "stores nothing and counts nothing."
         ),
         request={"multipart/form-data": JobCreateSerializer},
-        parameters=[location, _retry_after()],
+        parameters=[location, _retry_after(503)],
         responses={
             201: spectacular.OpenApiResponse(JobSerializer, description="A new `pending` job."),
             200: spectacular.OpenApiResponse(
@@ -204,6 +205,11 @@ def create_job(method):
             429: _error(
                 "Over `THROTTLE_RATE` (`throttled`) or the daily quota (`quota_exceeded`).",
                 CREATE_REFUSED_CODES,
+            ),
+            503: _error(
+                "Every slot for a large photo decode (`INTAKE_MAX_PARALLEL_DECODES` per server "
+                "process) stayed taken: send the same request again after `Retry-After`.",
+                BUSY_CODES,
             ),
         },
     )(method)

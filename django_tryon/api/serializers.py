@@ -5,8 +5,9 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from ..conf import tryon_settings
-from ..images import ImageRejected, normalise_image
+from ..images import ImageRejected, IntakeBusy, normalise_image
 from ..models import Garment, JobStatus, TryOnJob
+from . import exceptions
 from . import schema as openapi
 
 
@@ -138,6 +139,8 @@ class JobCreateSerializer(serializers.Serializer):
         ``validated_data["photo"]`` is then a :class:`~django_tryon.images.NormalisedImage`."""
         try:
             attrs["photo"] = normalise_image(attrs["person_image"], purpose="person")
+        except IntakeBusy as err:
+            raise exceptions.IntakeBusy(str(err.messages[0]), err.retry_after) from err
         except ImageRejected as err:
             raise serializers.ValidationError(
                 {"person_image": [ErrorDetail(str(err.messages[0]), code=err.code)]}
