@@ -1,17 +1,26 @@
-"""Benchmark: accepting a 12-megapixel JPEG through the shopper API, against the
-bare cost of decoding the same JPEG with Pillow, in the same run.
+"""Benchmark: the shopper API's photo intake, against the bare cost of decoding the
+same bytes with Pillow (open + load, the best possible), in the same run.
 
-    python bench/intake.py [--megapixels 12] [--repeat 5] [--no-rss]
+    python bench/intake.py [--megapixels 1 2 4 8 12 24] [--repeat 5] [--no-memory]
 
-Prints, for both: the median wall time, the peak of Python's heap while it runs
-(tracemalloc), and (unless --no-rss) the peak growth of the process's resident
-memory, measured in a fresh child process per case so one case's high-water
-mark does not hide the other's. Pillow keeps pixels outside Python's heap, so
-tracemalloc sees the copies of the upload and of the output, and the resident
-figure sees the decoded pixels.
+Speed: for each size, a camera-like JPEG (smooth light, fine sensor noise,
+quality 90, as a phone writes them) and the same picture as a PNG are posted
+to ``POST tryon/api/jobs/`` through Django's test client, and the same bytes
+are decoded by Pillow; both are timed in turns (median of ``--repeat``) and
+the ratio printed (target < 2x). An upload the intake refuses (a PNG over
+``MAX_UPLOAD_BYTES``, say) is shown as refused, with the time of its refusal.
 
-It sets Django up by itself (in-memory SQLite, a temporary MEDIA_ROOT) unless
-Django is already configured, as in the test suite.
+Memory (unless --no-memory): the growth of the resident high-water mark
+(``VmHWM``) of a fresh child process per case, around one API intake, beside
+the same file decoded whole by Pillow (what the intake did before the decode
+bound) and beside the intake's own estimate (what ``INTAKE_MAX_DECODED_BYTES``
+is compared with). The cases are the largest of each kind the intake accepts,
+the 16-bit grey PNG "bomb" of issue 14, and one over the bound; then six of the
+bombs at once, in six threads of one process (target: each under 150 MB, six
+under 400 MB).
+
+It sets Django up by itself (SQLite, a temporary MEDIA_ROOT) unless Django is
+already configured, as in the test suite.
 """
 
 import argparse
@@ -43,8 +52,10 @@ BENCH_TRYON = {
 }
 
 
-def setup_django():
-    """Configure a minimal project unless Django is configured already."""
+def setup_django(database=":memory:"):
+    """Configure a minimal project unless Django is configured already. ``database``:
+    SQLite's file (threads each open their own connection: an in-memory database
+    would be a new, empty one in each)."""
     import django
     from django.conf import settings
 
@@ -68,7 +79,7 @@ def setup_django():
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
         ],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": database}},
         MEDIA_ROOT=tempfile.mkdtemp(prefix="tryon-bench-media-"),
         MEDIA_URL="/media/",
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
@@ -86,12 +97,12 @@ def setup_django():
 
 
 def make_jpeg(megapixels=12.0, quality=92, seed=0):
-    """A camera-like 4:3 JPEG of about ``megapixels``: a gradient under fine noise."""
+    """A 4:3 JPEG of about ``megapixels``: a gradient under strong noise, which decodes
+    more slowly than a camera photo (kept for the heap figures)."""
     import numpy as np
     from PIL import Image
 
-    height = int((megapixels * 1_000_000 * 3 / 4) ** 0.5)
-    width = height * 4 // 3
+    height, width = _sides(megapixels)
     rng = np.random.default_rng(seed)
     gradient = np.linspace(0, 190, width, dtype=np.uint8)[None, :, None]
     pixels = rng.integers(0, 64, (height, width, 3), dtype=np.uint8) + gradient
@@ -100,8 +111,50 @@ def make_jpeg(megapixels=12.0, quality=92, seed=0):
     return buffer.getvalue()
 
 
+def _sides(megapixels):
+    height = max(8, int((megapixels * 1_000_000 * 3 / 4) ** 0.5))
+    return height, height * 4 // 3
+
+
+def camera_picture(megapixels, seed=0):
+    """A 4:3 picture like a camera's: smooth light and colour, edges, fine sensor noise."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = _sides(megapixels)
+    rng = np.random.default_rng(seed)
+    y = np.linspace(0, 1, height, dtype=np.float32)[:, None]
+    x = np.linspace(0, 1, width, dtype=np.float32)[None, :]
+    channels = []
+    for _ in range(3):
+        a, b, phase = rng.uniform(2, 9, 3).astype(np.float32)
+        channels.append(
+            110
+            + 60 * np.sin(a * x * 6.28 + phase) * np.cos(b * y * 6.28)
+            + 40 * np.sin((x * b + y * a) * 25)
+        )
+    pixels = np.stack(channels, -1)
+    pixels += rng.normal(0, 4, pixels.shape).astype(np.float32)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def encode(picture, image_format, **options):
+    buffer = io.BytesIO()
+    picture.save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def phone_jpeg(megapixels, seed=0):
+    """A camera-like JPEG: quality 90, 4:2:0, as phones write them."""
+    return encode(camera_picture(megapixels, seed), "JPEG", quality=90)
+
+
 def bare_decode(data):
     from PIL import Image
+
+    from django_tryon.images import heif_available
+
+    heif_available()  # registers pillow-heif's opener, when it is installed
 
     with Image.open(io.BytesIO(data)) as image:
         image.load()
@@ -111,7 +164,7 @@ def bare_decode(data):
 class Intake:
     """Posts a prepared multipart body to the API with the test client."""
 
-    def __init__(self, data):
+    def __init__(self, data, name="photo.jpg"):
         from django.core.files.base import ContentFile
         from django.test import Client
         from django.test.client import BOUNDARY, encode_multipart
@@ -124,7 +177,7 @@ class Intake:
             image=ContentFile(make_jpeg(0.3), name="shirt.jpg"),
         )
         upload = io.BytesIO(data)
-        upload.name = "photo.jpg"
+        upload.name = name
         # Encoded once, before any measuring: the client's own copy of the body
         # is not the server's cost.
         self.body = encode_multipart(
@@ -145,11 +198,18 @@ class Intake:
             "wsgi.input": FakePayload(self.body),
         }
 
-    def accept(self, environ=None):
+    def post(self, environ=None):
+        """The answer's status and, for a refusal, its error code."""
         response = self.client.request(**(environ or self.prepare()))
-        if response.status_code != 201:
-            raise RuntimeError(f"The API answered {response.status_code}: {response.content!r}")
-        return response.json()["id"]
+        if response.status_code == 201:
+            return 201, None
+        return response.status_code, response.json()["error"]["code"]
+
+    def accept(self, environ=None):
+        status, code = self.post(environ)
+        if status != 201:
+            raise RuntimeError(f"The API answered {status} ({code}).")
+        return status
 
 
 def timed(decode, accept, prepare, repeat):
@@ -182,23 +242,27 @@ def heap_peak(function, argument=None):
     return max(0, peak - start)
 
 
-def measure(data, repeat=5):
-    """Time and heap peaks of the bare decode and of the API intake of ``data``."""
+def measure(data, repeat=5, name="photo.jpg", heap=True):
+    """Time (and heap peaks) of the bare decode and of the API intake of ``data``. An
+    upload the API refuses is timed all the same, and its code noted."""
     from django.test import override_settings
 
     with override_settings(TRYON=BENCH_TRYON):
-        intake = Intake(data)
+        intake = Intake(data, name)
+        status, code = intake.post()
         decode_seconds, api_seconds = timed(
-            lambda: bare_decode(data), intake.accept, intake.prepare, repeat
+            lambda: bare_decode(data), intake.post, intake.prepare, repeat
         )
         results = {
             "upload_bytes": len(data),
+            "status": status,
+            "refused": code,
             "decode_seconds": decode_seconds,
             "api_seconds": api_seconds,
-            "decode_heap_peak": heap_peak(lambda _: bare_decode(data)),
         }
-        environ = intake.prepare()
-        results["api_heap_peak"] = heap_peak(intake.accept, environ)
+        if heap:
+            results["decode_heap_peak"] = heap_peak(lambda _: bare_decode(data))
+            results["api_heap_peak"] = heap_peak(intake.post, intake.prepare())
     results["time_ratio"] = results["api_seconds"] / results["decode_seconds"]
     return results
 
@@ -224,47 +288,185 @@ def _peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def child(case, path):
-    """Run one case in this (fresh) process and print its resident-memory growth."""
-    setup_django()
+def _rss_bytes():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return _peak_rss_bytes()
+
+
+def estimate(data):
+    """The intake's own reckoning of the memory ``data`` needs (or None when it is
+    refused before that)."""
+    from django_tryon import images
+
+    figures = []
+    prepare = images._prepare_decode
+
+    def spy(image, source):
+        figures.append(None)
+        cost = prepare(image, source)
+        figures[-1] = cost
+        return cost
+
+    images._prepare_decode = spy
+    try:
+        with contextlib.suppress(images.ImageRejected):
+            images.normalise_image(io.BytesIO(data))
+    finally:
+        images._prepare_decode = prepare
+    return figures[0] if figures and figures[0] is not None else None
+
+
+def child(case, path, copies=1):
+    """Run one case in this (fresh) process and print its resident-memory growth:
+    ``copies`` intakes (or whole decodes) at once, in as many threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    setup_django(str(Path(tempfile.mkdtemp(prefix="tryon-bench-db-")) / "db.sqlite3"))
     data = Path(path).read_bytes()
-    intake = Intake(data) if case == "api" else None
+    name = Path(path).name
+    intakes = [Intake(data, name) for _ in range(copies)] if case == "api" else []
+    environs = [intake.prepare() for intake in intakes]
     bare_decode(make_jpeg(0.3))  # load Pillow's decoder before the baseline
-    environ = intake.prepare() if intake else None
+    if intakes:
+        intakes[0].post(intakes[0].prepare())  # and the API's code paths
+        environs = [intake.prepare() for intake in intakes]
+    answers = []
     _reset_peak_rss()
-    before = _peak_rss_bytes()
-    if case == "api":
-        intake.accept(environ)
-    else:
-        bare_decode(data)
-    print(json.dumps({"rss_growth": _peak_rss_bytes() - before}))
+    before = _rss_bytes()
+    with ThreadPoolExecutor(max_workers=copies) as pool:
+        if case == "api":
+            pairs = zip(intakes, environs, strict=True)
+            answers = list(pool.map(lambda pair: pair[0].post(pair[1]), pairs))
+        else:
+            list(pool.map(lambda _: bare_decode(data), range(copies)))
+    growth = _peak_rss_bytes() - before
+    print(json.dumps({"rss_growth": growth, "answers": answers}))
 
 
-def rss_growth(case, path):
+def rss_growth(case, path, copies=1):
+    """Resident growth of ``case`` ("decode" or "api") on the file at ``path``."""
+    return rss_case(case, path, copies)["rss_growth"]
+
+
+def rss_case(case, path, copies=1):
     output = subprocess.run(
-        [sys.executable, __file__, "--child", case, "--file", str(path)],
+        [sys.executable, __file__, "--child", case, "--file", str(path), "--copies", str(copies)],
         check=True,
         capture_output=True,
         text=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": ""},
     ).stdout
-    return json.loads(output.strip().splitlines()[-1])["rss_growth"]
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def memory_cases():
+    """(label, file name, bytes) of the memory cases: the largest of each kind the
+    intake accepts with the default settings, the bomb, and one over the bound."""
+    from django_tryon.images import heif_available
+    from tests.images import grey16_png
+
+    cases = [
+        ("16-bit grey PNG 7000x7000 (issue 14)", "bomb.png", grey16_png(7000)),
+        ("JPEG 12 MP", "photo.jpg", phone_jpeg(12)),
+        (
+            "JPEG 24 MP progressive",
+            "photo.jpg",
+            encode(camera_picture(24), "JPEG", quality=90, progressive=True),
+        ),
+        ("PNG 12 MP", "photo.png", encode(_smooth(12), "PNG")),
+        ("WebP 7 MP", "photo.webp", encode(camera_picture(7), "WEBP", quality=85)),
+    ]
+    if heif_available():
+        cases.append(("HEIC 12 MP", "photo.heic", encode(camera_picture(12), "HEIF", quality=85)))
+    cases.append(("PNG 7000x7000 RGB (over the bound)", "big.png", encode(_smooth(49), "PNG")))
+    return cases
+
+
+def _smooth(megapixels):
+    """A picture PNG keeps small: light without sensor noise (a screenshot, a render)."""
+    from PIL import Image
+
+    height, width = _sides(megapixels)
+    if megapixels == 49:
+        height = width = 7000
+    return Image.linear_gradient("L").resize((width, height)).convert("RGB")
 
 
 def _mb(size):
     return f"{size / (1024 * 1024):7.1f} MB"
 
 
+def print_speed(rows, repeat):
+    print(
+        f"\nSpeed: API intake against a bare Pillow decode of the same bytes (median of {repeat})"
+    )
+    for label, (width, height), r in rows:
+        print(f"\n{label} {width}x{height}, {_mb(r['upload_bytes']).strip()}")
+        print(f"  bare Pillow decode : {r['decode_seconds'] * 1000:7.1f} ms", end="")
+        if "decode_heap_peak" in r:
+            print(f"   heap peak {_mb(r['decode_heap_peak'])}", end="")
+        print()
+        if r["status"] == 201:
+            print(f"  API intake (201)   : {r['api_seconds'] * 1000:7.1f} ms", end="")
+            if "api_heap_peak" in r:
+                print(f"   heap peak {_mb(r['api_heap_peak'])}", end="")
+            print()
+            print(f"  ratio API / decode : {r['time_ratio']:.2f}x (target < 2x)")
+        else:
+            print(
+                f"  API refused ({r['status']} {r['refused']}) in {r['api_seconds'] * 1000:.1f} ms"
+            )
+
+
+def run_memory(copies=6):
+    from django_tryon.conf import tryon_settings
+
+    print(
+        "\nMemory: resident growth of a fresh process, one intake (target < 150 MB) beside the "
+        "same file decoded whole, and the intake's estimate "
+        f"(INTAKE_MAX_DECODED_BYTES {_mb(tryon_settings.INTAKE_MAX_DECODED_BYTES).strip()})"
+    )
+    bomb = None
+    with tempfile.TemporaryDirectory(prefix="tryon-bench-") as folder:
+        for label, name, data in memory_cases():
+            path = Path(folder) / name
+            path.write_bytes(data)
+            bomb = bomb or path
+            cost = estimate(data)
+            whole = rss_growth("decode", path)
+            api = rss_case("api", path)
+            (status, code), growth = api["answers"][0], api["rss_growth"]
+            answer = "201" if status == 201 else f"{status} {code}"
+            print(
+                f"  {label:38} {_mb(len(data))}  decoded whole {_mb(whole)}   "
+                f"intake {_mb(growth)} ({answer}, {growth / whole:.2f}x)   "
+                f"estimate {_mb(cost) if cost else '      -   '}"
+            )
+        whole = rss_growth("decode", bomb, copies)
+        api = rss_case("api", bomb, copies)
+        answers = sorted({f"{status}" for status, _code in api["answers"]})
+        print(
+            f"  {copies} bombs at once (threads) {'':13} decoded whole {_mb(whole)}   "
+            f"intake {_mb(api['rss_growth'])} ({'/'.join(answers)}, "
+            f"{api['rss_growth'] / whole:.2f}x)   target < 400 MB"
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--megapixels", type=float, default=12.0)
+    parser.add_argument(
+        "--megapixels", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0, 12.0, 24.0]
+    )
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--no-rss", action="store_true", help="Skip the child processes.")
+    parser.add_argument("--no-memory", action="store_true", help="Skip the child processes.")
     parser.add_argument("--child", choices=["decode", "api"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.file)
+        child(args.child, args.file, args.copies)
         return
 
     setup_django()
@@ -272,31 +474,16 @@ def main(argv=None):
 
     print(f"Pillow {Image.__version__}, Python {sys.version.split()[0]}")
     rows = []
-    for quality in (75, 92, 98):
-        data = make_jpeg(args.megapixels, quality=quality)
-        with Image.open(io.BytesIO(data)) as image:
-            size = image.size
-        results = measure(data, args.repeat)
-        if not args.no_rss:
-            with tempfile.NamedTemporaryFile(suffix=".jpg") as file:
-                file.write(data)
-                file.flush()
-                results["decode_rss"] = rss_growth("decode", file.name)
-                results["api_rss"] = rss_growth("api", file.name)
-        rows.append((quality, size, results))
-
-    for quality, (width, height), r in rows:
-        print(
-            f"\n{width}x{height} JPEG q{quality}, {_mb(r['upload_bytes']).strip()} "
-            f"(median of {args.repeat})"
-        )
-        print(f"  bare Pillow decode : {r['decode_seconds'] * 1000:7.1f} ms", end="")
-        print(f"   heap peak {_mb(r['decode_heap_peak'])}", end="")
-        print(f"   RSS growth {_mb(r['decode_rss'])}" if "decode_rss" in r else "")
-        print(f"  API intake (201)   : {r['api_seconds'] * 1000:7.1f} ms", end="")
-        print(f"   heap peak {_mb(r['api_heap_peak'])}", end="")
-        print(f"   RSS growth {_mb(r['api_rss'])}" if "api_rss" in r else "")
-        print(f"  ratio API / decode : {r['time_ratio']:.2f}x (target < 2x)")
+    for megapixels in args.megapixels:
+        picture = camera_picture(megapixels)
+        for label, name, data in (
+            ("JPEG", "photo.jpg", encode(picture, "JPEG", quality=90)),
+            ("PNG", "photo.png", encode(picture, "PNG")),
+        ):
+            rows.append((label, picture.size, measure(data, args.repeat, name, heap=False)))
+    print_speed(rows, args.repeat)
+    if not args.no_memory:
+        run_memory()
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ QUICK = {
         "--rounds",
         "1",
     ],
-    "intake": ["--megapixels", "0.5", "--repeat", "1", "--no-rss"],
+    "intake": ["--megapixels", "0.5", "--repeat", "1", "--no-memory"],
 }
 
 
@@ -65,14 +65,18 @@ def run_intake(args, timeout):
         raise RuntimeError(f"bench/intake.py failed:\n{done.stdout}\n{done.stderr}")
     cases = []
     pattern = re.compile(
-        r"^\d+x\d+ JPEG (q\d+), ([\d.]+ MB).*?\n"
+        r"^(JPEG|PNG) (\d+x\d+), ([\d.]+ MB)\n"
         r"\s+bare Pillow decode :\s+([\d.]+) ms.*?\n"
         r"\s+API intake \(201\)\s+:\s+([\d.]+) ms",
         re.MULTILINE,
     )
-    for quality, size, decode_ms, api_ms in pattern.findall(done.stdout):
+    for image_format, pixels, size, decode_ms, api_ms in pattern.findall(done.stdout):
         cases.append(
-            {"case": f"{quality}, {size}", "decode_ms": float(decode_ms), "api_ms": float(api_ms)}
+            {
+                "case": f"{image_format} {pixels}, {size}",
+                "decode_ms": float(decode_ms),
+                "api_ms": float(api_ms),
+            }
         )
     if not cases:
         raise RuntimeError(f"bench/intake.py printed no figures:\n{done.stdout}")

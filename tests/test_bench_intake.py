@@ -20,13 +20,25 @@ def bench():
 
 @pytest.mark.django_db
 def test_the_benchmark_prints_both_figures_and_the_ratio(bench, capsys):
-    bench.main(["--megapixels", "0.5", "--repeat", "1", "--no-rss"])
+    bench.main(["--megapixels", "0.5", "1", "--repeat", "1", "--no-memory"])
     out = capsys.readouterr().out
-    assert out.count("bare Pillow decode") == 3
-    assert out.count("API intake (201)") == 3
-    assert out.count("ratio API / decode") == 3
-    # Warm-up, timed run and traced run, for each of the three qualities.
-    assert TryOnJob.objects.count() == 9
+    assert out.count("bare Pillow decode :") == 4
+    assert out.count("API intake (201)") == 4
+    assert out.count("ratio API / decode") == 4
+    assert "JPEG 816x612," in out and "PNG 1154x866," in out
+    # A first post, a warm-up and a timed run, for each size as JPEG and as PNG.
+    assert TryOnJob.objects.count() == 12
+
+
+@pytest.mark.django_db
+def test_a_refused_upload_is_shown_refused_with_its_code(bench, settings, capsys):
+    settings.TRYON = {**bench.BENCH_TRYON, "MAX_UPLOAD_BYTES": 64 * 1024}
+    bench.BENCH_TRYON = settings.TRYON
+    results = bench.measure(bench.encode(bench.camera_picture(0.5), "PNG"), 1, "big.png")
+    assert (results["status"], results["refused"]) == (413, "too_large_upload")
+    bench.print_speed([("PNG", (816, 612), results)], 1)
+    assert "API refused (413 too_large_upload) in" in capsys.readouterr().out
+    assert not TryOnJob.objects.exists()
 
 
 @pytest.mark.django_db
@@ -51,3 +63,25 @@ def test_resident_memory_is_measured_in_fresh_processes(bench, tmp_path):
     # The full decode holds 12 MP x 4 bytes; the intake decodes at half scale.
     assert decode > 40 * 1024 * 1024
     assert api < decode / 2
+
+
+@pytest.mark.slow
+def test_the_intake_estimate_covers_what_the_process_holds(bench, tmp_path):
+    """The memory the intake reckons before decoding (what INTAKE_MAX_DECODED_BYTES is
+    compared with) is at least what its process really grows by, Pillow's and the
+    decoders' own buffers included, for each kind of decode."""
+    picture = bench.camera_picture(4)
+    cases = {
+        "photo.png": bench.encode(picture, "PNG"),  # decoded whole, then resized
+        "photo.webp": bench.encode(picture, "WEBP", quality=80),  # libwebp's buffers
+        "photo.jpg": bench.encode(picture, "JPEG", quality=90, progressive=True),
+    }
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        estimate = bench.estimate(data)
+        measured = bench.rss_case("api", path)
+        assert measured["answers"] == [[201, None]], name
+        # A few MB of request and allocator overhead beside the pictures.
+        assert measured["rss_growth"] < estimate + 6 * 1024 * 1024, name
+        assert measured["rss_growth"] > estimate / 3, name
