@@ -36,7 +36,7 @@ from typing import IO, Any, cast
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.utils.translation import gettext_lazy as _
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from .conf import tryon_settings
 
@@ -356,7 +356,7 @@ def _webp_canvas_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _prepare_decode(image: Image.Image, source: IO[bytes]) -> int:
+def _prepare_decode(image: ImageFile.ImageFile, source: IO[bytes]) -> int:
     """Set the decode up as cheaply as the result allows, and return the most memory
     the intake will hold at once. Refuse it when that is over
     ``INTAKE_MAX_DECODED_BYTES``."""
@@ -423,7 +423,7 @@ def intake_bytes(
     return max(decoding, pixels * (kept + premultiplied) + resize_bytes, final)
 
 
-def _decode_16_bit_grey_as_8_bit(image: Image.Image) -> None:
+def _decode_16_bit_grey_as_8_bit(image: ImageFile.ImageFile) -> None:
     """Decode a 16-bit grey PNG straight to 8-bit grey, keeping each sample's high byte,
     as Pillow itself decodes 16-bit colour PNGs: half the memory of its 16-bit pixels,
     and none of the 32-bit copies a conversion would make. The intake keeps 8 bits a
@@ -431,8 +431,10 @@ def _decode_16_bit_grey_as_8_bit(image: Image.Image) -> None:
     if len(image.tile) != 1 or image.tile[0][0] != "zip" or image.tile[0][3] != "I;16B":
         return
     tile = image.tile[0]
-    replace = getattr(tile, "_replace", None)
-    image.tile = [replace(args="L;16B") if replace else (*tile[:3], "L;16B")]
+    if hasattr(tile, "_replace"):
+        image.tile = [tile._replace(args="L;16B")]
+    else:  # Pillow < 11: a plain tuple
+        image.tile = [cast(Any, (*tile[:3], "L;16B"))]
     image._mode = "L"  # what Pillow's own plugins set when a draft changes the mode
 
 

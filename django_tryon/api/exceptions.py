@@ -25,7 +25,7 @@ class _RetryLater(exceptions.APIException):
     """A refusal (429 unless said otherwise) whose ``wait`` (seconds) DRF's handler sends
     as ``Retry-After``."""
 
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    status_code: int = status.HTTP_429_TOO_MANY_REQUESTS
 
     def __init__(self, detail, wait):
         super().__init__(detail=detail, code=self.default_code)
