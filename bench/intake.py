@@ -9,6 +9,8 @@ to ``POST tryon/api/jobs/`` through Django's test client, and the same bytes
 are decoded by Pillow; both are timed in turns (median of ``--repeat``) and
 the ratio printed (target < 2x). An upload the intake refuses (a PNG over
 ``MAX_UPLOAD_BYTES``, say) is shown as refused, with the time of its refusal.
+Then where the time goes, in CPU time: the bare decode beside the intake's own
+decode, resize (and what Lanczos would cost), encode, and the whole of it.
 
 Memory (unless --no-memory): the growth of the resident high-water mark
 (``VmHWM``) of a fresh child process per case, around one API intake, beside
@@ -398,6 +400,68 @@ def _mb(size):
     return f"{size / (1024 * 1024):7.1f} MB"
 
 
+def cpu_ms(function, repeat):
+    """Median CPU milliseconds of ``function()`` in this process (less moved by other
+    work on the machine than wall time)."""
+    function()
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        function()
+        times.append(time.process_time() - start)
+    return statistics.median(times) * 1000
+
+
+def stages(data, repeat):
+    """Where the intake's time goes, in CPU ms: the bare decode, the intake's own
+    decode (reduced scale for a large JPEG), the resize to INTAKE_MAX_SIDE with the
+    intake's filter and with Lanczos, the JPEG encode, the whole normalisation."""
+    from PIL import Image
+
+    from django_tryon import images
+
+    def opened():
+        image = Image.open(io.BytesIO(data))
+        images._prepare_decode(image, io.BytesIO(data))
+        return image
+
+    def decoded():
+        image = opened()
+        image.load()
+        return image
+
+    picture = images._comparable_mode(decoded())
+    target = images._fit(picture.size, images._max_side())
+    resized = picture.resize(target, images.RESAMPLING) if target != picture.size else picture
+    figures = {
+        "bare decode": cpu_ms(lambda: bare_decode(data), repeat),
+        "intake decode": cpu_ms(decoded, repeat),
+        "resize": 0.0,
+        "resize (Lanczos)": 0.0,
+        "encode": cpu_ms(lambda: images._encode(resized.convert("RGB"), False, 90), repeat),
+        "normalise_image": cpu_ms(lambda: images.normalise_image(io.BytesIO(data)), repeat),
+    }
+    if target != picture.size:
+        figures["resize"] = cpu_ms(
+            lambda: picture.resize(target, images.RESAMPLING, reducing_gap=3.0), repeat
+        )
+        figures["resize (Lanczos)"] = cpu_ms(
+            lambda: picture.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0), repeat
+        )
+    return figures
+
+
+def print_stages(rows):
+    print("\nWhere the time goes, CPU ms (median): the intake's steps beside the bare decode")
+    names = list(rows[0][2])
+    print(f"  {'photo':17}" + "".join(f"{name:>17}" for name in names))
+    for label, (width, height), figures in rows:
+        cells = "".join(
+            f"{figures[name]:17.1f}" if figures[name] else f"{'-':>17}" for name in names
+        )
+        print(f"  {label + f' {width}x{height}':17}{cells}")
+
+
 def print_speed(rows, repeat):
     print(
         f"\nSpeed: API intake against a bare Pillow decode of the same bytes (median of {repeat})"
@@ -473,15 +537,19 @@ def main(argv=None):
     from PIL import Image
 
     print(f"Pillow {Image.__version__}, Python {sys.version.split()[0]}")
-    rows = []
+    rows, stage_rows = [], []
     for megapixels in args.megapixels:
         picture = camera_picture(megapixels)
         for label, name, data in (
             ("JPEG", "photo.jpg", encode(picture, "JPEG", quality=90)),
             ("PNG", "photo.png", encode(picture, "PNG")),
         ):
-            rows.append((label, picture.size, measure(data, args.repeat, name, heap=False)))
+            results = measure(data, args.repeat, name, heap=False)
+            rows.append((label, picture.size, results))
+            if results["status"] == 201:
+                stage_rows.append((label, picture.size, stages(data, args.repeat)))
     print_speed(rows, args.repeat)
+    print_stages(stage_rows)
     if not args.no_memory:
         run_memory()
 

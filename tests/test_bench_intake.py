@@ -26,6 +26,13 @@ def test_the_benchmark_prints_both_figures_and_the_ratio(bench, capsys):
     assert out.count("API intake (201)") == 4
     assert out.count("ratio API / decode") == 4
     assert "JPEG 816x612," in out and "PNG 1154x866," in out
+    stages = out.split("Where the time goes")[1].splitlines()[2:]
+    assert [row.split()[:2] for row in stages] == [
+        ["JPEG", "816x612"],
+        ["PNG", "816x612"],
+        ["JPEG", "1154x866"],
+        ["PNG", "1154x866"],
+    ]
     # A first post, a warm-up and a timed run, for each size as JPEG and as PNG.
     assert TryOnJob.objects.count() == 12
 
