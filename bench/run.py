@@ -29,7 +29,7 @@ FULL = {
     "memory": [],
     "cost": [],
     "throughput": [],
-    "intake": ["--repeat", "3"],
+    "intake": ["--repeat", "3", "--no-memory"],
 }
 QUICK = {
     "latency": ["--jobs", "2", "--warmup", "3", "--window", "2", "--scale", "0.05"],

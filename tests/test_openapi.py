@@ -100,8 +100,11 @@ def test_the_schema_describes_the_shopper_api():
         "type": "string",
         "format": "binary",
     }
-    assert set(create["responses"]) == {"200", "201", "400", "403", "406", "413", "415", "429"}
+    assert set(create["responses"]) == {
+        *("200", "201", "400", "403", "406", "413", "415", "429", "503"),
+    }
     assert "Retry-After" in create["responses"]["429"]["headers"]
+    assert "Retry-After" in create["responses"]["503"]["headers"]
     assert "Location" in create["responses"]["201"]["headers"]
     job = SCHEMA["components"]["schemas"]["TryOnJob"]
     assert set(job["required"]) == {
@@ -220,6 +223,18 @@ def test_refused_fields(fields, code, field, token_client, garment):
         )
     error = assert_documented("POST", "/tryon/api/jobs/", response)["error"]
     assert (response.status_code, error["code"], error["field"]) == (400, code, field)
+
+
+def test_no_slot_for_a_large_decode(settings, monkeypatch, token_client, garment):
+    from django_tryon import images
+
+    settings.TRYON = {**settings.TRYON, "INTAKE_MAX_PARALLEL_DECODES": 1}
+    monkeypatch.setattr(images, "DECODE_WAIT_SECONDS", 0.01)
+    large = photo(photo_bytes((3000, 2000), image_format="PNG"), name="me.png")
+    with images.DECODE_SLOTS.hold(0):
+        response = post_job(token_client, garment, image=large)
+    error = assert_documented("POST", "/tryon/api/jobs/", response)["error"]
+    assert (response.status_code, error["code"]) == (503, "intake_busy")
 
 
 def test_an_unreadable_body(token_client, garment):
