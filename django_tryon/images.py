@@ -287,9 +287,11 @@ def _check_header(image: Image.Image, accepted: tuple[str, ...]) -> None:
 # decoders hold buffers of their own, in bytes per pixel (measured with
 # ``python bench/intake.py``): libwebp keeps its canvas and the previous frame's
 # for as long as the file is open, and hands Pillow a copy of the frame; libheif
-# frees its planes and RGB buffer once Pillow has the pixels.
+# frees its planes and RGB buffer once Pillow has the pixels. Both read the
+# whole file into memory, and keep a second copy of it while decoding.
 DECODER_KEPT_BYTES_PER_PIXEL = {"WEBP": 8}
-DECODER_PASSING_BYTES_PER_PIXEL = {"WEBP": 6, "HEIF": 4}
+DECODER_PASSING_BYTES_PER_PIXEL = {"WEBP": 6, "HEIF": 5}
+DECODER_FILE_COPIES = {"WEBP": 2, "HEIF": 2}
 # What the WebP header check assumes before the mode is known (RGB and RGBA both
 # keep four bytes per pixel in Pillow).
 WEBP_BYTES_PER_PIXEL = (
@@ -338,7 +340,8 @@ def _check_webp_header(source: IO[bytes]) -> None:
     width, height = size
     if width * height > tryon_settings.MAX_IMAGE_PIXELS:
         raise ImageRejected("too_many_pixels", **_pixel_params())
-    _check_decoded_bytes(width * height * WEBP_BYTES_PER_PIXEL, size)
+    file_copies = DECODER_FILE_COPIES["WEBP"] * _file_size(source)
+    _check_decoded_bytes(width * height * WEBP_BYTES_PER_PIXEL + file_copies, size)
 
 
 def _webp_canvas_size(head: bytes) -> tuple[int, int] | None:
@@ -373,7 +376,7 @@ def _prepare_decode(image: ImageFile.ImageFile, source: IO[bytes]) -> int:
             image.draft(image.mode, (image.width // scale, image.height // scale))
     elif image.format == "PNG" and image.mode == "I;16":
         _decode_16_bit_grey_as_8_bit(image)
-    decoder_bytes = 0
+    decoder_bytes = DECODER_FILE_COPIES.get(str(image.format), 0) * _file_size(source)
     if image.format in JPEG_FORMATS and _jpeg_buffers_coefficients(image, source):
         decoder_bytes = _jpeg_coefficient_bytes(image, source_size)
     cost = intake_bytes(
@@ -386,6 +389,13 @@ def _prepare_decode(image: ImageFile.ImageFile, source: IO[bytes]) -> int:
     )
     _check_decoded_bytes(cost, source_size)
     return cost
+
+
+def _file_size(source: IO[bytes]) -> int:
+    start = source.tell()
+    size = source.seek(0, io.SEEK_END)
+    source.seek(start)
+    return size
 
 
 def intake_bytes(
