@@ -57,7 +57,8 @@ JPEG_QUALITIES = (90, 80)
 # bilinear filter is stretched over every source pixel a target pixel covers (a
 # tent: no aliasing), and the factors it meets here are small (under 3: a JPEG's
 # DCT scale or reducing_gap takes the rest), where it is as good as Lanczos for a
-# try-on, in under half the time (bench/intake.py's stages: 43 against 96 ms).
+# try-on, in under half the time (46 against 98 ms for a 4 MP photo: the "where the
+# time goes" table of bench/intake.py).
 RESAMPLING = Image.Resampling.BILINEAR
 # A JPEG may be decoded at a DCT scale that lands this far under INTAKE_MAX_SIDE
 # (e.g. 3264 px -> 1632 px for 2048) rather than decoded larger and resized.
@@ -304,7 +305,6 @@ FINAL_COPIES = 2
 # coefficient of the whole image (64 per 8 x 8 block, two bytes each), whatever
 # the scale of the output.
 COEFFICIENT_BYTES_PER_BLOCK = 64 * 2
-PROGRESSIVE_SOF_MARKERS = (0xC2, 0xC6, 0xCA, 0xCE)
 # How long a large decode waits for a slot before it is refused, and when the
 # client is told to try again.
 DECODE_WAIT_SECONDS = 10.0
@@ -374,11 +374,11 @@ def _prepare_decode(image: ImageFile.ImageFile, source: IO[bytes]) -> int:
             # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT data: the
             # full-size pixels are never made.
             image.draft(image.mode, (image.width // scale, image.height // scale))
-    elif image.format == "PNG" and image.mode == "I;16":
+    elif image.format == "PNG" and image.mode in ("I;16", "I"):  # "I" before Pillow 11
         _decode_16_bit_grey_as_8_bit(image)
     decoder_bytes = DECODER_FILE_COPIES.get(str(image.format), 0) * _file_size(source)
     if image.format in JPEG_FORMATS and _jpeg_buffers_coefficients(image, source):
-        decoder_bytes = _jpeg_coefficient_bytes(image, source_size)
+        decoder_bytes += _jpeg_coefficient_bytes(image, source_size)
     cost = intake_bytes(
         image.mode,
         _comparable_mode_of(image),
@@ -508,9 +508,9 @@ def _jpeg_coefficient_bytes(image: Image.Image, size: tuple[int, int]) -> int:
 class _DecodeSlots:
     """At most ``INTAKE_MAX_PARALLEL_DECODES`` large decodes at once in this process.
 
-    A decode is large when it needs more than a photo at the intake size
-    (``INTAKE_MAX_SIDE`` square, four bytes a pixel): what the button sends never
-    waits. A large one waits up to ``DECODE_WAIT_SECONDS`` for a slot, then is
+    A decode is large when it needs more memory than an RGB photo of
+    ``INTAKE_MAX_SIDE`` square (:func:`large_decode_bytes`): what the button sends
+    never waits. A large one waits up to ``DECODE_WAIT_SECONDS`` for a slot, then is
     refused with :class:`IntakeBusy`.
     """
 
@@ -574,7 +574,8 @@ def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
     if picture.size != target:
         picture = picture.resize(target, RESAMPLING, reducing_gap=3.0)
         # The full-size pixels are done with: free them before the final steps.
-        image.close()
+        # Image's own close, not ImageFile's: that one would close the caller's file.
+        Image.Image.close(image)
     picture = _to_srgb(picture, icc_profile)
     picture = _final_mode(picture, keep_alpha)
     transpose = TRANSPOSE_FOR_ORIENTATION.get(orientation)

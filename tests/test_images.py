@@ -364,6 +364,15 @@ def test_a_refusal_shows_in_a_django_form():
 # Memory: bounded before decoding, and large decodes take turns ---------------
 
 
+def test_the_callers_file_stays_open_and_unchanged():
+    """The decoded pixels are freed once resized; the upload itself is the caller's."""
+    photo = upload(photo_bytes((3000, 1500), image_format="PNG"), "big.png")
+    assert normalise_image(photo).width == 2048
+    assert not photo.closed
+    photo.seek(0)
+    assert Image.open(photo).size == (3000, 1500)
+
+
 def test_a_16_bit_grey_png_is_decoded_straight_to_8_bits(monkeypatch):
     asked = []
     original = Image.core.new
