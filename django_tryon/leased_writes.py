@@ -16,12 +16,13 @@ the worker writes once or twice per job. Values still go through each field's
 own conversion (``get_db_prep_save``), as the ORM's would.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.db import connections, models, router
+from django.db.models import Case, F, Value, When
 
 from .models import ACTIVE_STATUSES, TryOnJob
 
@@ -31,6 +32,15 @@ class Increment:
     """A field value meaning "add ``by`` to what the row holds" (``polls + 1``)."""
 
     by: int = 1
+
+
+@dataclass(frozen=True)
+class Release:
+    """A job handed back unchanged at the end of a pass, due again at ``next_attempt_at``
+    (``queried``: after a query that found it as it was)."""
+
+    next_attempt_at: datetime
+    queried: bool = False
 
 
 @dataclass
@@ -63,12 +73,78 @@ class LeasedWrites:
         self._pending: list[_Write] = []
         self._pending_pks: set = set()
         self._last_stamp = None
+        self._closed = False
 
     def __bool__(self):
         return bool(self._pending)
 
+    def close(self):
+        """End the pass's writes: from now on every write is refused."""
+        self._closed = True
+
+    def _check_open(self):
+        if self._closed:
+            raise RuntimeError("Job writes happen within a pass (run_pass).")
+
+    def claim(self, due, *, now, lease_seconds, limit, job_ids=None):
+        """Take a lease on up to ``limit`` jobs of the queryset ``due`` (only ``job_ids``
+        if given), oldest due first; return the jobs this pass holds.
+
+        The conditional UPDATE is the lock: of two workers racing for a job,
+        only one UPDATE matches its free lease (row locking on PostgreSQL,
+        serialised writes on SQLite).
+        """
+        self._check_open()
+        if job_ids is not None:
+            due = due.filter(pk__in=list(job_ids))
+        candidates = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+        if not candidates:
+            return []
+        expires = now + timedelta(seconds=lease_seconds)
+        due.filter(pk__in=candidates).update(
+            lease_owner=self.token, lease_expires_at=expires, updated_at=now
+        )
+        return list(
+            TryOnJob.objects.filter(pk__in=candidates, lease_owner=self.token)
+            .select_related("garment")
+            .order_by("next_attempt_at")
+        )
+
+    def release(self, releases: Mapping[Any, Release]):
+        """Give back the lease of jobs whose state did not change (``{pk: Release}``),
+        in one statement."""
+        self._check_open()
+        if not releases:
+            return
+        queried = [pk for pk, release in releases.items() if release.queried]
+        now = self.clock()
+        TryOnJob.objects.filter(pk__in=list(releases), lease_owner=self.token).update(
+            next_attempt_at=Case(
+                *(
+                    When(pk=pk, then=Value(release.next_attempt_at))
+                    for pk, release in releases.items()
+                ),
+                output_field=models.DateTimeField(),
+            ),
+            polls=Case(
+                When(pk__in=queried, then=F("polls") + 1),
+                default=F("polls"),
+                output_field=models.PositiveIntegerField(),
+            ),
+            last_polled_at=Case(
+                When(pk__in=queried, then=Value(now)),
+                default=F("last_polled_at"),
+                output_field=models.DateTimeField(),
+            ),
+            lease_owner="",
+            lease_expires_at=None,
+            submit_started_at=None,
+            updated_at=now,
+        )
+
     def add(self, job, fields, on_done=None):
         """Queue ``fields`` (name -> value or :class:`Increment`) for ``job``."""
+        self._check_open()
         if job.pk in self._pending_pks:
             # A job is written once per pass (the write ends its lease); a second
             # write must not share a batch with the first.
@@ -96,11 +172,16 @@ class LeasedWrites:
             if write.on_done is not None:
                 write.on_done(held)
 
-    def mark(self, jobs, name, value):
-        """Set ``name`` to ``value`` now, in one statement, on those of ``jobs`` this
-        pass holds and that are still active, keeping their leases; return them."""
+    def mark(self, jobs: Iterable[TryOnJob], change) -> list[TryOnJob]:
+        """Write ``change`` (one field, no status: a
+        :func:`~django_tryon.transitions.submit_started`) now, in one statement, on
+        those of ``jobs`` this pass holds and that are still active, keeping their
+        leases; return them."""
+        self._check_open()
+        jobs = list(jobs)
         if not jobs:
             return []
+        ((name, value),) = change.values().items()
         alias, connection = _database()
         pks = [job.pk for job in jobs]
         sql = (

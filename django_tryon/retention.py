@@ -17,9 +17,9 @@ from typing import cast
 from django.db.models import FileField, Q
 from django.utils import timezone
 
+from . import transitions
 from .conf import tryon_settings
-from .errors import message_for
-from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, DailyUsage, JobSource, JobStatus, TryOnJob
+from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, DailyUsage, JobSource, TryOnJob
 
 logger = logging.getLogger("django_tryon.retention")
 
@@ -92,10 +92,11 @@ class EraseConflict(RuntimeError):
 def erase_job(job, now=None):
     """A shopper's erasure of their try-on: photo and result deleted at once.
 
-    A job still in progress is canceled (the worker updates only jobs in an
-    active status, so it leaves it alone from then on). The row is kept, detached
-    from its owner, so counts stay right, but nothing in it points at the shopper
-    or their photos any more. Returns the updated job.
+    A job still in progress is canceled (:func:`~django_tryon.transitions.canceled`:
+    the worker updates only jobs in an active status, so it leaves it alone from
+    then on). The row is kept, detached from its owner, so counts stay right,
+    but nothing in it points at the shopper or their photos any more. Returns
+    the updated job.
     """
     now = now or timezone.now()
     for _attempt in range(MAX_ERASE_TRIES):
@@ -105,7 +106,7 @@ def erase_job(job, now=None):
             current.person_image.storage.delete(person)
         if result:
             current.result_image.storage.delete(result)
-        fields = {
+        erased = {
             "person_image": "",
             "result_image": "",
             "photo_digest": "",
@@ -115,21 +116,24 @@ def erase_job(job, now=None):
             "quota_key": "",
             "lease_owner": "",
             "lease_expires_at": None,
-            "updated_at": now,
         }
-        if current.status in ACTIVE_STATUSES:
-            fields.update(
-                status=JobStatus.CANCELED,
-                error_code="canceled",
-                error_message=str(message_for("canceled")),
-                finished_at=now,
-                submit_started_at=None,
-            )
         # Only if nothing changed since it was read: a result the worker stored
         # meanwhile is found and deleted on the next round.
-        written = TryOnJob.objects.filter(
-            pk=current.pk, status=current.status, person_image=person, result_image=result
-        ).update(**fields)
+        unchanged = {"person_image": person, "result_image": result}
+        if current.status in ACTIVE_STATUSES:
+            change = transitions.canceled(now).plus(**erased)
+            written = bool(
+                transitions.apply(
+                    [current.pk], change, now=now, expected=[current.status], **unchanged
+                )
+            )
+        else:  # ended already: only the erasure is written, the status stays
+            written = (
+                TryOnJob.objects.filter(pk=current.pk, status=current.status, **unchanged).update(
+                    **erased, updated_at=now
+                )
+                > 0
+            )
         if written:
             current.refresh_from_db()
             return current

@@ -1,7 +1,7 @@
 """Signals a shop can connect to.
 
-Both are sent by the worker after the job's new state is saved, with
-``sender=TryOnJob`` and ``job=<the job>``.
+Both are sent once per change, after the job's new state is committed (see
+:mod:`django_tryon.transitions`), with ``sender=TryOnJob`` and ``job=<the job>``.
 """
 
 from django.dispatch import Signal

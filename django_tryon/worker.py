@@ -1,67 +1,64 @@
 """The worker engine: one pass moves every due job one step along.
 
+A :class:`Worker` is a process's engine: its backend, its thread pool, its
+pause after a 429 and the provider times it learned last for as long as the
+process runs. A :class:`Pass` is one run over the due jobs: its lease token,
+its report and its pending writes, gone when the pass ends.
+
 A pass claims a batch of due jobs under a lease, then, in parallel up to
 ``CONCURRENCY``, submits the pending ones and queries the ones at the provider,
-downloading and storing results as they arrive. Provider calls and file
-transfers run in a thread pool; every database write happens on the calling
-thread, fenced by the lease (``UPDATE ... WHERE lease_owner = <this pass>``),
-so a worker that lost its lease can never overwrite another's work.
+downloading and storing results as they arrive.
+
+Provider calls and file transfers run in a thread pool; every database write
+happens on the calling thread, as a change of :mod:`django_tryon.transitions`
+fenced by the lease (:mod:`django_tryon.leased_writes`), so a worker that lost
+its lease can never overwrite another's work. How each provider error is
+handled is one table, :data:`ERROR_ACTIONS`.
 
 ``manage.py tryon_poll`` loops over :meth:`Worker.run_pass`; the Celery tasks
 call the same engine.
 """
 
+import enum
 import logging
 import mimetypes
 import os
 import queue
 import socket
-import sys
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import models
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from . import transitions
 from .backends import get_backend
 from .backends.base import (
-    FAILED,
     SUCCEEDED,
     ConfigurationError,
     ImageInput,
     OutOfCreditsError,
     PermanentError,
     RateLimitedError,
+    TaskState,
     TryOnError,
     TryOnRequest,
 )
 from .conf import tryon_settings
-from .errors import message_for
-from .leased_writes import Increment, LeasedWrites
-from .models import IN_FLIGHT_STATUSES, JobStatus, TryOnJob
-from .results import (
-    ResultFetcher,
-    result_from_content,
-    store_result,
-)
+from .leased_writes import Increment, LeasedWrites, Release
+from .models import JobStatus, TryOnJob
+from .results import ResultFetcher, result_from_content, store_result
 from .schedule import QuerySchedule, job_kind, retry_delay
-from .signals import job_failed, job_succeeded
 
 logger = logging.getLogger("django_tryon.worker")
 
 # Longest pause after repeated 429s, whatever the provider's Retry-After says.
 MAX_RATE_PAUSE = 60.0
-
-# Crash tests only (tests/e2e/test_crash.py): the name of a point where a worker
-# process stops, so the test can kill it inside a window too short to hit by timing.
-PAUSE_AT_ENV = "TRYON_TEST_PAUSE_AT"
-PAUSE_SECONDS_ENV = "TRYON_TEST_PAUSE_SECONDS"
 # How often the query schedule re-reads recent provider times (other workers' too).
 SCHEDULE_REFRESH_SECONDS = 600
 # Recent successes read to learn provider times.
@@ -69,10 +66,18 @@ SCHEDULE_SAMPLE_ROWS = 500
 # Seconds before its first query that a task found done by it is taken to have finished.
 FIRST_QUERY_SPREAD = 1.0
 
+#: The points of a pass where a ``checkpoint`` hook is called (see :class:`Worker`).
+CHECKPOINTS = ("claimed", "recording", "submitted", "queried", "result_stored")
+
 
 @dataclass
 class PassReport:
-    """What one pass did, for logs, the command's output and tests."""
+    """What one pass did, for logs, the command's output and tests.
+
+    Each count is of what happened: ``submitted`` counts the submits the
+    provider took (a task id recorded), ``queried`` the queries it answered,
+    ``retried`` the calls that failed and will be tried again.
+    """
 
     claimed: int = 0
     submitted: int = 0
@@ -109,7 +114,47 @@ class PassReport:
             )
             if value
         ]
+        if self.errors:
+            codes = ", ".join(f"{code} {count}" for code, count in sorted(self.errors.items()))
+            parts.append(f"errors: {codes}")
         return ", ".join(parts) or "nothing due"
+
+
+class Action(enum.Enum):
+    """What the worker does with a job whose call raised."""
+
+    RETRY = "retry with backoff"
+    PAUSE = "pause every call for the provider's rate"
+    FAIL = "fail with the error's code"
+    FAIL_IN_DOUBT = "fail as a submit that may have reached the provider"
+    CONFIGURATION_ALARM = "fail and tell staff the provider refused the configuration"
+    CREDITS_ALARM = "fail and tell staff the account is out of credits"
+
+
+#: Each provider error class and its action; the first class that matches wins.
+#: Anything else (a bug, an unexpected library error) is retried, and logged
+#: with its traceback. A retryable error on a submit that may have reached the
+#: provider (``in_doubt``) fails as in doubt unless ``RESUBMIT_INTERRUPTED``.
+ERROR_ACTIONS: tuple[tuple[type[BaseException], Action], ...] = (
+    (RateLimitedError, Action.PAUSE),
+    (ConfigurationError, Action.CONFIGURATION_ALARM),
+    (OutOfCreditsError, Action.CREDITS_ALARM),
+    (PermanentError, Action.FAIL),
+    (TryOnError, Action.RETRY),
+)
+
+
+def action_for(err: BaseException, *, submit: bool) -> Action:
+    """What to do with a job whose call raised ``err`` (``submit``: it was a submit)."""
+    action = next((action for kind, action in ERROR_ACTIONS if isinstance(err, kind)), Action.RETRY)
+    if (
+        action is Action.RETRY
+        and submit
+        and getattr(err, "in_doubt", False)
+        and not tryon_settings.RESUBMIT_INTERRUPTED
+    ):
+        return Action.FAIL_IN_DOUBT
+    return action
 
 
 @dataclass
@@ -119,17 +164,62 @@ class Outcome:
     job: TryOnJob
     task_id: str = ""
     request_id: str = ""
-    status: str = ""
+    status: str = ""  # the job status the provider's state means, if it answered one
     result_name: str = ""
     error: BaseException | None = None
 
 
-@dataclass(frozen=True)
-class Release:
-    """A job handed back unchanged at the end of a pass, due again at ``next_attempt_at``."""
+class Pass:
+    """One pass's state: its lease token, its clock, its lease, report and writes.
 
-    next_attempt_at: object
-    queried: bool = False
+    Provider calls may start until :attr:`start_deadline` (monotonic seconds),
+    early enough that every call started ends while the lease still holds.
+    Writes go through :meth:`record`, which only a pass has: no job is written
+    outside one.
+    """
+
+    def __init__(self, worker_id: str, *, clock: Callable[[], datetime], should_stop):
+        self.token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
+        self.clock = clock
+        self.should_stop = should_stop
+        self.started_at = clock()
+        self.lease_seconds = float(tryon_settings.LEASE_SECONDS)
+        call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
+        self.start_deadline = time.monotonic() + max(0.0, self.lease_seconds - call_budget - 5)
+        self.report = PassReport()
+        self.writes = LeasedWrites(self.token, clock=clock)
+        self.releases: dict[Any, Release] = {}  # job pk -> release, one batched write at the end
+
+    def may_start(self) -> bool:
+        return not self.should_stop() and time.monotonic() <= self.start_deadline
+
+    def record(self, job: TryOnJob, change: transitions.Change, on_done=None) -> None:
+        """Queue ``change`` for ``job``, ending its lease: written at the next flush if
+        the pass still holds the job; then its signal is sent, and ``on_done(recorded)``
+        called."""
+        change.check(job)
+
+        def done(recorded):
+            if recorded:
+                change.announce(job)
+            else:
+                logger.warning("Job %s: lease lost or job changed elsewhere; not recorded.", job.pk)
+            if on_done is not None:
+                on_done(recorded)
+
+        self.writes.add(job, change.values(), done)
+
+    def release(self, job: TryOnJob, release: Release) -> None:
+        """Hand ``job`` back unchanged at the end of the pass (all in one write)."""
+        self.releases[job.pk] = release
+
+    def close(self) -> None:
+        """Give back every lease still held; no write outlives the pass."""
+        try:
+            self.writes.flush()
+            self.writes.release(self.releases)
+        finally:
+            self.writes.close()
 
 
 def default_worker_id():
@@ -137,31 +227,47 @@ def default_worker_id():
 
 
 class Worker:
-    """Moves try-on jobs along. One instance per process; not thread-safe itself."""
+    """Moves try-on jobs along. One instance per process; not thread-safe itself.
 
-    def __init__(self, *, backend=None, worker_id=None, clock=timezone.now):
+    The constructor takes what tests and special set-ups replace: the
+    ``backend``, the ``clock`` (``timezone.now``), the ``executor`` the
+    provider calls run in (a thread pool of ``CONCURRENCY``), and
+    ``checkpoint``, called with the name of each point of :data:`CHECKPOINTS`
+    a pass reaches (``claimed`` and ``recording`` on the pass's thread, the
+    others on the call's): crash tests stop a process there.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend=None,
+        worker_id=None,
+        clock=timezone.now,
+        executor: Executor | None = None,
+        checkpoint: Callable[[str], None] | None = None,
+    ):
         self.backend = backend or get_backend()
         self.worker_id = worker_id or default_worker_id()
         self.clock = clock
         self.concurrency = max(1, int(tryon_settings.CONCURRENCY))
+        self.checkpoint = checkpoint or _no_checkpoint
         self.fetcher = ResultFetcher(
             base_url=tryon_settings.BASE_URL,
             extra_hosts=[*tryon_settings.RESULT_HOSTS, *self.backend.result_hosts()],
             max_bytes=tryon_settings.RESULT_MAX_BYTES,
             timeout=(tryon_settings.CONNECT_TIMEOUT, tryon_settings.READ_TIMEOUT),
         )
-        self._executor = ThreadPoolExecutor(
+        self.executor = executor or ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="tryon-worker"
         )
         self._local = threading.local()
         self._rate_pause_until = 0.0  # time.monotonic() before which no provider call is made
         self._rate_strikes = 0
         self.schedule = QuerySchedule()
-        self._schedule_read_at = None
-        self._pass_writes: LeasedWrites | None = None  # the current pass's
+        self._schedule_read_at: float | None = None
 
     def close(self):
-        self._executor.shutdown(wait=True)
+        self.executor.shutdown(wait=True)
         self.backend.close()
 
     def __enter__(self):
@@ -179,139 +285,86 @@ class Worker:
         at the provider are finished and recorded either way. ``job_ids``
         limits the pass to those jobs (the Celery tasks move one job at a time).
         """
-        report = PassReport()
-        now = self.clock()
-        token = f"{self.worker_id}:{uuid.uuid4().hex[:12]}"
-        lease = tryon_settings.LEASE_SECONDS
-        jobs = self._claim(token, now, lease, job_ids)
-        report.claimed = len(jobs)
+        current = Pass(self.worker_id, clock=self.clock, should_stop=should_stop)
+        jobs = self._claim(current, job_ids, tryon_settings.BATCH_SIZE)
         if not jobs:
-            return report
+            current.writes.close()
+            return current.report
         self._refresh_schedule()
-        self._pass_writes = LeasedWrites(token, clock=self.clock)
         try:
-            self._move(jobs, token, now, lease, report, should_stop)
+            self._move(current, jobs)
         finally:
-            self._pass_writes = None  # no write outlives its pass's lease
-        logger.debug("Pass %s: %s", token, report)
-        return report
+            current.close()
+        logger.debug("Pass %s: %s", current.token, current.report)
+        return current.report
 
-    def _move(self, jobs, token, now, lease, report, should_stop):
+    def _move(self, current: Pass, jobs):
         """Move each claimed job one step, recording as answers come back."""
-        # Stop starting provider calls early enough that every call started
-        # ends while the lease still holds.
-        call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
-        start_deadline = time.monotonic() + max(0.0, lease - call_budget - 5)
-
-        to_release: dict[Any, Release] = {}  # job pk -> release, one batched write at the end
-        waiting = []
-        for job in jobs:
-            if self._expire_if_late(job, now, report):
-                continue
-            waiting.append(job)
-        self._writes.flush()
-
+        waiting = self._not_expired(current, jobs)
         running: dict[Future[Outcome], TryOnJob] = {}
         # Finished calls announce themselves here: taking the next one costs the
         # same whatever the number of calls in flight (wait() would visit each).
         finished: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
         while waiting or running:
             while waiting and len(running) < self.concurrency:
-                if should_stop() or time.monotonic() > start_deadline or self._rate_paused():
+                if not current.may_start() or self._rate_paused():
                     break
                 free = self.concurrency - len(running)
                 group, waiting = waiting[:free], waiting[free:]
-                started = self._start_group(group, report)
+                started = self._start_group(current, group)
                 running.update(started)
                 for future in started:
                     future.add_done_callback(finished.put)
-            self._writes.flush()  # jobs that failed before their call left
+            current.writes.flush()  # jobs that failed before their call left
             if not running:
                 break
+            future = finished.get()
             # Record every call that has finished by now before starting more, so
             # that the places they free leave together (one submit mark per group).
-            future = finished.get()
+            self.checkpoint("recording")
             while True:
                 running.pop(future)
-                self._apply(future.result(), report, to_release)
+                self._apply(current, future.result())
                 try:
                     future = finished.get_nowait()
                 except queue.Empty:
                     break
             # What these calls brought is written together, before more calls start.
-            self._writes.flush()
+            current.writes.flush()
 
         resume_at = self._resume_at()
         for job in waiting:
-            to_release[job.pk] = Release(max(job.next_attempt_at, resume_at))
-        report.released = len(waiting)
-        self._release(token, to_release)
+            current.release(job, Release(max(job.next_attempt_at, resume_at)))
+        current.report.released = len(waiting)
 
-    @property
-    def _writes(self):
-        """The writes of the pass in progress (every write needs a pass's lease)."""
-        if self._pass_writes is None:
-            raise RuntimeError("Job writes happen within a pass (run_pass).")
-        return self._pass_writes
+    def _not_expired(self, current: Pass, jobs):
+        """``jobs`` less those that have run out of time, which are ended as ``expired``."""
+        now = current.clock()
+        kept = [job for job in jobs if not self._expire_if_late(current, job, now)]
+        current.writes.flush()
+        return kept
 
     # Claiming ---------------------------------------------------------------
 
-    def _claim(self, token, now, lease_seconds, job_ids=None):
-        """Take a lease on up to BATCH_SIZE due jobs; return the jobs this pass holds.
+    def _claim(self, current: Pass, job_ids, limit):
+        """Take a lease on up to ``limit`` due jobs; return the jobs the pass now holds.
 
         The conditional UPDATE is the lock: of two workers racing for a job,
         only one UPDATE matches its free lease (row locking on PostgreSQL,
         serialised writes on SQLite).
         """
-        due = TryOnJob.objects.due(now)
-        if job_ids is not None:
-            due = due.filter(pk__in=list(job_ids))
-        candidates = list(
-            due.order_by("next_attempt_at").values_list("pk", flat=True)[
-                : tryon_settings.BATCH_SIZE
-            ]
+        now = current.clock()
+        jobs = current.writes.claim(
+            TryOnJob.objects.due(now),
+            now=now,
+            lease_seconds=current.lease_seconds,
+            limit=limit,
+            job_ids=job_ids,
         )
-        if not candidates:
-            return []
-        due.filter(pk__in=candidates).update(
-            lease_owner=token,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            updated_at=now,
-        )
-        return list(
-            TryOnJob.objects.filter(lease_owner=token)
-            .select_related("garment")
-            .order_by("next_attempt_at")
-        )
-
-    def _release(self, token, next_attempts):
-        """Give back the lease of jobs whose state did not change, in one query."""
-        if not next_attempts:
-            return
-        queried = [pk for pk, release in next_attempts.items() if release.queried]
-        now = self.clock()
-        TryOnJob.objects.filter(pk__in=list(next_attempts), lease_owner=token).update(
-            next_attempt_at=Case(
-                *(
-                    When(pk=pk, then=release.next_attempt_at)
-                    for pk, release in next_attempts.items()
-                )
-            ),
-            polls=Case(
-                When(pk__in=queried, then=F("polls") + 1),
-                default=F("polls"),
-                output_field=models.PositiveIntegerField(),
-            ),
-            last_polled_at=Case(
-                When(pk__in=queried, then=Value(now)),
-                default=F("last_polled_at"),
-                output_field=models.DateTimeField(),
-            ),
-            lease_owner="",
-            lease_expires_at=None,
-            submit_started_at=None,
-            updated_at=now,
-        )
+        current.report.claimed += len(jobs)
+        if jobs:
+            self.checkpoint("claimed")
+        return jobs
 
     def _refresh_schedule(self):
         """Re-read recent provider times, so the schedule follows every worker's jobs."""
@@ -334,12 +387,14 @@ class Worker:
 
     # Starting a job's step ----------------------------------------------------
 
-    def _start_group(self, jobs, report):
+    def _start_group(self, current: Pass, jobs):
         """Start one step of each of ``jobs`` at once; return ``{future: job}``.
 
         The submits of the group are marked ``submit_started_at`` in one
         ``UPDATE`` just before they are all handed to the pool: the mark still
         precedes each request, and no job is marked that is not leaving now.
+        A job canceled since the claim is not marked, so not submitted: no paid
+        task for it.
         """
         started = {}
         submits = []
@@ -349,27 +404,16 @@ class Worker:
                     # The worker that held this job died while its submit was at
                     # the provider: the provider may have a task for it.
                     if not tryon_settings.RESUBMIT_INTERRUPTED:
-                        self._fail(job, "submit_interrupted", report)
+                        self._fail(current, job, "submit_interrupted")
                         continue
-                    report.resubmitted += 1
+                    current.report.resubmitted += 1
                     logger.warning("Resubmitting job %s after an interrupted submit.", job.pk)
                 submits.append(job)
             else:
-                report.queried += 1
-                started[self._executor.submit(self._query_job, job)] = job
-        for job in self._mark_submits(submits):
-            report.submitted += 1
-            started[self._executor.submit(self._submit_job, job)] = job
+                started[self.executor.submit(self._query_job, job)] = job
+        for job in current.writes.mark(submits, transitions.submit_started(current.clock())):
+            started[self.executor.submit(self._submit_job, job)] = job
         return started
-
-    def _mark_submits(self, jobs):
-        """Record ``submit_started_at`` on ``jobs`` (one query); return those still held.
-
-        Recorded before the requests leave, so a crash from here until a task
-        id is saved is known as such (see _start_group). A job canceled since
-        the claim is not marked, so not submitted: no paid task for it.
-        """
-        return self._writes.mark(jobs, "submit_started_at", timezone.now())
 
     # Off the main thread: provider calls and file transfers only -------------
 
@@ -381,7 +425,7 @@ class Worker:
                 clothes_type=job.garment.clothes_type,
             )
             submission = self.backend.submit(request)
-            _pause_point("submitted")
+            self.checkpoint("submitted")
             outcome = Outcome(job=job, task_id=submission.task_id, request_id=submission.request_id)
             if submission.state is not None and submission.state.is_final:
                 self._take_state(outcome, submission.state)
@@ -392,18 +436,26 @@ class Worker:
     def _query_job(self, job):
         try:
             outcome = Outcome(job=job)
-            self._take_state(outcome, self.backend.query(job.provider_task_id))
+            self._take_state(outcome, self.provider_state(job))
             return outcome
         except Exception as err:
             return Outcome(job=job, error=err)
 
+    def provider_state(self, job: TryOnJob) -> TaskState:
+        """Where ``job``'s task stands at the provider: the one place it is asked for.
+
+        A state the provider pushed (webhooks, see :mod:`django_tryon.transitions`)
+        is to be taken here instead of a query. Runs on a pool thread.
+        """
+        return self.backend.query(job.provider_task_id)
+
     def _take_state(self, outcome, state):
         outcome.request_id = state.request_id or outcome.request_id
-        outcome.status = state.status
-        if state.status == FAILED:
+        outcome.status = transitions.status_for_state(state.status)
+        if outcome.status == JobStatus.FAILED:
             outcome.error = state.error or PermanentError("The provider reported a failure.")
         elif state.status == SUCCEEDED:
-            _pause_point("queried")
+            self.checkpoint("queried")
             if state.result_content:
                 downloaded = result_from_content(
                     state.result_content, tryon_settings.RESULT_MAX_BYTES
@@ -412,7 +464,7 @@ class Worker:
                 downloaded = self.fetcher.fetch(state.result_url, self._session())
             try:
                 outcome.result_name = store_result(outcome.job, downloaded)
-                _pause_point("result_stored")
+                self.checkpoint("result_stored")
             finally:
                 downloaded.close()
 
@@ -424,57 +476,69 @@ class Worker:
 
     # Back on the main thread: record what happened ----------------------------
 
-    def _apply(self, outcome, report, to_release):
-        job = outcome.job
-        now = self.clock()
+    def _apply(self, current: Pass, outcome: Outcome):
         if outcome.error is not None:
-            self._apply_error(outcome, report, to_release, now)
+            self._apply_error(current, outcome)
             return
-        fields: dict[str, Any] = {}
+        self._rate_strikes = 0
+        job, report = outcome.job, current.report
+        now = current.clock()
         if outcome.task_id:
-            fields.update(
-                status=JobStatus.QUEUED,
-                provider=self.backend.provider_name,
-                provider_task_id=outcome.task_id,
-                submitted_at=now,
-                submit_started_at=None,
-            )
             # The schedule below plans by provider and clothes type: the job must
             # already say which provider it is at.
             job.provider, job.submitted_at = self.backend.provider_name, now
-        if outcome.request_id:
-            fields["provider_request_id"] = outcome.request_id
-        self._rate_strikes = 0
-        if not outcome.task_id:
-            fields["polls"] = Increment()
-            fields["last_polled_at"] = now
+            if not outcome.result_name:
+                change = transitions.submitted(
+                    provider=job.provider,
+                    task_id=outcome.task_id,
+                    request_id=outcome.request_id,
+                    now=now,
+                    next_attempt_at=self.schedule.next_query_at(job, now),
+                )
+                current.record(job, change, _counting(report, "submitted"))
+                return
         if outcome.result_name:
-            fields["result_image"] = outcome.result_name
-            estimate = self._provider_seconds(job, now)
-            if estimate is not None:
-                seconds, spread = estimate
-                fields["provider_seconds"] = seconds
-                self.schedule.learn(job_kind(job), seconds, spread)
-            result_name = outcome.result_name
-
-            def succeeded(recorded):
-                if recorded:
-                    report.succeeded += 1
-                    job_succeeded.send(sender=TryOnJob, job=job)
-                else:
-                    self._discard_result(job, result_name)
-
-            self._finish(job, JobStatus.SUCCEEDED, fields, now, succeeded)
+            self._succeed(current, outcome, now)
             return
-        if outcome.status in IN_FLIGHT_STATUSES and outcome.status != job.status:
-            fields["status"] = outcome.status
-        next_at = self.schedule.next_query_at(job, now)
-        if fields.keys() - {"polls", "last_polled_at", "provider_request_id"}:
-            fields["next_attempt_at"] = next_at
-            self._write(job, fields)
+        report.queried += 1
+        if outcome.status != job.status:
+            change = transitions.moved(
+                outcome.status,
+                next_attempt_at=self.schedule.next_query_at(job, now),
+                request_id=outcome.request_id,
+            )
+            current.record(job, change.plus(polls=Increment(), last_polled_at=now))
         else:
-            # Nothing changed but the time of the next query: batched in _release.
-            to_release[job.pk] = Release(next_at, queried=True)
+            # Nothing changed but the time of the next query: batched at the end.
+            current.release(job, Release(self.schedule.next_query_at(job, now), queried=True))
+
+    def _succeed(self, current: Pass, outcome: Outcome, now):
+        job, report = outcome.job, current.report
+        change = transitions.succeeded(
+            result_name=outcome.result_name, now=now, request_id=outcome.request_id
+        )
+        if outcome.task_id:  # a synchronous provider: submitted and done in one call
+            report.submitted += 1
+            change = change.plus(
+                provider=job.provider, provider_task_id=outcome.task_id, submitted_at=now
+            )
+        else:
+            report.queried += 1
+            change = change.plus(polls=Increment(), last_polled_at=now)
+        estimate = self._provider_seconds(job, now)
+        if estimate is not None:
+            seconds, spread = estimate
+            change = change.plus(provider_seconds=seconds)
+            self.schedule.learn(job_kind(job), seconds, spread)
+        result_name = outcome.result_name
+
+        def succeeded(recorded):
+            if recorded:
+                report.succeeded += 1
+            else:
+                self._discard_result(job, result_name)
+
+        current.record(job, change, succeeded)
 
     @staticmethod
     def _provider_seconds(job, now):
@@ -497,117 +561,77 @@ class Worker:
             before = min(found, (job.last_polled_at - job.submitted_at).total_seconds())
         return max(0.0, (before + found) / 2), max(0.0, found - before)
 
-    def _apply_error(self, outcome, report, to_release, now):
-        job, err = outcome.job, outcome.error
-        was_submit = not job.provider_task_id
-        if isinstance(err, RateLimitedError):
+    def _apply_error(self, current: Pass, outcome: Outcome):
+        job, err, report = outcome.job, outcome.error, current.report
+        assert err is not None
+        action = action_for(err, submit=not job.provider_task_id)
+        code = getattr(err, "job_error_code", "provider_error")
+        if action is Action.PAUSE:
             report.rate_limited += 1
             self._rate_limited(err)
-            to_release[job.pk] = Release(self._resume_at())
-            return
-        code = getattr(err, "job_error_code", "provider_error")
-        if isinstance(err, ConfigurationError):
+            current.release(job, Release(self._resume_at()))
+        elif action is Action.CONFIGURATION_ALARM:
             logger.error("Job %s: the provider refused the configuration: %s", job.pk, err)
-            self._fail(job, code, report, err)
-            return
-        if isinstance(err, OutOfCreditsError):
+            self._fail(current, job, code, err)
+        elif action is Action.CREDITS_ALARM:
             # Every job fails until staff top the account up: tell them loudly.
             logger.error("Job %s: the provider account is out of credits: %s", job.pk, err)
-            self._fail(job, code, report, err)
-            return
-        if isinstance(err, PermanentError):
+            self._fail(current, job, code, err)
+        elif action is Action.FAIL:
             logger.warning("Job %s failed: %s", job.pk, err)
-            self._fail(job, code, report, err)
-            return
-        if (
-            was_submit
-            and getattr(err, "in_doubt", False)
-            and not tryon_settings.RESUBMIT_INTERRUPTED
-        ):
+            self._fail(current, job, code, err)
+        elif action is Action.FAIL_IN_DOUBT:
             logger.warning("Job %s: the submit may have reached the provider: %s", job.pk, err)
-            self._fail(job, "submit_interrupted", report, err)
-            return
+            self._fail(current, job, "submit_interrupted", err)
+        else:
+            self._retry(current, job, code, err)
+
+    def _retry(self, current: Pass, job, code, err):
         if not isinstance(err, TryOnError):
             logger.error("Job %s: unexpected error", job.pk, exc_info=err)
         attempts = job.attempts + 1
         if attempts >= tryon_settings.MAX_ATTEMPTS:
             logger.warning("Job %s failed after %d attempts: %s", job.pk, attempts, err)
-            self._fail(job, code, report, err, attempts=attempts)
+            self._fail(current, job, code, err, attempts=attempts)
             return
-        report.retried += 1
-        report.count_error(code)
-        logger.info("Job %s: attempt %d failed, retrying: %s", job.pk, attempts, err)
-        self._write(
-            job,
-            {
-                "attempts": attempts,
-                "next_attempt_at": max(now + retry_delay(attempts), self._resume_at()),
-                "submit_started_at": None,
-                "provider_error_code": getattr(err, "code", "") or "",
-            },
+        next_at = max(current.clock() + retry_delay(attempts), self._resume_at())
+        logger.warning(
+            "Job %s: attempt %d of %d failed, next at %s: %s",
+            job.pk,
+            attempts,
+            tryon_settings.MAX_ATTEMPTS,
+            timezone.localtime(next_at).isoformat(timespec="seconds"),
+            err,
         )
+        current.report.retried += 1
+        current.report.count_error(code)
+        change = transitions.retry_later(
+            attempts=attempts, next_attempt_at=next_at, provider_code=getattr(err, "code", "")
+        )
+        current.record(job, change)
 
-    def _expire_if_late(self, job, now, report):
+    def _expire_if_late(self, current: Pass, job, now):
         started = job.submitted_at or job.started_at
         if now - started < timedelta(seconds=tryon_settings.JOB_EXPIRY):
             return False
-
-        def expired(recorded):
-            if recorded:
-                report.expired += 1
-                job_failed.send(sender=TryOnJob, job=job)
-
-        self._finish(
-            job,
-            JobStatus.EXPIRED,
-            {"error_code": "expired", "error_message": str(message_for("expired"))},
-            now,
-            expired,
-        )
+        current.record(job, transitions.expired(now), _counting(current.report, "expired"))
         return True
 
-    def _fail(self, job, code, report, err=None, *, attempts=None):
-        fields = {
-            "error_code": code,
-            "error_message": str(message_for(code)),
-            "provider_error_code": (getattr(err, "code", "") or "")[:100],
-        }
-        request_id = getattr(err, "request_id", "")
-        if request_id:
-            fields["provider_request_id"] = request_id
-        if attempts is not None:
-            fields["attempts"] = attempts
+    def _fail(self, current: Pass, job, code, err=None, *, attempts=None):
+        change = transitions.failed(
+            code,
+            now=current.clock(),
+            provider_code=getattr(err, "code", "") or "",
+            request_id=getattr(err, "request_id", "") or "",
+            attempts=attempts,
+        )
 
         def failed(recorded):
             if recorded:
-                report.failed += 1
-                report.count_error(code)
-                job_failed.send(sender=TryOnJob, job=job)
+                current.report.failed += 1
+                current.report.count_error(code)
 
-        self._finish(job, JobStatus.FAILED, fields, self.clock(), failed)
-
-    def _finish(self, job, status, fields, now, on_done):
-        fields = {
-            **fields,
-            "status": status,
-            "finished_at": now,
-            "submit_started_at": None,
-        }
-        if status == JobStatus.SUCCEEDED:
-            fields.update(error_code="", error_message="", provider_error_code="")
-        self._write(job, fields, on_done)
-
-    def _write(self, job, fields, on_done=None):
-        """Queue ``fields`` for ``job``, ending its lease; written at the pass's next
-        flush if the pass still holds the job, and ``on_done(recorded)`` called then."""
-
-        def done(recorded):
-            if not recorded:
-                logger.warning("Job %s: lease lost or job changed elsewhere; not recorded.", job.pk)
-            if on_done is not None:
-                on_done(recorded)
-
-        self._writes.add(job, fields, done)
+        current.record(job, change, failed)
 
     def _discard_result(self, job, name):
         """Delete a stored result that no row points at (the job was canceled meanwhile)."""
@@ -629,8 +653,7 @@ class Worker:
         return time.monotonic() < self._rate_pause_until
 
     def _resume_at(self):
-        remaining = max(0.0, self._rate_pause_until - time.monotonic())
-        return self.clock() + timedelta(seconds=remaining)
+        return self.clock() + timedelta(seconds=self.rate_pause_remaining)
 
     @property
     def rate_pause_remaining(self):
@@ -638,20 +661,18 @@ class Worker:
         return max(0.0, self._rate_pause_until - time.monotonic())
 
 
-def _pause_point(name):
-    """Hold this thread at ``name`` when ``TRYON_TEST_PAUSE_AT`` names it; else do nothing.
+def _counting(report: PassReport, name: str):
+    """An ``on_done`` that counts ``name`` in ``report`` when the write is recorded."""
 
-    The points are ``submitted`` (the provider answered a submit, the task id
-    is not saved yet), ``queried`` (a query said succeeded, nothing downloaded
-    yet) and ``result_stored`` (the result file is saved, the job not yet
-    recorded). The pause lasts ``TRYON_TEST_PAUSE_SECONDS`` (default: an hour)
-    and is announced on stderr as ``tryon-paused-at <name>``.
-    """
-    if os.environ.get(PAUSE_AT_ENV) != name:
-        return
-    sys.stderr.write(f"tryon-paused-at {name}\n")
-    sys.stderr.flush()
-    time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "3600")))
+    def count(recorded):
+        if recorded:
+            setattr(report, name, getattr(report, name) + 1)
+
+    return count
+
+
+def _no_checkpoint(name: str) -> None:
+    """The production checkpoint: nothing happens at any point."""
 
 
 def _image_input(fieldfile):

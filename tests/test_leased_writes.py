@@ -2,12 +2,14 @@
 
 import datetime
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_tryon.leased_writes import Increment, LeasedWrites
 from django_tryon.models import TryOnJob
+from django_tryon.transitions import submit_started
 
 TOKEN = "worker-1:pass"
 
@@ -155,7 +157,7 @@ def test_a_mark_keeps_the_lease_and_skips_jobs_no_longer_held(make_job):
     moment = timezone.now()
 
     with CaptureQueriesContext(connection) as captured:
-        marked = _writes().mark([held, lost, canceled], "submit_started_at", moment)
+        marked = _writes().mark([held, lost, canceled], submit_started(moment))
 
     assert marked == [held]
     assert held.submit_started_at == moment
@@ -169,6 +171,23 @@ def test_a_mark_keeps_the_lease_and_skips_jobs_no_longer_held(make_job):
 def test_a_mark_of_every_held_job_is_one_statement(make_job):
     jobs = _held(make_job, 4)
     with CaptureQueriesContext(connection) as captured:
-        marked = _writes().mark(jobs, "submit_started_at", timezone.now())
+        marked = _writes().mark(jobs, submit_started(timezone.now()))
     assert marked == jobs
     assert len(captured) == 1
+
+
+def test_no_write_is_taken_once_the_pass_is_over(make_job):
+    # Every write is fenced on a pass's lease: once the pass ends, there is none.
+    (job,) = _held(make_job, 1)
+    writes = _writes()
+    writes.add(job, {"status": "processing"})
+    writes.flush()
+    writes.close()
+    for write in (
+        lambda: writes.add(job, {"status": "failed"}),
+        lambda: writes.mark([job], submit_started(timezone.now())),
+        lambda: writes.claim(TryOnJob.objects.all(), now=timezone.now(), lease_seconds=60, limit=1),
+    ):
+        with pytest.raises(RuntimeError, match="within a pass"):
+            write()
+    assert TryOnJob.objects.get(pk=job.pk).status == "processing"

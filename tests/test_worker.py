@@ -18,7 +18,7 @@ from django_tryon.models import TryOnJob
 from django_tryon.results import ResultFetcher, ResultURLForbidden
 from django_tryon.signals import job_failed, job_succeeded
 from django_tryon.storage import result_image_name
-from django_tryon.worker import PassReport, Worker
+from django_tryon.worker import Worker
 from tests import contract
 from tests.conftest import stored_files
 from tests.fake_provider import DROP, FakeProvider, result_png
@@ -386,18 +386,6 @@ def test_a_dead_workers_lease_is_taken_over(worker, provider, make_job):
     assert refreshed(held).lease_owner == "live-worker:2"
 
 
-def test_a_job_write_outside_a_pass_is_refused(worker, provider, make_job):
-    # Every write is fenced on a pass's lease: with no pass, there is none.
-    job = make_job()
-    with pytest.raises(RuntimeError, match="within a pass"):
-        worker._fail(job, "request_rejected", PassReport())
-    worker.run_pass()
-    assert refreshed(job).status == "queued"
-    with pytest.raises(RuntimeError, match="within a pass"):  # nor once it is over
-        worker._fail(job, "request_rejected", PassReport())
-    assert refreshed(job).status == "queued"
-
-
 def test_a_job_not_finished_within_the_expiry_is_expired(worker, provider, make_job, signals):
     long_ago = timezone.now() - timedelta(hours=25)
     job = make_job(status="processing", provider_task_id="task-5", submitted_at=long_ago)
@@ -492,9 +480,8 @@ class CancelingBackend(base.TryOnBackend):
 
 def test_a_result_arriving_for_a_canceled_job_is_not_kept(tryon, make_job, media_root, signals):
     job = make_job(status="processing", provider_task_id="t", submitted_at=timezone.now())
-    with Worker(worker_id="w", backend=CancelingBackend()) as worker:
-        worker._executor.shutdown()
-        worker._executor = _InlineExecutor()  # the backend writes to the test database
+    # Inline: the backend writes to the test database.
+    with Worker(worker_id="w", backend=CancelingBackend(), executor=_InlineExecutor()) as worker:
         worker.run_pass()
     assert refreshed(job).status == "canceled"
     assert not any("results" in name for name in stored_files(media_root))
@@ -658,36 +645,31 @@ def test_a_dispatch_group_marks_its_submits_in_one_query(tryon, settings, make_j
     submitted(30)
 
 
-def test_a_lost_lease_is_not_marked_nor_submitted(worker, provider, make_job):
+def test_a_lost_lease_is_not_marked_nor_submitted(tryon, provider, make_job):
     held, lost = make_job(), make_job()
 
-    claim = worker._claim
+    def lose_one_once_claimed(point):
+        if point == "claimed":
+            TryOnJob.objects.filter(pk=lost.pk).update(lease_owner="someone-else")
 
-    def claim_then_lose_one(*args, **kwargs):
-        jobs = claim(*args, **kwargs)
-        TryOnJob.objects.filter(pk=lost.pk).update(lease_owner="someone-else")
-        return jobs
-
-    worker._claim = claim_then_lose_one
-    report = worker.run_pass()
+    with Worker(worker_id="w", checkpoint=lose_one_once_claimed) as worker:
+        report = worker.run_pass()
     assert report.submitted == 1
     assert refreshed(held).status == "queued"
     lost = refreshed(lost)
     assert lost.status == "pending" and lost.submit_started_at is None
 
 
-def test_a_job_canceled_after_the_claim_is_never_submitted(worker, provider, make_job):
+def test_a_job_canceled_after_the_claim_is_never_submitted(tryon, provider, make_job):
     kept, canceled = make_job(), make_job()
-    claim = worker._claim
 
-    def claim_then_cancel_one(*args, **kwargs):
-        jobs = claim(*args, **kwargs)
-        # A cancel that leaves the row's lease as it was: only the status tells.
-        TryOnJob.objects.filter(pk=canceled.pk).update(status="canceled", error_code="canceled")
-        return jobs
+    def cancel_one_once_claimed(point):
+        if point == "claimed":
+            # A cancel that leaves the row's lease as it was: only the status tells.
+            TryOnJob.objects.filter(pk=canceled.pk).update(status="canceled", error_code="canceled")
 
-    worker._claim = claim_then_cancel_one
-    report = worker.run_pass()
+    with Worker(worker_id="w", checkpoint=cancel_one_once_claimed) as worker:
+        report = worker.run_pass()
 
     assert report.submitted == 1
     assert len(provider.submits) == 1  # no paid task for the canceled job
@@ -826,18 +808,17 @@ def test_calls_that_finish_while_one_is_recorded_free_their_places_together(
     settings.TRYON = {**tryon, "CONCURRENCY": 4}
     for _ in range(8):
         make_job()
-    with Worker(worker_id="groups") as worker:
-        real_apply, applied = worker._apply, []
+    recordings = []
 
-        def slow_first_apply(outcome, *args):
-            if not applied:
+    def slow_first_recording(point):
+        if point == "recording":
+            if not recordings:
                 time.sleep(0.5)  # meanwhile the first group's other submits come back
-            applied.append(outcome.job.pk)
-            return real_apply(outcome, *args)
+            recordings.append(point)
 
-        worker._apply = slow_first_apply
-        with CaptureQueriesContext(connection) as captured:
-            report = worker.run_pass()
+    worker = Worker(worker_id="groups", checkpoint=slow_first_recording)
+    with worker, CaptureQueriesContext(connection) as captured:
+        report = worker.run_pass()
     assert report.submitted == 8
     marks = [
         query["sql"]

@@ -1,10 +1,11 @@
 """What the admin's actions do to jobs, as plain functions over querysets.
 
-Each write is a conditional ``UPDATE`` on the job's status, so an action never
-overwrites what a worker recorded a moment earlier: a job that finished while
-staff looked at the list is left as the worker wrote it, and counted as
-skipped. Clearing a job's lease also fences off a worker still holding it: the
-worker's own writes require its lease (see :mod:`django_tryon.worker`).
+Each change of a job goes through :mod:`django_tryon.transitions`: a
+conditional ``UPDATE`` on the job's status, so an action never overwrites what
+a worker recorded a moment earlier: a job that finished while staff looked at
+the list is left as the worker wrote it, and counted as skipped. Clearing a
+job's lease also fences off a worker still holding it: the worker's own writes
+require its lease (see :mod:`django_tryon.leased_writes`).
 
 With ``CELERY_ENABLED``, every job an action makes or makes due is handed to
 Celery once the transaction commits, as the shopper API's new jobs are.
@@ -14,20 +15,16 @@ import hashlib
 import posixpath
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone, translation
+from django.utils import timezone
 
+from .. import transitions
 from ..conf import tryon_settings
-from ..errors import message_for
 from ..models import ACTIVE_STATUSES, Garment, JobSource, JobStatus, TryOnJob
-from ..quota import give_credit_back
 from ..storage import upload_storage
-
-#: Ended jobs staff may send back to the worker.
-RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.EXPIRED)
+from ..transitions import RETRYABLE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -40,12 +37,10 @@ class Outcome:
 
 
 def retry_jobs(jobs, *, now=None):
-    """Send failed and expired jobs back to ``pending``, as if new.
+    """Send failed and expired jobs back to ``pending``, as if new
+    (:func:`~django_tryon.transitions.sent_back`).
 
-    Counters, errors and the provider's task id are cleared, and the job's
-    ``started_at`` becomes now: the worker counts ``JOB_EXPIRY`` from it for
-    a job not yet submitted, so an old job would otherwise expire again at
-    once. A job whose photo was erased (retention, or the shopper's request)
+    A job whose photo was erased (retention, or the shopper's request)
     cannot be made again and is left as it is.
     """
     now = now or timezone.now()
@@ -54,65 +49,24 @@ def retry_jobs(jobs, *, now=None):
     erased = Q(person_image="") | Q(photos_erased_at__isnull=False)
     no_photo = retryable.filter(erased).count()
     ids = list(retryable.exclude(erased).values_list("pk", flat=True))
-    changed = TryOnJob.objects.filter(pk__in=ids, status__in=RETRYABLE_STATUSES).update(
-        status=JobStatus.PENDING,
-        attempts=0,
-        polls=0,
-        error_code="",
-        error_message="",
-        provider_error_code="",
-        provider_task_id="",
-        provider_request_id="",
-        submitted_at=None,
-        finished_at=None,
-        submit_started_at=None,
-        last_polled_at=None,
-        provider_seconds=None,
-        lease_owner="",
-        lease_expires_at=None,
-        next_attempt_at=now,
-        started_at=now,
-        updated_at=now,
+    changed = transitions.apply(ids, transitions.sent_back(now), now=now)
+    hand_off(changed)
+    return Outcome(
+        changed=len(changed), wrong_status=selected - len(changed) - no_photo, no_photo=no_photo
     )
-    hand_off(ids)
-    return Outcome(changed=changed, wrong_status=selected - changed - no_photo, no_photo=no_photo)
 
 
 def cancel_jobs(jobs, *, now=None):
-    """End pending and in-flight jobs as ``canceled``.
+    """End pending and in-flight jobs as ``canceled`` (:func:`~django_tryon.transitions.cancel`).
 
     A task already at the provider is not recalled (AILabAPI has no way to):
     its credits are spent, and the worker discards its result if one comes.
-    A shopper whose try-on staff cancel gets its daily quota credit back, as
-    for any failure that is not the shopper's fault.
     """
     now = now or timezone.now()
     selected = jobs.count()
     ids = list(jobs.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True))
-    changed = TryOnJob.objects.filter(pk__in=ids, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.CANCELED,
-        error_code="canceled",
-        error_message=_site_message("canceled"),
-        finished_at=now,
-        submit_started_at=None,
-        lease_owner="",
-        lease_expires_at=None,
-        updated_at=now,
-    )
-    # Only jobs this update ended: one the worker finished meanwhile keeps its count.
-    canceled_now = TryOnJob.objects.filter(
-        pk__in=ids, status=JobStatus.CANCELED, finished_at=now
-    ).exclude(quota_key="")
-    for job in canceled_now:
-        give_credit_back(sender=TryOnJob, job=job)
-    return Outcome(changed=changed, wrong_status=selected - changed)
-
-
-def _site_message(code):
-    """The shopper's message in the site's language, as the worker stores it (not
-    in the language of the staff member who clicked)."""
-    with translation.override(settings.LANGUAGE_CODE):
-        return str(message_for(code))
+    changed = transitions.cancel(ids, now=now)
+    return Outcome(changed=len(changed), wrong_status=selected - len(changed))
 
 
 def make_due(jobs, *, now=None):
@@ -123,11 +77,9 @@ def make_due(jobs, *, now=None):
     now = now or timezone.now()
     selected = jobs.count()
     ids = list(jobs.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True))
-    changed = TryOnJob.objects.filter(pk__in=ids, status__in=ACTIVE_STATUSES).update(
-        next_attempt_at=now, updated_at=now
-    )
-    hand_off(ids)
-    return Outcome(changed=changed, wrong_status=selected - changed)
+    changed = transitions.apply(ids, transitions.made_due(now), now=now)
+    hand_off(changed)
+    return Outcome(changed=len(changed), wrong_status=selected - len(changed))
 
 
 # Catalogue pictures ------------------------------------------------------------

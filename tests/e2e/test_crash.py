@@ -2,9 +2,10 @@
 nothing saved twice, and the only resubmissions are jobs whose task id was never
 stored.
 
-The windows are hit on purpose: a worker started with ``TRYON_TEST_PAUSE_AT``
-stops at that point of a pass (see ``django_tryon.worker._pause_point``) and
-the test kills it there with SIGKILL.
+The windows are hit on purpose: a worker started as ``tryon_poll_paused`` with
+``TRYON_TEST_PAUSE_AT`` stops at that point of a pass (see
+``tests/testapp/management/commands/tryon_poll_paused.py``) and the test kills
+it there with SIGKILL.
 """
 
 import re
@@ -66,7 +67,8 @@ def test_workers_killed_in_every_window_lose_nothing(
     def start(name, pause_at=None):
         extra = {"TRYON_TEST_PAUSE_AT": pause_at} if pause_at else {}
         env = process_env(tryon=tryon, media_root=media_root, **extra)
-        return processes.manage(name, "tryon_poll", "--worker-id", name, "-v", "2", env=env)
+        command = "tryon_poll_paused" if pause_at else "tryon_poll"
+        return processes.manage(name, command, "--worker-id", name, "-v", "2", env=env)
 
     # 1. Killed after the provider accepted a submit, before the task id is saved.
     worker = start("crash-after-submit", "submitted")
@@ -146,7 +148,7 @@ def test_sigterm_finishes_the_pass_and_exits_0(provider, make_job, processes, me
         TRYON_TEST_PAUSE_AT="submitted",
         TRYON_TEST_PAUSE_SECONDS=1.5,
     )
-    worker = processes.manage("worker", "tryon_poll", "--worker-id", "w", env=env)
+    worker = processes.manage("worker", "tryon_poll_paused", "--worker-id", "w", env=env)
     worker.wait_for_output("tryon-paused-at submitted")
     assert worker.stop(timeout=30) == 0
     assert "Stopping after the current pass" in worker.output

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         if not once:
             self._stop_on_signals(stop)
         try:
-            worker = Worker(worker_id=worker_id)
+            worker = self.make_worker(worker_id=worker_id)
         except ImproperlyConfigured as err:
             raise CommandError(str(err)) from err
 
@@ -42,6 +42,10 @@ class Command(BaseCommand):
             passes = runner.run(worker, stop=stop, once=once, on_pass=report)
         if verbosity >= 2:
             self.stdout.write(f"Stopped after {passes} pass(es).")
+
+    def make_worker(self, **kwargs):
+        """The engine this command runs (a subclass may pass it more, such as a checkpoint)."""
+        return Worker(**kwargs)
 
     def _configure_logging(self, verbosity):
         logger = logging.getLogger("django_tryon")
