@@ -7,7 +7,10 @@ its report and its pending writes, gone when the pass ends.
 
 A pass claims a batch of due jobs under a lease, then, in parallel up to
 ``CONCURRENCY``, submits the pending ones and queries the ones at the provider,
-downloading and storing results as they arrive.
+downloading and storing results as they arrive. When a call is slow (a result
+that trickles in) and a place is free, the pass claims more due jobs into it
+(after :attr:`Worker.top_up_after` seconds, ``IDLE_INTERVAL``, without an
+answer): one slow call never holds new jobs up.
 
 Provider calls and file transfers run in a thread pool; every database write
 happens on the calling thread, as a change of :mod:`django_tryon.transitions`
@@ -65,6 +68,8 @@ SCHEDULE_REFRESH_SECONDS = 600
 SCHEDULE_SAMPLE_ROWS = 500
 # Seconds before its first query that a task found done by it is taken to have finished.
 FIRST_QUERY_SPREAD = 1.0
+# Never look for more due jobs during a pass more often than this (seconds).
+MIN_TOP_UP_INTERVAL = 0.05
 
 #: The points of a pass where a ``checkpoint`` hook is called (see :class:`Worker`).
 CHECKPOINTS = ("claimed", "recording", "submitted", "queried", "result_stored")
@@ -276,6 +281,11 @@ class Worker:
     def __exit__(self, *exc_info):
         self.close()
 
+    @property
+    def top_up_after(self) -> float:
+        """Seconds without an answer after which a pass with a free place claims more."""
+        return max(MIN_TOP_UP_INTERVAL, float(tryon_settings.IDLE_INTERVAL))
+
     # The pass ---------------------------------------------------------------
 
     def run_pass(self, *, should_stop=lambda: False, job_ids=None):
@@ -292,13 +302,13 @@ class Worker:
             return current.report
         self._refresh_schedule()
         try:
-            self._move(current, jobs)
+            self._move(current, jobs, top_up=job_ids is None)
         finally:
             current.close()
         logger.debug("Pass %s: %s", current.token, current.report)
         return current.report
 
-    def _move(self, current: Pass, jobs):
+    def _move(self, current: Pass, jobs, *, top_up):
         """Move each claimed job one step, recording as answers come back."""
         waiting = self._not_expired(current, jobs)
         running: dict[Future[Outcome], TryOnJob] = {}
@@ -318,7 +328,15 @@ class Worker:
             current.writes.flush()  # jobs that failed before their call left
             if not running:
                 break
-            future = finished.get()
+            try:
+                future = finished.get(timeout=self.top_up_after if top_up else None)
+            except queue.Empty:
+                # Every call in flight is slow: fill the free places with jobs
+                # that became due meanwhile, rather than wait for the slow ones.
+                free = self.concurrency - len(running)
+                if not waiting and free and current.may_start() and not self._rate_paused():
+                    waiting = self._not_expired(current, self._claim(current, None, free))
+                continue
             # Record every call that has finished by now before starting more, so
             # that the places they free leave together (one submit mark per group).
             self.checkpoint("recording")
