@@ -203,6 +203,15 @@ class TryOnJob(models.Model):
     )
     error_code = models.CharField(_("error code"), max_length=50, blank=True, default="")
     error_message = models.TextField(_("error message"), blank=True, default="")
+    error_detail = models.TextField(
+        _("error detail"),
+        blank=True,
+        default="",
+        help_text=_(
+            "The last provider or network error in its own words, for staff: what was "
+            "tried and what answered. Shoppers see the error message only."
+        ),
+    )
 
     # Owner: a signed-in user, or a guest's session; staff jobs may have neither.
     user = models.ForeignKey(

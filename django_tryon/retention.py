@@ -111,6 +111,7 @@ def erase_job(job, now=None):
             "result_image": "",
             "photo_digest": "",
             "photos_erased_at": now,
+            "error_detail": "",  # may name the result's address at the provider
             "user": None,
             "session_key": "",
             "quota_key": "",

@@ -54,6 +54,7 @@ from django.dispatch import Signal
 from django.utils import translation
 
 from .backends import base
+from .conf import tryon_settings
 from .errors import message_for
 from .models import (
     ACTIVE_STATUSES,
@@ -77,6 +78,7 @@ __all__ = [
     "browser_status_lists",
     "cancel",
     "canceled",
+    "error_detail",
     "expired",
     "failed",
     "made_due",
@@ -236,6 +238,23 @@ def moved(status: str, *, next_attempt_at: datetime, request_id: str = "") -> Ch
     return Change(status, fields)
 
 
+#: The longest error detail stored on a job (the start of the text is kept).
+MAX_DETAIL_LENGTH = 2000
+
+
+def error_detail(err: BaseException | None) -> str:
+    """What ``err`` says, for staff (``TryOnJob.error_detail``): the provider's or the
+    network's words and what was tried, with the API key never in it."""
+    if err is None:
+        return ""
+    text = str(err) or type(err).__name__
+    key = str(tryon_settings.API_KEY or "")
+    for secret in {key, key.strip()}:
+        if len(secret) >= 4:
+            text = text.replace(secret, "[API key]")
+    return text[:MAX_DETAIL_LENGTH]
+
+
 def succeeded(
     *,
     result_name: str,
@@ -250,6 +269,7 @@ def succeeded(
         "submit_started_at": None,
         "error_code": "",
         "error_message": "",
+        "error_detail": "",
         "provider_error_code": "",
         **_given(provider_seconds=provider_seconds, provider_request_id=request_id),
     }
@@ -263,11 +283,14 @@ def failed(
     provider_code: str = "",
     request_id: str = "",
     attempts: int | None = None,
+    detail: str = "",
 ) -> Change:
-    """The job ends ``failed`` with the stable error ``code`` (:mod:`django_tryon.errors`)."""
+    """The job ends ``failed`` with the stable error ``code`` (:mod:`django_tryon.errors`);
+    ``detail`` is :func:`error_detail` of what caused it."""
     fields = {
         "error_code": code,
         "error_message": site_message(code),
+        "error_detail": detail,
         "provider_error_code": provider_code[:100],
         "finished_at": now,
         "submit_started_at": None,
@@ -287,13 +310,17 @@ def expired(now: datetime) -> Change:
     return Change(S.EXPIRED, fields, job_failed)
 
 
-def retry_later(*, attempts: int, next_attempt_at: datetime, provider_code: str = "") -> Change:
-    """A transient fault: the job stays as it is, tried again at ``next_attempt_at``."""
+def retry_later(
+    *, attempts: int, next_attempt_at: datetime, provider_code: str = "", detail: str = ""
+) -> Change:
+    """A transient fault: the job stays as it is, tried again at ``next_attempt_at``;
+    staff see what failed (``detail``) meanwhile."""
     fields = {
         "attempts": attempts,
         "next_attempt_at": next_attempt_at,
         "submit_started_at": None,
         "provider_error_code": provider_code[:100],
+        "error_detail": detail,
     }
     return Change(None, fields)
 
@@ -325,6 +352,7 @@ def sent_back(now: datetime) -> Change:
         "polls": 0,
         "error_code": "",
         "error_message": "",
+        "error_detail": "",
         "provider_error_code": "",
         "provider_task_id": "",
         "provider_request_id": "",

@@ -36,7 +36,9 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from django.db import connections, router
 from django.utils import timezone
 
 from . import transitions
@@ -280,6 +282,20 @@ class Worker:
 
     def __exit__(self, *exc_info):
         self.close()
+
+    def describe(self) -> str:
+        """What this worker works with, for its start-up line: the backend, the
+        provider's address (never the key, nor any credentials in the URL), the
+        concurrency and the database (vendor and name, never the password)."""
+        backend = type(self.backend)
+        database = connections[router.db_for_write(TryOnJob)]
+        return (
+            f"backend {self.backend.provider_name or backend.__name__} "
+            f"({backend.__module__}.{backend.__qualname__}) at "
+            f"{_without_credentials(self.backend.base_url) or '(no base URL)'}, "
+            f"concurrency {self.concurrency}, "
+            f"database {database.vendor} {database.settings_dict.get('NAME')!s}"
+        )
 
     @property
     def top_up_after(self) -> float:
@@ -624,7 +640,10 @@ class Worker:
         current.report.retried += 1
         current.report.count_error(code)
         change = transitions.retry_later(
-            attempts=attempts, next_attempt_at=next_at, provider_code=getattr(err, "code", "")
+            attempts=attempts,
+            next_attempt_at=next_at,
+            provider_code=getattr(err, "code", "") or "",
+            detail=transitions.error_detail(err),
         )
         current.record(job, change)
 
@@ -642,6 +661,7 @@ class Worker:
             provider_code=getattr(err, "code", "") or "",
             request_id=getattr(err, "request_id", "") or "",
             attempts=attempts,
+            detail=transitions.error_detail(err),
         )
 
         def failed(recorded):
@@ -687,6 +707,14 @@ def _counting(report: PassReport, name: str):
             setattr(report, name, getattr(report, name) + 1)
 
     return count
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without any ``user:password@`` part."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _no_checkpoint(name: str) -> None:

@@ -227,3 +227,24 @@ def test_a_cancel_stores_its_message_in_the_sites_language_whoever_cancels(
         french = str(transitions.message_for("canceled"))
     with translation.override("en"):
         assert french != str(transitions.message_for("canceled"))
+
+
+# What staff read ----------------------------------------------------------------------
+
+
+def test_an_error_detail_never_holds_the_api_key(settings):
+    settings.TRYON = {"API_KEY": "sk-live-123456\n"}  # as read from a secret file
+    err = ValueError("Invalid header value b'sk-live-123456\\n' and again sk-live-123456")
+    detail = transitions.error_detail(err)
+    assert "sk-live" not in detail
+    assert detail.count("[API key]") == 2
+    assert transitions.error_detail(ValueError("x" * 5000)) == "x" * transitions.MAX_DETAIL_LENGTH
+    assert transitions.error_detail(TimeoutError()) == "TimeoutError"
+
+
+def test_a_success_or_a_retry_by_staff_clears_the_error_detail(make_job):
+    now = timezone.now()
+    job = make_job(status="failed", error_code="provider_unavailable", error_detail="refused")
+    transitions.apply([job.pk], transitions.sent_back(now), now=now)
+    assert TryOnJob.objects.get(pk=job.pk).error_detail == ""
+    assert transitions.succeeded(result_name="r.png", now=now).fields["error_detail"] == ""

@@ -71,7 +71,7 @@ class TryOnJobAdmin(admin.ModelAdmin):
         (gettext_lazy("Pictures"), {"fields": ("photo_preview", "result_preview")}),
         (
             gettext_lazy("Error"),
-            {"fields": ("error_code", "error_message", "provider_error_code")},
+            {"fields": ("error_code", "error_message", "error_detail", "provider_error_code")},
         ),
         (
             gettext_lazy("Provider"),
@@ -156,10 +156,12 @@ class TryOnJobAdmin(admin.ModelAdmin):
             details.append(format_html("{}", duration(obj.duration)))
         if obj.error_code or obj.provider_error_code:
             codes = [code for code in (obj.error_code, obj.provider_error_code) if code]
+            # The shopper's words, then the provider's or the network's own.
+            hover = " ".join(text for text in (obj.error_message, obj.error_detail) if text)
             details.append(
                 format_html(
                     '<span class="tryon-error-code" title="{}">{}</span>',
-                    Truncator(obj.error_message).chars(300),
+                    Truncator(hover).chars(300),
                     format_html_join(mark_safe("<br>"), "{}", ((code,) for code in codes)),
                 )
             )

@@ -33,6 +33,8 @@ class Command(BaseCommand):
             worker = self.make_worker(worker_id=worker_id)
         except ImproperlyConfigured as err:
             raise CommandError(str(err)) from err
+        if verbosity >= 1:
+            self.stdout.write(f"Worker {worker.worker_id}: {worker.describe()}")
 
         def report(pass_report):
             if verbosity >= 2 or (verbosity >= 1 and (once or pass_report.did_work)):
