@@ -12,8 +12,12 @@ together) leave together: one statement per set of columns, run with
 The statement is written here once per set of columns and database, not
 compiled by the ORM for every write: compiling an ``UPDATE`` with its lookups
 costs several times the CPU of running it on a row found by primary key, and
-the worker writes once or twice per job. Values still go through each field's
-own conversion (``get_db_prep_save``), as the ORM's would.
+the worker writes two or three times per job. Values still go through each
+field's own conversion (``get_db_prep_save``), as the ORM's would. The plain
+per-job ORM ``update()`` was measured against it (``python -m bench.writes``
+and the throughput benchmark, docs/performance.md): about 1 ms more CPU per
+write, enough to take the worker's CPU per job over its 5 ms target. Claims
+and releases, once per pass, are plain ORM updates.
 """
 
 from collections.abc import Callable, Iterable, Mapping
