@@ -12,6 +12,10 @@ from django.urls import reverse
 from django_tryon.models import TryOnJob
 from tests import contract
 
+# The command's loop closes stale connections between passes, as it must in
+# production; on PostgreSQL that needs tests outside one wrapping transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 def closed_port():
     """A port of 127.0.0.1 that nothing listens on (connections are refused)."""
