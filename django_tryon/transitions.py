@@ -128,8 +128,8 @@ _FREES_LEASE = {"lease_owner": "", "lease_expires_at": None, "submit_started_at"
 def browser_status_lists() -> dict[str, list[str]]:
     """The statuses the shopper's page needs, for the button's configuration.
 
-    ``final``: the job will not change any more (stop polling, show the
-    result or the error); ``working``: the job is still on its way.
+    ``final``: the worker will not move the job any more (stop polling, show
+    the result or the error); ``working``: the job is still on its way.
     """
     return {
         "final": [str(status) for status in TERMINAL_STATUSES],
