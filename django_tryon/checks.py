@@ -177,27 +177,43 @@ def check_backend(app_configs, **kwargs):
                 id="django_tryon.E003",
             )
         ]
+    errors = []
     if getattr(backend_class, "requires_api_key", False) and not tryon_settings.API_KEY:
-        return [
+        errors.append(
             Error(
                 f"The try-on backend {tryon_settings.BACKEND!r} needs an API key.",
                 hint="Set TRYON['API_KEY'], for example from an environment variable.",
                 id="django_tryon.E001",
             )
+        )
+    option_problems = getattr(backend_class, "option_problems", None)
+    if option_problems is not None:
+        known = sorted(getattr(backend_class, "known_options", {}))
+        errors += [
+            Error(
+                problem,
+                hint=f"{backend_class.__name__}'s options: {', '.join(known) or 'none'}; "
+                "see docs/providers.md.",
+                id="django_tryon.E020",
+            )
+            for problem in option_problems(tryon_settings.OPTIONS)
         ]
-    return []
+    return errors
 
 
 @tryon_check(Tags.security)
 def check_base_url(app_configs, **kwargs):
     """E004, W001: the provider's address is http(s), and https off loopback."""
     url = tryon_settings.BASE_URL
+    if url is None:  # the backend's own address
+        return []
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
         return [
             Error(
                 f"TRYON['BASE_URL'] is {url!r}, which is not an http(s) URL.",
-                hint=f"Set it to the provider's address, such as {DEFAULTS['BASE_URL']!r}.",
+                hint="Set it to the provider's address (such as the sandbox's, "
+                "'http://127.0.0.1:8765'), or remove it to use the backend's own.",
                 id="django_tryon.E004",
             )
         ]

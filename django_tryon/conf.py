@@ -18,7 +18,10 @@ DEFAULTS = {
     # Provider
     "BACKEND": "django_tryon.backends.ailab.AILabBackend",
     "API_KEY": "",
-    "BASE_URL": "https://www.ailabapi.com",
+    # None: the backend's own address (each backend class knows its provider's).
+    "BASE_URL": None,
+    # The backend's own options; each backend checks its keys (see docs/providers.md).
+    "OPTIONS": {},
     "CONNECT_TIMEOUT": 5.0,
     "READ_TIMEOUT": 30.0,
     # Worker
@@ -83,7 +86,8 @@ class TryOnSettings:
     # Provider
     BACKEND: str
     API_KEY: str
-    BASE_URL: str
+    BASE_URL: str | None
+    OPTIONS: dict[str, Any]
     CONNECT_TIMEOUT: float
     READ_TIMEOUT: float
     # Worker

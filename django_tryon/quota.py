@@ -15,7 +15,7 @@ from django.db.models import F
 from django.dispatch import receiver
 from django.utils import timezone
 
-from .errors import SHOPPER_FAULT_CODES
+from .errors import is_shopper_fault
 from .models import DailyUsage, TryOnJob
 from .signals import job_failed
 
@@ -89,7 +89,7 @@ def give_credit_back(sender, job, **kwargs):
     decides the refund, so a job is refunded at most once even if the signal
     is sent twice.
     """
-    if job.error_code in SHOPPER_FAULT_CODES or not job.quota_key or job.quota_day is None:
+    if is_shopper_fault(job.error_code) or not job.quota_key or job.quota_day is None:
         return
     with transaction.atomic():
         claimed = TryOnJob.objects.filter(pk=job.pk, quota_key=job.quota_key).update(quota_key="")

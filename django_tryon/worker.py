@@ -259,7 +259,7 @@ class Worker:
         self.concurrency = max(1, int(tryon_settings.CONCURRENCY))
         self.checkpoint = checkpoint or _no_checkpoint
         self.fetcher = ResultFetcher(
-            base_url=tryon_settings.BASE_URL,
+            base_url=self.backend.base_url,
             extra_hosts=[*tryon_settings.RESULT_HOSTS, *self.backend.result_hosts()],
             max_bytes=tryon_settings.RESULT_MAX_BYTES,
             timeout=(tryon_settings.CONNECT_TIMEOUT, tryon_settings.READ_TIMEOUT),

@@ -32,7 +32,8 @@ def check_ids():
 def test_defaults_apply_and_overrides_are_read_lazily(settings):
     settings.TRYON = {"API_KEY": "k"}
     assert DEFAULTS["POLL_INTERVAL"] == tryon_settings.POLL_INTERVAL
-    assert tryon_settings.BASE_URL == "https://www.ailabapi.com"
+    assert tryon_settings.BASE_URL is None  # the backend's own address
+    assert get_backend().base_url == "https://www.ailabapi.com"
     settings.TRYON = {"API_KEY": "k", "POLL_INTERVAL": 0}
     assert tryon_settings.POLL_INTERVAL == 0
 

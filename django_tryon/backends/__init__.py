@@ -4,13 +4,11 @@ from ..conf import tryon_settings
 
 
 def get_backend(**overrides):
-    """An instance of ``TRYON['BACKEND']``, configured from ``TRYON``."""
+    """An instance of ``TRYON['BACKEND']``, configured from ``TRYON``.
+
+    ``overrides`` (lowercase setting names: ``api_key``, ``base_url``,
+    ``options``, ``connect_timeout``, ``read_timeout``) replace the settings of
+    the same name; see :func:`~django_tryon.backends.base.backend_setting`.
+    """
     backend_class = tryon_settings.import_path("BACKEND")
-    options = {
-        "api_key": tryon_settings.API_KEY,
-        "base_url": tryon_settings.BASE_URL,
-        "connect_timeout": tryon_settings.CONNECT_TIMEOUT,
-        "read_timeout": tryon_settings.READ_TIMEOUT,
-    }
-    options.update(overrides)
-    return backend_class(**options)
+    return backend_class(**overrides)

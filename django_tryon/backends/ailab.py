@@ -5,12 +5,8 @@ The protocol (paths, header, fields, answers, error table) is summarised in
 answer carries one: both are checked.
 """
 
-import threading
-
-import requests
-
-from ..http import EnvironmentCachingSession, PoolKeepingAdapter
 from .base import (
+    FAILED,
     PROCESSING,
     QUEUED,
     SUCCEEDED,
@@ -19,16 +15,11 @@ from .base import (
     InvalidPhotoError,
     InvalidResponseError,
     OutOfCreditsError,
-    ProviderConnectionError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
-    RateLimitedError,
-    RequestRejectedError,
     Submission,
     TaskFailedError,
     TaskState,
-    TryOnBackend,
 )
+from .base_http import HTTPBackend
 
 SUBMIT_PATH = "/api/portrait/editing/try-on-clothes"
 QUERY_PATH = "/api/common/query-async-task-result"
@@ -59,31 +50,17 @@ CREDITS_CODE = "ERROR_NOT_ENOUGH_CREDITS"
 RATE_CODE = "EXCEEDING_LIMITS"
 
 
-class AILabBackend(TryOnBackend):
+class AILabBackend(HTTPBackend):
     provider_name = "ailabapi"
     requires_api_key = True
+    default_base_url = "https://www.ailabapi.com"
 
-    def __init__(self, *, pool_size=10, **kwargs):
-        super().__init__(**kwargs)
-        self._pool_size = pool_size
-        # One session per thread: connections are reused, and no two threads
-        # share a session's connection pool state.
-        self._local = threading.local()
-
-    @property
-    def session(self):
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = EnvironmentCachingSession(
-                PoolKeepingAdapter(pool_connections=1, pool_maxsize=self._pool_size)
-            )
-            session.headers[API_KEY_HEADER] = self.api_key
-            self._local.session = session
-        return session
+    def auth_headers(self):
+        return {API_KEY_HEADER: self.api_key}
 
     # Calls ----------------------------------------------------------------
 
-    def submit(self, request):
+    def submit(self, request, callback_url=""):
         files = {
             "person_image": (
                 request.person_image.filename,
@@ -97,7 +74,7 @@ class AILabBackend(TryOnBackend):
             ),
         }
         data = {"task_type": "async", "clothes_type": request.clothes_type}
-        answer = self._call("POST", SUBMIT_PATH, data=data, files=files)
+        answer = self.call("POST", SUBMIT_PATH, data=data, files=files)
         task_id = answer.get("task_id")
         if not task_id or not isinstance(task_id, str):
             raise InvalidResponseError(
@@ -110,7 +87,7 @@ class AILabBackend(TryOnBackend):
         return Submission(task_id=task_id, request_id=_request_id(answer))
 
     def query(self, task_id):
-        answer = self._call("GET", QUERY_PATH, params={"task_id": task_id})
+        answer = self.call("GET", QUERY_PATH, params={"task_id": task_id})
         request_id = _request_id(answer)
         task_status = answer.get("task_status")
         if task_status in TASK_STATUSES and not isinstance(task_status, bool):
@@ -138,10 +115,10 @@ class AILabBackend(TryOnBackend):
             code=f"task_status={task_status!r}",
             request_id=request_id,
         )
-        return TaskState(status="failed", error=error, request_id=request_id, raw=answer)
+        return TaskState(status=FAILED, error=error, request_id=request_id, raw=answer)
 
     def credits(self):
-        answer = self._call("GET", CREDITS_PATH)
+        answer = self.call("GET", CREDITS_PATH)
         # The answer's business fields are not published: take the first
         # number found under the names the provider has been seen to use.
         data = answer.get("data") if isinstance(answer.get("data"), dict) else answer
@@ -156,75 +133,22 @@ class AILabBackend(TryOnBackend):
             request_id=_request_id(answer),
         )
 
-    def close(self):
-        session = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
-            self._local.session = None
+    # The error envelope ---------------------------------------------------
 
-    # Plumbing -------------------------------------------------------------
+    def is_success(self, status, answer):
+        # Success is HTTP 200 *and* error_code 0 where the answer carries one.
+        return status == 200 and answer.get("error_code", 0) in (0, None, "0")
 
-    def _call(self, method, path, **kwargs):
-        sends_body = method == "POST"
-        try:
-            # Redirects are not followed: the API key header would go along to
-            # wherever the answer points. A 3xx is refused like any other answer.
-            response = self.session.send_direct(
-                method, self.base_url + path, timeout=self.timeout, **kwargs
-            )
-        except requests.exceptions.ConnectTimeout as err:
-            raise ProviderTimeoutError(
-                "Could not connect to the provider in time.", provider=self.provider_name
-            ) from err
-        except requests.exceptions.Timeout as err:
-            raise ProviderTimeoutError(
-                "The provider did not answer in time.",
-                provider=self.provider_name,
-                in_doubt=sends_body,
-            ) from err
-        except requests.exceptions.ConnectionError as err:
-            # Refused before anything was sent is safe to repeat; a connection
-            # dropped after the request went out may have created a task.
-            refused = _connection_refused(err)
-            raise ProviderConnectionError(
-                "Could not reach the provider."
-                if refused
-                else "The provider dropped the connection.",
-                provider=self.provider_name,
-                in_doubt=sends_body and not refused,
-            ) from err
-        except requests.exceptions.RequestException as err:
-            raise ProviderConnectionError(
-                f"The request to the provider failed: {err}",
-                provider=self.provider_name,
-                in_doubt=sends_body,
-            ) from err
-        return self._parse(response)
+    def request_id(self, answer, response):
+        return _request_id(answer)
 
-    def _parse(self, response):
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            if response.status_code == 200:
-                raise InvalidResponseError(
-                    "The provider's answer is not JSON.",
-                    provider=self.provider_name,
-                    status_code=response.status_code,
-                    response=response,
-                    in_doubt=response.request.method == "POST",
-                )
-            answer = {}
+    def error_for(self, status, answer, response):
         detail = answer.get("error_detail")
         if not isinstance(detail, dict):
             detail = {}
-        error_code = answer.get("error_code", 0)
-        if response.status_code == 200 and error_code in (0, None, "0"):
-            return answer
         # An error: the HTTP status, or the error_code of a 200 that is not a success.
-        status = response.status_code
         if status == 200:
+            error_code = answer.get("error_code", 0)
             status = _as_int(error_code) or _as_int(detail.get("status_code")) or 500
         code = str(detail.get("code") or answer.get("error_code_str") or "")
         message = str(
@@ -233,32 +157,26 @@ class AILabBackend(TryOnBackend):
             or answer.get("error_msg")
             or f"HTTP {status}"
         )
-        raise self._error(status, code, message, _request_id(answer), response)
-
-    def _error(self, status, code, message, request_id, response):
-        info = {
-            "provider": self.provider_name,
-            "status_code": status,
-            "code": code,
-            "request_id": request_id,
-        }
-        if code in CONFIGURATION_CODES or status in (401, 403):
-            return ConfigurationError(f"The provider refused the API key: {message}", **info)
-        if code == CREDITS_CODE:
-            return OutOfCreditsError(message, response=response, **info)
-        if status == 429:
-            return RateLimitedError(
-                message, retry_after=_retry_after(response), response=response, **info
+        info = {"status_code": status, "code": code, "request_id": _request_id(answer)}
+        if code in CONFIGURATION_CODES:
+            return self.error(
+                ConfigurationError, f"The provider refused the API key: {message}", **info
             )
+        if code == CREDITS_CODE:
+            return self.error(OutOfCreditsError, message, response=response, **info)
         if code in PHOTO_CODES:
-            return InvalidPhotoError(
-                message, response=response, job_error_code=PHOTO_CODES[code], **info
+            return self.error(
+                InvalidPhotoError,
+                message,
+                response=response,
+                job_error_code=PHOTO_CODES[code],
+                **info,
             )
         if status in (413, 415, 422):
-            return InvalidPhotoError(message, response=response, **info)
-        if status >= 500:
-            return ProviderUnavailableError(message, response=response, **info)
-        return RequestRejectedError(message, response=response, **info)
+            return self.error(InvalidPhotoError, message, response=response, **info)
+        return self.error_for_status(
+            status, code=code, message=message, request_id=info["request_id"], response=response
+        )
 
 
 def _request_id(answer):
@@ -271,25 +189,3 @@ def _as_int(value):
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _retry_after(response):
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _connection_refused(err):
-    seen = set()
-    current = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
-            return True
-        for arg in getattr(current, "args", ()):
-            if isinstance(arg, BaseException) and _connection_refused(arg):
-                return True
-        current = current.__cause__ or current.__context__
-    return "Connection refused" in str(err)

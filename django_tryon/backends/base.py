@@ -16,11 +16,15 @@ Three kinds of provider fit this interface:
   picture in :attr:`TaskState.result_content`.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+
+from ..conf import tryon_settings
+from ..errors import is_shopper_fault
 
 QUEUED = "queued"
 PROCESSING = "processing"
@@ -96,8 +100,6 @@ class ProviderErrorDetails(Exception):
 
     #: The stable code stored on a failed job (see :mod:`django_tryon.errors`).
     job_error_code = "provider_error"
-    #: Whether the shopper's photo is the cause (their quota credit is kept).
-    shopper_fault = False
     #: Whether trying again later may succeed.
     transient = False
 
@@ -126,6 +128,12 @@ class ProviderErrorDetails(Exception):
         self.in_doubt = in_doubt
         if job_error_code:
             self.job_error_code = job_error_code
+
+    @property
+    def shopper_fault(self) -> bool:
+        """Whether the shopper's photo is the cause: the job's code says (see
+        :func:`django_tryon.errors.is_shopper_fault`)."""
+        return is_shopper_fault(self.job_error_code)
 
     def __str__(self) -> str:
         parts = [self.message or self.__class__.__name__]
@@ -187,7 +195,6 @@ class PermanentError(TryOnError):
 class InvalidPhotoError(PermanentError, ValueError):
     """The provider refused the shopper's photo (no face, blurry, too large...)."""
 
-    shopper_fault = True
     job_error_code = "invalid_photo"
 
 
@@ -219,6 +226,60 @@ class ConfigurationError(ProviderErrorDetails, ImproperlyConfigured):
     job_error_code = "configuration"
 
 
+# Settings -----------------------------------------------------------------
+
+_UNSET: Any = object()
+
+
+def backend_setting(name: str, kwargs: dict[str, Any], default: Any = _UNSET) -> Any:
+    """One provider setting: the keyword argument if given, else ``TRYON[name]``.
+
+    ``kwargs`` holds the backend's keyword arguments, by lowercase name; the one
+    read is taken out of it, so what is left over is unknown. A keyword given
+    as ``None`` means the backend's own ``default``, never ``TRYON``'s value: a
+    backend built for another provider (a fallback) does not inherit the
+    primary's key or address by accident. With no keyword, ``TRYON[name]`` is
+    read (with its documented default), then ``default``; without one, a
+    missing value is an error.
+    """
+    keyword = name.lower()
+    value = kwargs.pop(keyword) if keyword in kwargs else getattr(tryon_settings, name)
+    if value is None:
+        if default is _UNSET:
+            raise ImproperlyConfigured(f"The try-on backend needs TRYON[{name!r}].")
+        return default
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One of a backend's own options (a key of ``TRYON["OPTIONS"]``)."""
+
+    default: Any
+    #: The values allowed; empty: any value of ``kind``.
+    choices: tuple[Any, ...] = ()
+    kind: type | tuple[type, ...] = str
+    help: str = ""
+
+    def problem(self, value: Any) -> str:
+        """Why ``value`` is not allowed, or ``""``. ``None`` always is: it leaves
+        the choice to the provider (the option is not sent)."""
+        if value is None:
+            return ""
+        if self.choices:
+            if value in self.choices and type(value) is type(self.choices[0]):
+                return ""
+            return "must be one of " + ", ".join(repr(choice) for choice in self.choices)
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            return f"must be a {' or '.join(k.__name__ for k in kinds)}"
+        if not isinstance(value, kinds):
+            return f"must be a {' or '.join(k.__name__ for k in kinds)}"
+        if isinstance(value, str) and not value.strip():
+            return "must not be empty"
+        return ""
+
+
 # The interface ------------------------------------------------------------
 
 
@@ -227,8 +288,15 @@ class TryOnBackend:
 
     Subclasses set :attr:`provider_name` and implement :meth:`submit` and
     :meth:`query`. Push providers also implement :meth:`parse_callback`.
-    Options come from the ``TRYON`` setting (``API_KEY``, ``BASE_URL``,
-    timeouts) and are passed to ``__init__`` as keyword arguments.
+
+    Settings come from ``TRYON`` (``API_KEY``, ``BASE_URL``, ``OPTIONS``,
+    ``CONNECT_TIMEOUT``, ``READ_TIMEOUT``), each overridden by the keyword
+    argument of the same name in lowercase (see :func:`backend_setting`). The
+    provider's own defaults belong to the class: :attr:`default_base_url`, and
+    :attr:`known_options` (each an :class:`Option`), whose defaults
+    ``TRYON["OPTIONS"]`` overrides key by key into :attr:`options`, once checked
+    (unknown keys and wrong values are refused, by the system checks at
+    start-up and here).
     """
 
     provider_name = ""
@@ -236,21 +304,63 @@ class TryOnBackend:
     requires_api_key = True
     #: Whether the provider calls the shop back instead of being polled.
     supports_callbacks = False
+    #: The provider's own address, used unless ``TRYON["BASE_URL"]`` is set.
+    default_base_url = ""
+    #: The backend's own options, by name (``TRYON["OPTIONS"]`` sets their values).
+    known_options: ClassVar[Mapping[str, Option]] = {}
 
-    def __init__(
-        self,
-        *,
-        api_key: str = "",
-        base_url: str = "",
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.timeout = (connect_timeout, read_timeout)
+    def __init__(self, **kwargs: Any) -> None:
+        self.api_key: str = backend_setting("API_KEY", kwargs, "")
+        self.base_url: str = str(
+            backend_setting("BASE_URL", kwargs, "") or self.default_base_url
+        ).rstrip("/")
+        given = backend_setting("OPTIONS", kwargs, {})
+        problems = self.option_problems(given)
+        if problems:
+            raise ImproperlyConfigured(problems[0])
+        #: The options' values: the defaults, then ``TRYON["OPTIONS"]``.
+        self.options: dict[str, Any] = {
+            name: option.default for name, option in self.known_options.items()
+        }
+        self.options.update(given)
+        self.timeout = (
+            float(backend_setting("CONNECT_TIMEOUT", kwargs)),
+            float(backend_setting("READ_TIMEOUT", kwargs)),
+        )
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword arguments: "
+                + ", ".join(sorted(kwargs))
+            )
 
-    def submit(self, request: TryOnRequest) -> Submission:
+    @classmethod
+    def option_problems(cls, given: Any) -> list[str]:
+        """What is wrong with ``given`` as this backend's ``OPTIONS``, one sentence each."""
+        name = cls.__name__
+        if not isinstance(given, Mapping):
+            return [f"TRYON['OPTIONS'] must be a dict of {name}'s options, not {given!r}."]
+        problems = []
+        for key, value in given.items():
+            option = cls.known_options.get(key)
+            if option is None:
+                known = ", ".join(sorted(cls.known_options)) or "none"
+                problems.append(
+                    f"Invalid setting {key!r} for {name} in TRYON['OPTIONS'] (its options: {known})."
+                )
+                continue
+            problem = option.problem(value)
+            if problem:
+                problems.append(
+                    f"Invalid value {value!r} for {name}'s option {key!r} in "
+                    f"TRYON['OPTIONS']: it {problem}."
+                )
+        return problems
+
+    def submit(self, request: TryOnRequest, callback_url: str = "") -> Submission:
         """Start a try-on task and return its id (and its state if final already).
+
+        ``callback_url``, when given to a backend that :attr:`supports_callbacks`,
+        is where the provider is asked to report the task's end; others ignore it.
 
         Raise :class:`TryOnError` subclasses or :class:`ConfigurationError`.
         An error raised when the request may have reached the provider (a read
@@ -267,8 +377,10 @@ class TryOnBackend:
     def parse_callback(self, request: HttpRequest) -> tuple[str, TaskState]:
         """Turn a provider's callback (a Django ``HttpRequest``) into a state.
 
-        Only push providers implement this; it must verify the request's
-        signature and raise :class:`RequestRejectedError` when it does not match.
+        Only push providers implement this. It checks the request strictly (its
+        size, its shape, and the provider's signature where it has one) and
+        raises :class:`RequestRejectedError` for anything else. Authenticating
+        the caller by a secret in the URL is the view's work.
         """
         raise NotImplementedError(f"{self.provider_name} does not call back")
 

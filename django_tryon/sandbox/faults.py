@@ -52,9 +52,33 @@ class Options:
     max_rps: float = 0.0
     #: Which API requests the faults above apply to.
     fault_targets: list = field(default_factory=lambda: list(API_KINDS))
+    #: Webhooks (FASHN): seconds after a task ends before its first delivery.
+    webhook_delay: float = 0.0
+    #: Share of tasks whose webhook is delivered twice.
+    webhook_duplicate: float = 0.0
+    #: Share of tasks whose webhook is never sent.
+    webhook_missing: float = 0.0
+    #: Seconds a refused delivery waits before its first retry (then 3, 6, 12, 36 times it).
+    webhook_retry_interval: float = 5.0
 
-    SHARES = ("rate_limited", "server_errors", "drop", "task_failures", "no_face", "result_404")
-    SECONDS = ("latency", "processing_time", "result_ttl", "max_rps")
+    SHARES = (
+        "rate_limited",
+        "server_errors",
+        "drop",
+        "task_failures",
+        "no_face",
+        "result_404",
+        "webhook_duplicate",
+        "webhook_missing",
+    )
+    SECONDS = (
+        "latency",
+        "processing_time",
+        "result_ttl",
+        "max_rps",
+        "webhook_delay",
+        "webhook_retry_interval",
+    )
 
     def update(self, changes):
         """Apply ``changes`` (a dict) after checking every value; raise ``ValueError``."""

@@ -60,6 +60,16 @@ class ApiError(Exception):
         self.message = message or default_message
 
 
+class UnknownTaskError(ApiError):
+    """A query of a task that never existed, has expired, or is another key's."""
+
+    def __init__(self):
+        super().__init__(
+            "ERROR_INVALID_PARAMETER",
+            "No task with this task_id: it never existed or its 24 hours are over.",
+        )
+
+
 def new_request_id():
     return secrets.token_hex(16)
 
@@ -97,3 +107,4 @@ def query_answer(request_id, task_status, image_url=""):
 
 def credits_answer(request_id, remaining):
     return {**public_fields(request_id), "data": {"remaining_credits": remaining}}
+

@@ -1,10 +1,15 @@
-"""The sandbox's HTTP server: AILabAPI's endpoints on loopback, plus a control endpoint.
+"""The sandbox's HTTP server: a provider's endpoints on loopback, plus a control endpoint.
 
-Endpoints (see ``docs/sandbox.md``):
+It speaks AILabAPI's protocol (``protocol="ailab"``, the default) or FASHN's
+(``protocol="fashn"``); see ``docs/sandbox.md``. With AILabAPI's:
 
 - ``POST /api/portrait/editing/try-on-clothes``: submit a try-on task.
 - ``GET /api/common/query-async-task-result?task_id=...``: a task's state.
 - ``GET /api/common/query-credits``: the account's balance.
+
+With FASHN's: ``POST /v1/run`` (``?webhook_url=`` delivers the task's end),
+``GET /v1/status/<id>``, ``GET /v1/credits``. With both:
+
 - ``GET /results/<token>.jpg``: a finished task's picture.
 - ``GET|POST /_sandbox/control``, ``POST /_sandbox/reset``: change the options
   and read the counters while the sandbox runs.
@@ -23,11 +28,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import compositing, protocol
+from .ailab import AILabWire
+from .fashn import FashnWire
 from .faults import FaultInjector, Options
-from .protocol import ApiError
+from .protocol import ApiError, UnknownTaskError
 from .stats import Counters
 from .store import TaskStore
-from .submission import read_submission
+from .webhooks import WebhookSender
 
 CONTROL_PATH = "/_sandbox/control"
 RESET_PATH = "/_sandbox/reset"
@@ -36,6 +43,7 @@ RESULTS_PREFIX = "/results/"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_CONTROL_BYTES = 64 * 1024
 LOOPBACK_NAMES = {"localhost"}
+PROTOCOLS = ("ailab", "fashn")
 
 
 def is_loopback(host):
@@ -56,7 +64,7 @@ class _Drop(Exception):
 
 
 class SandboxServer:
-    """An AILabAPI-compatible provider on loopback.
+    """A try-on provider on loopback, speaking ``protocol`` (``"ailab"`` or ``"fashn"``).
 
     ``api_key=None`` accepts any non-empty key; a string accepts only itself.
     Every field of :class:`~django_tryon.sandbox.faults.Options` may be passed
@@ -75,12 +83,22 @@ class SandboxServer:
         seed=None,
         allow_remote=False,
         log=None,
+        protocol="ailab",
         **options,
     ):
         if not allow_remote and not is_loopback(host):
             raise NotLoopbackError(
                 f"The sandbox listens on loopback only; {host!r} is not a loopback address."
             )
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}.")
+        self.protocol = protocol
+        # A webhook goes where the submit says: on loopback only, unless allowed.
+        self.wire = (
+            FashnWire(callback_allowed=lambda host: allow_remote or is_loopback(host))
+            if protocol == "fashn"
+            else AILabWire()
+        )
         self.api_key = api_key
         self.options = Options()
         self.options.update(options)
@@ -88,6 +106,7 @@ class SandboxServer:
         self.faults = FaultInjector(self.options, seed=seed)
         self.counters = Counters()
         self.store = TaskStore(credits=credits)
+        self.webhooks = WebhookSender(self.options, self.faults, self.counters)
         self.log = log
         self._plain_result = None
         self.httpd = _HTTPServer((host, port), _Handler, self)
@@ -120,6 +139,7 @@ class SandboxServer:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.webhooks.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -145,6 +165,7 @@ class SandboxServer:
     def reset(self):
         """Forget every task and count, restore the options and credits the sandbox started with."""
         self.options.update(self._initial_options)
+        self.webhooks.clear()
         self.store.clear()
         self.counters.reset()
         self.faults.rate_limiter.reset()
@@ -155,6 +176,7 @@ class SandboxServer:
 
     def state(self):
         return {
+            "protocol": self.protocol,
             "options": self.options.as_dict(),
             "credits": self.store.credits,
             "tasks": len(self.store),
@@ -191,14 +213,18 @@ class SandboxServer:
             raise ApiError(protocol.SERVER_ERRORS[faults.server_error_status()])
         return drop
 
-    def submit(self, key, content_type, body):
+    def submit(self, key, headers, query, body, base_url):
         composite = self.options.result_mode == "composite"
         if self.store.credits <= 0:
             raise ApiError("ERROR_NOT_ENOUGH_CREDITS")
-        submission = read_submission(content_type, body, decode=composite)
+        wire = self.wire
+        submission = wire.read_submission(headers, query, body, decode=composite)
+        failure = ("", "")
         if self.faults.chance(self.options.no_face):
             self.counters.fault("no_face")
-            raise ApiError("ERROR_NO_FACE_IN_FILE")
+            if wire.refuses_photos_at_submit:
+                raise ApiError("ERROR_NO_FACE_IN_FILE")
+            failure = wire.no_person  # found once the task runs, as the provider does
         fails = self.faults.chance(self.options.task_failures)
         if fails:
             self.counters.fault("task_failed")
@@ -207,28 +233,33 @@ class SandboxServer:
             submission=submission,
             processing_time=self.options.processing_time,
             fails=fails,
-            keep_images=composite,
+            keep_images=composite and not submission.failure[0],
             result_ttl=self.options.result_ttl,
+            failure=failure,
         )
         self.counters.task_created(submission.person_digest)
+        if task.webhook_url:
+            self.webhooks.schedule(task, lambda task: self.status_body(task, base_url))
         return task
+
+    def status_body(self, task, base_url, request_id=None):
+        """What a query of ``task`` answers now (a webhook's body, for FASHN)."""
+        now = self.store.clock()
+        status = task.status(now)
+        url = self.result_url(task, base_url) if status == protocol.TASK_SUCCEEDED else ""
+        request_id = request_id or protocol.new_request_id()
+        return self.wire.query_answer(request_id, task, status, url, now)
+
+    def result_url(self, task, base_url):
+        return f"{base_url}{RESULTS_PREFIX}{task.token}.jpg"
 
     def query(self, key, task_id, base_url):
         if not task_id:
             raise ApiError("MISSING_PARAMETERS", "Missing parameter: task_id.")
         task = self.store.get(task_id, key, self.options.result_ttl)
         if task is None:
-            raise ApiError(
-                "ERROR_INVALID_PARAMETER",
-                "No task with this task_id: it never existed or its 24 hours are over.",
-            )
-        status = task.status(self.store.clock())
-        url = (
-            f"{base_url}{RESULTS_PREFIX}{task.token}.jpg"
-            if status == protocol.TASK_SUCCEEDED
-            else ""
-        )
-        return status, url
+            raise UnknownTaskError()
+        return task
 
     def result(self, token):
         """The picture of the task with ``token``, or ``None`` (404)."""
@@ -301,12 +332,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         try:
-            if path == protocol.SUBMIT_PATH and method == "POST":
-                self._api("submit", parts)
-            elif path == protocol.QUERY_PATH and method == "GET":
-                self._api("query", parts)
-            elif path == protocol.CREDITS_PATH and method == "GET":
-                self._api("credits", parts)
+            kind = self.sandbox.wire.kind(method, path)
+            if kind is not None:
+                self._api(kind, parts)
             elif path.startswith(RESULTS_PREFIX) and method == "GET":
                 self._download(path[len(RESULTS_PREFIX) :])
             elif path == CONTROL_PATH:
@@ -337,20 +365,21 @@ class _Handler(BaseHTTPRequestHandler):
                 ApiError("FILE_SIZE_EXCEEDS_LIMIT", "The request body is too large."),
                 close=True,
             )
-        key = self.headers.get(protocol.API_KEY_HEADER, "")
+        wire = sandbox.wire
+        key = wire.api_key(self.headers)
+        query = parse_qs(parts.query)
         request_id = protocol.new_request_id()
         try:
             sandbox.check_key(key)
             drop_after = sandbox.inject_faults(kind)
             if kind == "submit":
-                task = sandbox.submit(key, self.headers.get("Content-Type", ""), body)
-                answer = protocol.submit_answer(request_id, task.id)
+                task = sandbox.submit(key, self.headers, query, body, self._base_url())
+                answer = wire.submit_answer(request_id, task)
             elif kind == "query":
-                task_id = parse_qs(parts.query).get("task_id", [""])[0]
-                status, url = sandbox.query(key, task_id, self._base_url())
-                answer = protocol.query_answer(request_id, status, url)
+                task = sandbox.query(key, wire.task_id(parts.path, query), self._base_url())
+                answer = sandbox.status_body(task, self._base_url(), request_id)
             else:
-                answer = protocol.credits_answer(request_id, sandbox.store.credits)
+                answer = wire.credits_answer(request_id, sandbox.store.credits)
         except ApiError as error:
             return self._error(error, request_id)
         sandbox.counters.accept(kind)
@@ -401,9 +430,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _error(self, error, request_id=None, close=False):
-        self.sandbox.counters.error(error.code)
-        answer = protocol.error_answer(request_id or protocol.new_request_id(), error)
-        self._json(error.status, answer, close=close)
+        status, answer, code = self.sandbox.wire.error(
+            error, request_id or protocol.new_request_id()
+        )
+        self.sandbox.counters.error(code)
+        self._json(status, answer, close=close)
 
     def _json(self, status, payload, close=False):
         self._send(status, json.dumps(payload).encode(), "application/json", close=close)

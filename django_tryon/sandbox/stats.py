@@ -20,6 +20,8 @@ class Counters:
             self.errors: Counter[str] = Counter()  # error answers, by provider code
             self.faults: Counter[str] = Counter()  # injected faults, by kind
             self.tasks_by_person: Counter[str] = Counter()
+            # Webhook attempts by outcome: sent, accepted (2xx), refused, gave_up.
+            self.webhooks: Counter[str] = Counter()
             self.connections = 0  # TCP connections accepted (fewer than requests: keep-alive)
 
     def connection(self):
@@ -42,6 +44,10 @@ class Counters:
         with self._lock:
             self.faults[kind] += 1
 
+    def webhook(self, outcome):
+        with self._lock:
+            self.webhooks[outcome] += 1
+
     def task_created(self, person_digest):
         with self._lock:
             self.tasks_by_person[person_digest] += 1
@@ -59,5 +65,6 @@ class Counters:
                 "errors": dict(self.errors),
                 "faults": dict(self.faults),
                 "tasks_by_person": dict(self.tasks_by_person),
+                "webhooks": dict(self.webhooks),
                 "connections": self.connections,
             }

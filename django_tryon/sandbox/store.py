@@ -30,6 +30,10 @@ class Task:
     person_image: bytes = b""
     clothes_image: bytes = b""
     result: bytes = b""
+    #: ``(name, message)`` of the error a failing task reports, where the protocol names one.
+    failure: tuple[str, str] = ("", "")
+    #: Where the task's end is reported (a webhook), if anywhere.
+    webhook_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -58,17 +62,34 @@ class TaskStore:
     def __len__(self):
         return len(self._tasks)
 
-    def create(self, *, api_key, submission, processing_time, fails, keep_images, result_ttl):
-        """A new task for ``submission``, paid with one credit; raise if none is left."""
+    def create(
+        self,
+        *,
+        api_key,
+        submission,
+        processing_time,
+        fails,
+        keep_images,
+        result_ttl,
+        failure=("", ""),
+    ):
+        """A new task for ``submission``, paid with one credit; raise if none is left.
+
+        ``failure`` (or the submission's own, an input found bad while running)
+        names the error a failing task reports, where the protocol names one.
+        """
         now = self.clock()
+        failure = failure if failure[0] else submission.failure
         task = Task(
             id=secrets.token_hex(16),
             api_key=api_key,
             created_at=now,
             processing_time=processing_time,
-            fails=fails,
+            fails=fails or bool(failure[0]),
             clothes_type=submission.clothes_type,
             token=secrets.token_urlsafe(32),
+            failure=failure,
+            webhook_url=submission.webhook_url,
         )
         if keep_images:
             task.person_image = submission.person_image

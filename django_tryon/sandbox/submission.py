@@ -34,6 +34,11 @@ class Submission:
     person_image: bytes
     clothes_image: bytes
     clothes_type: str
+    #: ``(name, message)`` of the error the task will end with, for a protocol
+    #: that finds a bad input while running (FASHN), not at submit.
+    failure: tuple[str, str] = ("", "")
+    #: Where to report the task's end (FASHN's ``webhook_url``), if anywhere.
+    webhook_url: str = ""
 
     @property
     def person_digest(self):
