@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 
 MB = 1024 * 1024
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     # Provider
     "BACKEND": "django_tryon.backends.ailab.AILabBackend",
     "API_KEY": "",

@@ -113,9 +113,7 @@ CODES = {
                 "garment. Try another photo."
             ),
         ),
-        JobErrorCode(
-            "expired", _("This try-on took too long and was stopped. Please try again.")
-        ),
+        JobErrorCode("expired", _("This try-on took too long and was stopped. Please try again.")),
         JobErrorCode(
             "result_unavailable", _("The try-on picture could not be fetched. Please try again.")
         ),

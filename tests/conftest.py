@@ -75,3 +75,19 @@ def provider():
     fake = FakeProvider().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture(scope="session")
+def person_jpeg():
+    """A drawn full-body photo, as a shopper would upload (the sandbox's samples)."""
+    from django_tryon.sandbox import samples
+
+    return samples.encode(samples.model_photo("ava"))
+
+
+@pytest.fixture(scope="session")
+def garment_jpeg():
+    """A drawn flat-lay T-shirt on a plain background (the sandbox's samples)."""
+    from django_tryon.sandbox import samples
+
+    return samples.encode(samples.garment_image("breton-tshirt"))

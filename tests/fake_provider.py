@@ -1,4 +1,5 @@
-"""A scripted AILabAPI stand-in: a real HTTP server on loopback for the worker tests.
+"""A scripted provider stand-in: a real HTTP server on loopback for the worker and
+contract tests, speaking one protocol of :mod:`tests.contract` (AILabAPI by default).
 
 Each test says what the next answers are (``script_submit``, ``script_query``);
 unscripted calls get the happy path. The server records every request, so
@@ -27,41 +28,57 @@ def result_png(color=(10, 200, 90), size=(300, 600)):
 
 
 class FakeProvider:
-    def __init__(self):
+    """Scripted answers are ``(status, payload)`` or ``(status, payload, headers)``,
+    the payload a JSON value or raw ``bytes``; or :data:`DROP`; or ``("done", url)``
+    for a query (``url`` ``None``: a result on this server)."""
+
+    def __init__(self, protocol=contract.AILAB):
+        self.protocol = protocol
         self.submits = []  # (headers, body bytes) of every submit
+        self.submit_urls = []  # the path and query string of every submit
         self.queries = []  # task ids queried
         self.downloads = []  # paths of result downloads
+        self.others = []  # (method, path, headers) of every other request
         self._submit_script = deque()
         self._query_script = {}
         self._task_ids = itertools.count(1)
         self.result_body = result_png()
+        self.credits = 1000  # the balance a credits query answers
         self.lock = threading.Lock()
         provider = self
 
         class Handler(QuietHandler):
             def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                if urlsplit(self.path).path != contract.SUBMIT_PATH:
-                    return self._json(404, contract.error_answer(404, "ERROR_AI_NOT_EXISTS"))
-                with provider.lock:
-                    provider.submits.append((dict(self.headers), body))
-                    answer = provider._next_submit()
-                self._answer(answer)
+                self._route("POST")
 
             def do_GET(self):
+                self._route("GET")
+
+            def _route(self, method):
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                if parts.path == contract.QUERY_PATH:
-                    task_id = parse_qs(parts.query).get("task_id", [""])[0]
+                kind, task_id = provider.protocol.route(method, parts.path, parse_qs(parts.query))
+                if kind == "submit":
+                    with provider.lock:
+                        provider.submits.append((dict(self.headers), body))
+                        provider.submit_urls.append(self.path)
+                        answer = provider._next_submit()
+                    return self._answer(answer)
+                if kind == "query":
                     with provider.lock:
                         provider.queries.append(task_id)
                         answer = provider._next_query(task_id, self._base())
                     return self._answer(answer)
-                if parts.path.startswith("/results/"):
+                if kind == "credits":
+                    return self._answer(provider.protocol.credits(provider.credits))
+                if method == "GET" and parts.path.startswith("/results/"):
                     with provider.lock:
                         provider.downloads.append(parts.path)
                     return self._send(200, provider.result_body, "image/png")
-                self._json(404, contract.error_answer(404, "ERROR_AI_NOT_EXISTS"))
+                with provider.lock:
+                    provider.others.append((method, self.path, dict(self.headers)))
+                self._answer(provider.protocol.not_found())
 
             def _base(self):
                 return f"http://{self.headers['Host']}"
@@ -71,16 +88,18 @@ class FakeProvider:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                status, payload = answer
-                self._json(status, payload)
+                status, payload, *rest = answer
+                headers = rest[0] if rest else {}
+                if isinstance(payload, bytes):
+                    return self._send(status, payload, "application/json", headers)
+                self._send(status, json.dumps(payload).encode(), "application/json", headers)
 
-            def _json(self, status, payload):
-                self._send(status, json.dumps(payload).encode(), "application/json")
-
-            def _send(self, status, body, content_type):
+            def _send(self, status, body, content_type, headers=None):
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -97,25 +116,21 @@ class FakeProvider:
     # Scripting ----------------------------------------------------------
 
     def script_submit(self, *answers):
-        """Queue answers to the next submits: (status, json) or DROP."""
+        """Queue answers to the next submits."""
         self._submit_script.extend(answers)
 
     def script_query(self, task_id, *answers):
-        """Queue answers to the next queries of ``task_id``.
-
-        ``("done", None)`` answers success with a result URL on this server.
-        """
+        """Queue answers to the next queries of ``task_id``."""
         self._query_script.setdefault(task_id, deque()).extend(answers)
 
     def _next_submit(self):
         if self._submit_script:
             return self._submit_script.popleft()
-        return (200, contract.submit_answer(task_id=f"task-{next(self._task_ids)}"))
+        return self.protocol.submitted(f"task-{next(self._task_ids)}")
 
     def _next_query(self, task_id, base):
         script = self._query_script.get(task_id)
         answer = script.popleft() if script else ("done", None)
         if answer[0] == "done":
-            url = answer[1] or f"{base}/results/{task_id}.png"
-            return (200, contract.query_answer(2, url))
+            return self.protocol.done(task_id, answer[1] or f"{base}/results/{task_id}.png")
         return answer

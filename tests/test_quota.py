@@ -97,7 +97,9 @@ def test_the_credit_is_given_back_once_however_often_the_signal_comes(make_job):
     assert DailyUsage.objects.get().count == 2
 
 
-@pytest.mark.parametrize("code", sorted(code for code, error in CODES.items() if error.shopper_fault))
+@pytest.mark.parametrize(
+    "code", sorted(code for code, error in CODES.items() if error.shopper_fault)
+)
 def test_a_failure_caused_by_the_photo_still_counts(code, make_job):
     job = _failed_job(make_job, code)
     job_failed.send(sender=TryOnJob, job=job)

@@ -18,16 +18,6 @@ from tests import contract
 KEY = "sandbox-test-key"
 
 
-@pytest.fixture(scope="module")
-def person_jpeg():
-    return samples.encode(samples.model_photo("ava"))
-
-
-@pytest.fixture(scope="module")
-def garment_jpeg():
-    return samples.encode(samples.garment_image("breton-tshirt"))
-
-
 @pytest.fixture
 def sandbox():
     with SandboxServer(processing_time=0, seed=1) as server:

@@ -13,16 +13,6 @@ from tests import contract
 from tests.test_sandbox import KEY, query, submit, try_on_request
 
 
-@pytest.fixture(scope="module")
-def person_jpeg():
-    return samples.encode(samples.model_photo("ben"))
-
-
-@pytest.fixture(scope="module")
-def garment_jpeg():
-    return samples.encode(samples.garment_image("straight-jeans"))
-
-
 @pytest.fixture
 def sandbox():
     with SandboxServer(processing_time=0, seed=7, result_mode="plain") as server:

@@ -121,7 +121,7 @@ class AILabBackend(HTTPBackend):
         answer = self.call("GET", CREDITS_PATH)
         # The answer's business fields are not published: take the first
         # number found under the names the provider has been seen to use.
-        data = answer.get("data") if isinstance(answer.get("data"), dict) else answer
+        data = answer["data"] if isinstance(answer.get("data"), dict) else answer
         for key in ("remaining_credits", "credits", "balance", "available"):
             value = data.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):

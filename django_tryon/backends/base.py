@@ -345,7 +345,8 @@ class TryOnBackend:
             if option is None:
                 known = ", ".join(sorted(cls.known_options)) or "none"
                 problems.append(
-                    f"Invalid setting {key!r} for {name} in TRYON['OPTIONS'] (its options: {known})."
+                    f"Invalid setting {key!r} for {name} in TRYON['OPTIONS'] "
+                    f"(its options: {known})."
                 )
                 continue
             problem = option.problem(value)

@@ -28,6 +28,7 @@ from .base import (
     ConfigurationError,
     InvalidResponseError,
     ProviderConnectionError,
+    ProviderErrorDetails,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -205,7 +206,7 @@ class HTTPBackend(TryOnBackend):
 
     # The error envelope ------------------------------------------------------
 
-    def error(self, error_class: type[Exception], message: str, **details: Any) -> Any:
+    def error(self, error_class: type[ProviderErrorDetails], message: str, **details: Any) -> Any:
         """An ``error_class`` naming this provider."""
         return error_class(message, provider=self.provider_name, **details)
 

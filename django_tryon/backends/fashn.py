@@ -120,7 +120,7 @@ class FashnBackend(HTTPBackend):
             json={"model_name": self.options["model_name"], "inputs": inputs},
         )
         task_id = answer.get("id")
-        if not _is_id(task_id) or answer.get("error"):
+        if not isinstance(task_id, str) or not _is_id(task_id) or answer.get("error"):
             raise self.error(
                 InvalidResponseError,
                 "The provider answered the run without a prediction id.",
@@ -140,7 +140,9 @@ class FashnBackend(HTTPBackend):
         total = credits.get("total") if isinstance(credits, dict) else None
         if isinstance(total, bool) or not isinstance(total, (int, float)):
             raise self.error(
-                InvalidResponseError, "The provider's credits answer holds no total.", status_code=200
+                InvalidResponseError,
+                "The provider's credits answer holds no total.",
+                status_code=200,
             )
         return Credits(remaining=total, raw=answer)
 
@@ -152,7 +154,8 @@ class FashnBackend(HTTPBackend):
         shaped as a status answer. FASHN signs nothing: the view checks the
         secret its URL carries.
         """
-        declared = request.META.get("CONTENT_LENGTH") or "0"
+        # A delivery always has a body, of a declared length.
+        declared = str(request.META.get("CONTENT_LENGTH") or "")
         if not declared.isdigit() or int(declared) > MAX_CALLBACK_BYTES:
             raise self._refused("The callback's body is too large or its length is unreadable.")
         body = request.body

@@ -21,6 +21,8 @@ class AILabWire:
     name = "ailab"
     #: A photo without a person is refused at submit (422), not found at run time.
     refuses_photos_at_submit = True
+    #: The error a task without a person ends with: none, it is refused before.
+    no_person = ("", "")
 
     def kind(self, method, path):
         """``"submit"``, ``"query"``, ``"credits"``, or ``None`` for another path."""

@@ -14,6 +14,9 @@ API_KEY_HEADER = "ailabapi-api-key"
 
 CLOTHES_TYPES = ("upper_body", "lower_body", "full_body")
 
+#: The protocols the sandbox speaks: AILabAPI's (this module's) and FASHN's.
+PROTOCOLS = ("ailab", "fashn")
+
 TASK_QUEUED = 0
 TASK_PROCESSING = 1
 TASK_SUCCEEDED = 2
@@ -107,4 +110,3 @@ def query_answer(request_id, task_status, image_url=""):
 
 def credits_answer(request_id, remaining):
     return {**public_fields(request_id), "data": {"remaining_credits": remaining}}
-

@@ -31,7 +31,7 @@ from . import compositing, protocol
 from .ailab import AILabWire
 from .fashn import FashnWire
 from .faults import FaultInjector, Options
-from .protocol import ApiError, UnknownTaskError
+from .protocol import PROTOCOLS, ApiError, UnknownTaskError
 from .stats import Counters
 from .store import TaskStore
 from .webhooks import WebhookSender
@@ -43,7 +43,6 @@ RESULTS_PREFIX = "/results/"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_CONTROL_BYTES = 64 * 1024
 LOOPBACK_NAMES = {"localhost"}
-PROTOCOLS = ("ailab", "fashn")
 
 
 def is_loopback(host):

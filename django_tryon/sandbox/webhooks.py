@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
+from typing import Any
 from urllib.parse import urlsplit
 
 #: After a failed attempt, the next waits this many retry intervals: with the
@@ -53,7 +53,9 @@ class WebhookSender:
         self._numbers = itertools.count()
         self._wake = threading.Condition()
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="tryon-sandbox-webhooks", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="tryon-sandbox-webhooks", daemon=True
+        )
         self._thread.start()
 
     def schedule(self, task, body_of):
@@ -95,9 +97,7 @@ class WebhookSender:
     def _run(self):
         while True:
             with self._wake:
-                while not self._stopped and (
-                    not self._queue or self._queue[0].due > self.clock()
-                ):
+                while not self._stopped and (not self._queue or self._queue[0].due > self.clock()):
                     timeout = self._queue[0].due - self.clock() if self._queue else None
                     self._wake.wait(timeout)
                 if self._stopped:

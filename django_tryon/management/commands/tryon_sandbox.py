@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 try:
     from django_tryon.sandbox.faults import DROP_PHASES, RESULT_MODES, Options
+    from django_tryon.sandbox.protocol import PROTOCOLS
 except ImportError as err:  # the sandbox extra (NumPy) is not installed
     SANDBOX_MISSING: ImportError | None = err
 else:
@@ -14,8 +15,9 @@ else:
 
 class Command(BaseCommand):
     help = (
-        "Run the sandbox: an AILabAPI-compatible try-on provider on loopback, with "
-        "fault injection. Point TRYON['BASE_URL'] at the address it prints."
+        "Run the sandbox: a try-on provider on loopback speaking AILabAPI's protocol "
+        "(or FASHN's, --protocol fashn), with fault injection. Point TRYON['BASE_URL'] "
+        "at the address it prints."
     )
 
     def run_from_argv(self, argv):
@@ -29,6 +31,12 @@ class Command(BaseCommand):
         if SANDBOX_MISSING is not None:
             return
         defaults = Options()
+        parser.add_argument(
+            "--protocol",
+            choices=PROTOCOLS,
+            default="ailab",
+            help="The provider whose API the sandbox speaks.",
+        )
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
         parser.add_argument("--port", type=int, default=8765, help="Port (0: any free port).")
         parser.add_argument(
@@ -53,6 +61,14 @@ class Command(BaseCommand):
         parser.add_argument("--result-404", type=float, default=0.0, metavar="SHARE")
         parser.add_argument("--max-rps", type=float, default=0.0, help="0: no limit.")
         parser.add_argument("--fault-targets", default="submit,query,credits", metavar="LIST")
+        parser.add_argument(
+            "--webhook-delay", type=float, default=0.0, help="Seconds before a webhook is sent."
+        )
+        parser.add_argument("--webhook-duplicate", type=float, default=0.0, metavar="SHARE")
+        parser.add_argument("--webhook-missing", type=float, default=0.0, metavar="SHARE")
+        parser.add_argument(
+            "--webhook-retry-interval", type=float, default=defaults.webhook_retry_interval
+        )
 
     def handle(self, *args, **options):
         if SANDBOX_MISSING is not None:
@@ -69,6 +85,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 allow_remote=options["allow_remote"],
                 log=self.stderr.write if verbosity >= 2 else None,
+                protocol=options["protocol"],
                 **_options(options),
             )
         except NotLoopbackError as err:
@@ -88,6 +105,11 @@ class Command(BaseCommand):
             ) from err
         if verbosity >= 1:
             self.stdout.write(_("Sandbox provider listening on %(url)s") % {"url": server.url})
+            if options["protocol"] == "fashn":
+                self.stdout.write(
+                    _("It speaks FASHN's protocol: set TRYON['BACKEND'] = %(backend)r.")
+                    % {"backend": "django_tryon.backends.fashn.FashnBackend"}
+                )
             self.stdout.write(
                 _("Set TRYON['BASE_URL'] = %(url)r. Options: %(options)s")
                 % {"url": server.url, "options": json.dumps(server.options.as_dict())}
@@ -126,4 +148,8 @@ def _options(options):
         "result_404": options["result_404"],
         "max_rps": options["max_rps"],
         "fault_targets": listed(options["fault_targets"]),
+        "webhook_delay": options["webhook_delay"],
+        "webhook_duplicate": options["webhook_duplicate"],
+        "webhook_missing": options["webhook_missing"],
+        "webhook_retry_interval": options["webhook_retry_interval"],
     }
