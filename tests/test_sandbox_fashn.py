@@ -15,6 +15,7 @@ from django_tryon.backends.fashn import FashnBackend
 from django_tryon.sandbox import SandboxServer
 from tests import contract
 from tests.loopback import LoopbackServer, QuietHandler
+from tests.test_sandbox import try_on_request
 
 KEY = "sandbox-fashn-key"
 
@@ -63,14 +64,6 @@ def status(sandbox, prediction_id, key=KEY):
     )
 
 
-def try_on(person, garment, clothes_type="upper_body"):
-    return base.TryOnRequest(
-        person_image=base.ImageInput(person, "person.jpg", "image/jpeg"),
-        garment_image=base.ImageInput(garment, "garment.jpg", "image/jpeg"),
-        clothes_type=clothes_type,
-    )
-
-
 def assert_api_error(response, status_code, name):
     assert response.status_code == status_code
     assert set(response.json()) == {"error", "message"}
@@ -107,7 +100,7 @@ def test_the_backend_round_trip_in_composite_mode(person_jpeg, garment_jpeg):
     with SandboxServer(protocol="fashn", processing_time=0) as sandbox:
         backend = FashnBackend(api_key=KEY, base_url=sandbox.url, options={"mode": "quality"})
         try:
-            task_id = backend.submit(try_on(person_jpeg, garment_jpeg)).task_id
+            task_id = backend.submit(try_on_request(person_jpeg, garment_jpeg)).task_id
             state = backend.query(task_id)
         finally:
             backend.close()
@@ -209,7 +202,7 @@ def test_no_credits_left(sandbox, backend, person_jpeg, garment_jpeg):
     sandbox.configure(credits=0)
     assert_api_error(run(sandbox, run_body(person_jpeg, garment_jpeg)), 429, "OutOfCredits")
     with pytest.raises(base.OutOfCreditsError):
-        backend.submit(try_on(person_jpeg, garment_jpeg))
+        backend.submit(try_on_request(person_jpeg, garment_jpeg))
 
 
 # Faults -----------------------------------------------------------------------------------
@@ -241,14 +234,14 @@ def test_a_dropped_run_after_the_prediction_exists_is_in_doubt(
 ):
     sandbox.configure(drop=1, drop_phase="after", fault_targets=["submit"])
     with pytest.raises(base.ProviderConnectionError) as raised:
-        backend.submit(try_on(person_jpeg, garment_jpeg))
+        backend.submit(try_on_request(person_jpeg, garment_jpeg))
     assert raised.value.in_doubt
     assert sandbox.state()["tasks"] == 1
 
 
 def test_task_failures_end_in_a_pipeline_error(sandbox, backend, person_jpeg, garment_jpeg):
     sandbox.configure(task_failures=1)
-    state = backend.query(backend.submit(try_on(person_jpeg, garment_jpeg)).task_id)
+    state = backend.query(backend.submit(try_on_request(person_jpeg, garment_jpeg)).task_id)
     assert state.status == base.FAILED
     assert state.error.code == "PipelineError"
     assert not state.error.shopper_fault
@@ -258,7 +251,9 @@ def test_no_face_is_found_while_running_as_a_pose_error(
     sandbox, backend, person_jpeg, garment_jpeg
 ):
     sandbox.configure(no_face=1)
-    submission = backend.submit(try_on(person_jpeg, garment_jpeg))  # accepted, as FASHN does
+    submission = backend.submit(
+        try_on_request(person_jpeg, garment_jpeg)
+    )  # accepted, as FASHN does
     state = backend.query(submission.task_id)
     assert state.error.code == "PoseError"
     assert state.error.job_error_code == "pose_not_detected"
@@ -267,7 +262,7 @@ def test_no_face_is_found_while_running_as_a_pose_error(
 
 def test_result_404(sandbox, backend, person_jpeg, garment_jpeg):
     sandbox.configure(result_404=1)
-    state = backend.query(backend.submit(try_on(person_jpeg, garment_jpeg)).task_id)
+    state = backend.query(backend.submit(try_on_request(person_jpeg, garment_jpeg)).task_id)
     assert requests.get(state.result_url, timeout=10).status_code == 404
 
 
@@ -329,7 +324,9 @@ def receiver():
 def test_a_webhook_delivers_the_status_body_the_backend_reads(
     sandbox, backend, receiver, person_jpeg, garment_jpeg
 ):
-    submission = backend.submit(try_on(person_jpeg, garment_jpeg), callback_url=receiver.url)
+    submission = backend.submit(
+        try_on_request(person_jpeg, garment_jpeg), callback_url=receiver.url
+    )
     assert receiver.wait_for(1)
     path, headers, body = receiver.deliveries[0]
     assert path == "/tryon/callbacks/fashn/secret/"
@@ -347,7 +344,7 @@ def test_a_failed_prediction_is_delivered_too(
     sandbox, backend, receiver, person_jpeg, garment_jpeg
 ):
     sandbox.configure(task_failures=1)
-    backend.submit(try_on(person_jpeg, garment_jpeg), callback_url=receiver.url)
+    backend.submit(try_on_request(person_jpeg, garment_jpeg), callback_url=receiver.url)
     assert receiver.wait_for(1)
     assert json.loads(receiver.deliveries[0][2])["error"]["name"] == "PipelineError"
 
@@ -356,7 +353,7 @@ def test_a_refused_delivery_is_retried_until_accepted(sandbox, backend, person_j
     receiver = Receiver(statuses=[500, 404])
     try:
         sandbox.configure(webhook_retry_interval=0.01)
-        backend.submit(try_on(person_jpeg, garment_jpeg), callback_url=receiver.url)
+        backend.submit(try_on_request(person_jpeg, garment_jpeg), callback_url=receiver.url)
         assert receiver.wait_for(3)
         time.sleep(0.2)  # no fourth: the third was accepted
         assert len(receiver.deliveries) == 3
@@ -370,7 +367,7 @@ def test_deliveries_stop_after_five_retries(sandbox, backend, person_jpeg, garme
     receiver = Receiver(statuses=[503] * 10)
     try:
         sandbox.configure(webhook_retry_interval=0.001)
-        backend.submit(try_on(person_jpeg, garment_jpeg), callback_url=receiver.url)
+        backend.submit(try_on_request(person_jpeg, garment_jpeg), callback_url=receiver.url)
         deadline = time.monotonic() + 10
         while sandbox.stats()["webhooks"].get("gave_up") != 1 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -382,7 +379,9 @@ def test_deliveries_stop_after_five_retries(sandbox, backend, person_jpeg, garme
 
 def test_a_missing_webhook_is_never_sent(sandbox, backend, receiver, person_jpeg, garment_jpeg):
     sandbox.configure(webhook_missing=1)
-    task_id = backend.submit(try_on(person_jpeg, garment_jpeg), callback_url=receiver.url).task_id
+    task_id = backend.submit(
+        try_on_request(person_jpeg, garment_jpeg), callback_url=receiver.url
+    ).task_id
     assert backend.query(task_id).status == base.SUCCEEDED  # polling still finds it
     assert sandbox.webhooks.pending() == 0
     assert sandbox.stats()["faults"]["webhook_missing"] == 1
@@ -391,7 +390,7 @@ def test_a_missing_webhook_is_never_sent(sandbox, backend, receiver, person_jpeg
 
 def test_a_duplicate_webhook_is_sent_twice(sandbox, backend, receiver, person_jpeg, garment_jpeg):
     sandbox.configure(webhook_duplicate=1)
-    backend.submit(try_on(person_jpeg, garment_jpeg), callback_url=receiver.url)
+    backend.submit(try_on_request(person_jpeg, garment_jpeg), callback_url=receiver.url)
     assert receiver.wait_for(2)
     assert receiver.deliveries[0][2] == receiver.deliveries[1][2]
 
@@ -400,7 +399,9 @@ def test_a_late_webhook_waits_after_the_task_ends(
     sandbox, backend, receiver, person_jpeg, garment_jpeg
 ):
     sandbox.configure(webhook_delay=60)
-    task_id = backend.submit(try_on(person_jpeg, garment_jpeg), callback_url=receiver.url).task_id
+    task_id = backend.submit(
+        try_on_request(person_jpeg, garment_jpeg), callback_url=receiver.url
+    ).task_id
     assert backend.query(task_id).status == base.SUCCEEDED
     assert not receiver.arrived.wait(0.3)
     assert sandbox.webhooks.pending() == 1
