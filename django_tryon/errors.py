@@ -127,6 +127,8 @@ CODES = {
 
 #: Every code's message, by code (the OpenAPI schema lists the codes from it).
 MESSAGES = {code: error.message for code, error in CODES.items()}
+#: The codes that mean the shopper's photo is the cause (read from :data:`CODES`).
+SHOPPER_FAULT_CODES = frozenset(code for code, error in CODES.items() if error.shopper_fault)
 
 UNKNOWN = CODES["provider_error"]
 

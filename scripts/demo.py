@@ -5,10 +5,11 @@ account, then starts three processes together: the sandbox provider, the
 try-on worker and the web server. Prints the shop's address. Ctrl-C (or
 SIGTERM) stops all three; if one of them dies, the others are stopped too.
 
-Environment: ``DEMO_PORT`` (web server, default 8000), ``TRYON_SANDBOX_PORT``
-(sandbox, default 8765), ``TRYON_SANDBOX_PROCESSING_TIME`` (seconds a try-on
-takes, default 3), and the example settings' ``TRYON_DEMO_DB`` and
-``TRYON_DEMO_MEDIA``.
+Environment: ``DEMO_PROVIDER`` (``ailab``, the default, or ``fashn``: the
+provider the sandbox and the shop speak), ``DEMO_PORT`` (web server, default
+8000), ``TRYON_SANDBOX_PORT`` (sandbox, default 8765),
+``TRYON_SANDBOX_PROCESSING_TIME`` (seconds a try-on takes, default 3), and the
+example settings' ``TRYON_DEMO_DB`` and ``TRYON_DEMO_MEDIA``.
 """
 
 import os
@@ -24,14 +25,19 @@ SHOP = ROOT / "example_project"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "tryon-demo"  # a local demo account on loopback only
 STOP_TIMEOUT = 15
+PROVIDERS = ("ailab", "fashn")  # the sandbox's protocols (tryon_sandbox --protocol)
 
 
 def main():
     web_port = int(os.environ.get("DEMO_PORT", "8000"))
     sandbox_port = int(os.environ.get("TRYON_SANDBOX_PORT", "8765"))
     processing_time = os.environ.get("TRYON_SANDBOX_PROCESSING_TIME", "3")
+    provider = os.environ.get("DEMO_PROVIDER", "ailab")
+    if provider not in PROVIDERS:
+        sys.exit(f"DEMO_PROVIDER is {provider!r}; use one of: {', '.join(PROVIDERS)}.")
     env = {
         **os.environ,
+        "DEMO_PROVIDER": provider,
         "DJANGO_SETTINGS_MODULE": "example_project.settings",
         "TRYON_SANDBOX_PORT": str(sandbox_port),
         "PYTHONUNBUFFERED": "1",
@@ -64,6 +70,8 @@ def main():
             str(sandbox_port),
             "--processing-time",
             processing_time,
+            "--protocol",
+            provider,
         )
         processes["worker"] = start(env, "tryon_poll")
         processes["web"] = start(env, "runserver", f"127.0.0.1:{web_port}", "--noreload")
@@ -71,7 +79,7 @@ def main():
             sandbox_port, processes, stopping
         ):
             return stop_all(processes, failed=True)
-        banner(web_port, sandbox_port)
+        banner(web_port, sandbox_port, provider)
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:
@@ -141,11 +149,11 @@ def wait_for_port(port, processes, stopping, timeout=60):
     return False
 
 
-def banner(web_port, sandbox_port):
+def banner(web_port, sandbox_port, provider):
     shop = f"http://127.0.0.1:{web_port}/"
     lines = [
         "",
-        "The example shop is running:",
+        f"The example shop is running (provider: the sandbox speaking {provider}):",
         f"  Shop:     {shop}",
         f"  Admin:    {shop}admin/  (user {ADMIN_USERNAME!r}, password {ADMIN_PASSWORD!r})",
         f"  Sandbox:  http://127.0.0.1:{sandbox_port}/_sandbox/control",

@@ -142,3 +142,36 @@ def test_the_admin_lists_products_with_their_garment(shop):
     assert shop["admin"]["status"] == 200
     assert "Polka" in shop["admin"]["html"] or "polka" in shop["admin"]["html"]
     assert shop["admin"]["html"].count("icon-yes.svg") == 5
+
+
+@pytest.mark.parametrize(
+    ("provider", "backend"),
+    [
+        (None, "django_tryon.backends.ailab.AILabBackend"),
+        ("fashn", "django_tryon.backends.fashn.FashnBackend"),
+    ],
+)
+def test_the_shop_talks_to_the_provider_demo_provider_names(provider, backend):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings"}
+    env.pop("DEMO_PROVIDER", None)
+    if provider:
+        env["DEMO_PROVIDER"] = provider
+    child = "from django.conf import settings; print(settings.TRYON['BACKEND'])"
+    result = subprocess.run(
+        [sys.executable, "-c", child], cwd=SHOP, env=env, capture_output=True, text=True
+    )
+    assert result.stdout.strip() == backend, result.stderr
+
+
+def test_the_demo_refuses_a_provider_the_sandbox_does_not_speak():
+    env = {**os.environ, "DEMO_PROVIDER": "kling", "DEMO_PORT": "0"}
+    result = subprocess.run(
+        [sys.executable, "scripts/demo.py"],
+        cwd=SHOP.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "DEMO_PROVIDER is 'kling'; use one of: ailab, fashn." in result.stderr

@@ -48,3 +48,34 @@ def test_the_command_serves_until_stopped_with_its_options():
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def test_the_command_speaks_fashn_with_its_webhook_faults():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "django", "tryon_sandbox", "--port", "0"]
+    command += ["--protocol", "fashn", "--webhook-missing", "1", "--webhook-retry-interval", "2"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        # The second line, as docs/sandbox.md shows it.
+        shown = (ROOT / "docs" / "sandbox.md").read_text()
+        second_line = process.stdout.readline()
+        assert second_line in shown
+        assert "FashnBackend" in second_line
+        answer = requests.get(
+            url + contract.FASHN_CREDITS_PATH, headers={"Authorization": "Bearer k"}, timeout=10
+        )
+        assert answer.json()["credits"]["total"] == 1_000_000
+        state = requests.get(url + "/_sandbox/control", timeout=10).json()
+        assert state["protocol"] == "fashn"
+        assert state["options"]["webhook_missing"] == 1.0
+        assert state["options"]["webhook_retry_interval"] == 2.0
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+
+
+def test_the_command_refuses_an_unknown_protocol():
+    with pytest.raises(CommandError, match="protocol"):
+        call_command("tryon_sandbox", "--port", "0", "--protocol", "kling")

@@ -104,8 +104,17 @@ if find_spec("drf_spectacular"):
 
 SANDBOX_PORT = int(os.environ.get("TRYON_SANDBOX_PORT", "8765"))
 
+# The provider: "ailab" (AILabAPI, the default) or "fashn" (FASHN); `make demo` starts
+# the sandbox speaking the same one (DEMO_PROVIDER=fashn make demo).
+DEMO_PROVIDER = os.environ.get("DEMO_PROVIDER", "ailab")
+DEMO_BACKENDS = {
+    "ailab": "django_tryon.backends.ailab.AILabBackend",
+    "fashn": "django_tryon.backends.fashn.FashnBackend",
+}
+
 TRYON = {
-    # The sandbox accepts any key; a real shop reads its AILabAPI key from the environment.
+    "BACKEND": DEMO_BACKENDS[DEMO_PROVIDER],
+    # The sandbox accepts any key; a real shop reads its provider's key from the environment.
     "API_KEY": os.environ.get("TRYON_API_KEY", "sandbox-demo-key"),
     "BASE_URL": os.environ.get("TRYON_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}"),
     # The sandbox answers in seconds: ask often, so the demo feels quick.
