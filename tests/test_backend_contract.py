@@ -167,6 +167,8 @@ UNREADABLE = {
     "a json list": (200, b"[1, 2]"),
     "nested too deep": (200, b"[" * 100_000 + b"]" * 100_000),
     "over the size cap": (200, b'{"pad": "' + b"x" * (1024 * 1024 + 10) + b'"}'),
+    "not UTF-8": (200, b'{"id": "t-1", "task_id": "t-1", "x": "\xff\xfe"}'),
+    "too many digits": (200, b'{"id": 1' + b"0" * 5000 + b"}"),
     "a gateway's page": (502, b"<html>Bad gateway</html>"),
 }
 

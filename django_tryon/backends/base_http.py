@@ -8,9 +8,9 @@ module holds only what differs (its paths, its fields, its error table):
 - the timeouts of the ``TRYON`` setting;
 - redirects never followed, so the credentials never go where an answer
   points (a 3xx is refused like any other unexpected answer);
-- the answer read with a size cap and parsed as JSON; an answer that cannot be
-  read after a request that sent a body (a submit) is *in doubt*: the task may
-  exist, so the worker does not submit it again;
+- the answer read with a size cap and parsed as JSON (:mod:`.answers`); an
+  answer that cannot be read after a request that sent a body (a submit) is
+  *in doubt*: the task may exist, so the worker does not submit it again;
 - the error envelope: the HTTP status mapped to an error class, with the
   provider's own code and request id (:meth:`HTTPBackend.error_for`), and
   connection errors that name the URL tried, never the credentials.
@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from ..http import EnvironmentCachingSession, PoolKeepingAdapter
+from .answers import MAX_ANSWER_BYTES, read_json_answer
 from .base import (
     ConfigurationError,
     InvalidResponseError,
@@ -36,11 +37,6 @@ from .base import (
     TryOnBackend,
     TryOnError,
 )
-
-#: Answers larger than this are not read: a provider's JSON answer is a few
-#: hundred bytes, and a body without end must not fill the worker's memory.
-MAX_ANSWER_BYTES = 1024 * 1024
-READ_CHUNK = 64 * 1024
 
 
 class HTTPBackend(TryOnBackend):
@@ -122,13 +118,21 @@ class HTTPBackend(TryOnBackend):
         url = self.base_url + path
         sends_body = any(kwargs.get(name) is not None for name in ("data", "files", "json"))
         response = self._send(method, url, sends_body, **kwargs)
+        status = response.status_code
         try:
-            body = self._read(response, url, sends_body)
+            answer = read_json_answer(
+                response,
+                provider=self.provider_name,
+                in_doubt=sends_body,
+                max_bytes=self.max_answer_bytes,
+            )
+        except InvalidResponseError:
+            if 200 <= status < 300:
+                raise
+            answer = None  # an error page: its status says what happened
         finally:
             response.close()
-        status = response.status_code
-        answer = parse_json_object(body)
-        if answer is None:
+        if not isinstance(answer, dict):
             if 200 <= status < 300:
                 raise self.error(
                     InvalidResponseError,
@@ -181,29 +185,6 @@ class HTTPBackend(TryOnBackend):
                 in_doubt=sends_body,
             ) from err
 
-    def _read(self, response, url, sends_body):
-        """The answer's body, at most :attr:`max_answer_bytes`."""
-        chunks, size = [], 0
-        try:
-            for chunk in response.iter_content(READ_CHUNK):
-                size += len(chunk)
-                if size > self.max_answer_bytes:
-                    raise self.error(
-                        InvalidResponseError,
-                        f"The provider's answer is over {self.max_answer_bytes} bytes.",
-                        status_code=response.status_code,
-                        in_doubt=sends_body,
-                    )
-                chunks.append(chunk)
-        except requests.exceptions.RequestException as err:
-            raise self.error(
-                ProviderConnectionError,
-                f"The provider's answer was cut short ({_shown(url)}, {type(err).__name__}).",
-                status_code=response.status_code,
-                in_doubt=sends_body,
-            ) from err
-        return b"".join(chunks)
-
     # The error envelope ------------------------------------------------------
 
     def error(self, error_class: type[ProviderErrorDetails], message: str, **details: Any) -> Any:
@@ -245,10 +226,10 @@ class HTTPBackend(TryOnBackend):
 
 
 def parse_json_object(body: bytes) -> dict[str, Any] | None:
-    """``body`` as a JSON object, or ``None`` if it is not one (or nests too deeply)."""
+    """``body`` as a JSON object, or ``None`` if it is not one (or cannot be parsed at all)."""
     try:
         answer = json.loads(body)
-    except (ValueError, RecursionError):
+    except Exception:  # RecursionError, UnicodeDecodeError, ValueError, ...
         return None
     return answer if isinstance(answer, dict) else None
 
