@@ -89,8 +89,8 @@ def run_one(schedule_name, *, jobs, warmup, window, scale, seed):
     class KindTimedSandbox(SandboxServer):
         """Each task takes the time planned for the next job of its clothes type."""
 
-        def submit(self, key, content_type, body):
-            task = super().submit(key, content_type, body)
+        def submit(self, *args, **kwargs):
+            task = super().submit(*args, **kwargs)
             with lock:
                 index = next(
                     (i for i, (kind, _) in enumerate(pending_times) if kind == task.clothes_type),
