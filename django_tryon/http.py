@@ -166,7 +166,7 @@ class EnvironmentCachingSession(requests.Session):
             )
         return {**settings, "proxies": dict(settings["proxies"])}
 
-    def send_direct(self, method, url, *, params=None, data=None, files=None, **kwargs):
+    def send_direct(self, method, url, *, params=None, data=None, files=None, json=None, **kwargs):
         """``self.request(method, url, ..., allow_redirects=False)``, for less CPU.
 
         Requests merges the session's headers, cookies and credentials into every
@@ -180,8 +180,9 @@ class EnvironmentCachingSession(requests.Session):
 
         ``url`` is prepared as Requests prepares it (IDNA hosts, quoting), once
         per URL for a provider's few endpoints; ``params`` are appended to it,
-        encoded. ``kwargs`` are those of :meth:`requests.Session.send`
-        (``timeout``, ``stream``, ...).
+        encoded. The body is ``data`` and ``files``, or ``json``, as
+        :meth:`requests.Session.request` takes them. ``kwargs`` are those of
+        :meth:`requests.Session.send` (``timeout``, ``stream``, ...).
         """
         if self.cookies:
             return self.request(
@@ -190,6 +191,7 @@ class EnvironmentCachingSession(requests.Session):
                 params=params,
                 data=data,
                 files=files,
+                json=json,
                 allow_redirects=False,
                 **kwargs,
             )
@@ -204,8 +206,8 @@ class EnvironmentCachingSession(requests.Session):
         if params:
             separator = "&" if "?" in prepared.url else "?"
             prepared.url += separator + urlencode(params, doseq=True)
-        if data is not None or files is not None:
-            prepared.prepare_body(data, files)
+        if data is not None or files is not None or json is not None:
+            prepared.prepare_body(data, files, json)
         settings = self.merge_environment_settings(
             prepared.url, {}, kwargs.pop("stream", None), None, None
         )

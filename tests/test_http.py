@@ -52,6 +52,11 @@ def _wire(request):
                 "files": {"person_image": ("p.jpg", b"\xff\xd8person", "image/jpeg")},
             },
         ),
+        (
+            "POST",
+            ORIGIN + "/v1/run",
+            {"params": {"webhook_url": "https://shop/cb?x=1"}, "json": {"inputs": {"a": "é"}}},
+        ),
     ],
 )
 def test_the_same_request_as_requests_sends(session, method, url, options):

@@ -417,3 +417,23 @@ def test_webhooks_go_to_loopback_http_only(sandbox, person_jpeg, garment_jpeg, u
     response = run(sandbox, run_body(person_jpeg, garment_jpeg), params={"webhook_url": url})
     assert_api_error(response, 400, "BadRequest")
     assert sandbox.state()["tasks"] == 0
+
+
+def test_a_body_that_cannot_be_made_is_given_up_and_the_sender_goes_on(receiver):
+    from types import SimpleNamespace
+
+    from django_tryon.sandbox.faults import FaultInjector, Options
+    from django_tryon.sandbox.stats import Counters
+    from django_tryon.sandbox.webhooks import WebhookSender
+
+    options, counters = Options(), Counters()
+    sender = WebhookSender(options, FaultInjector(options, seed=1), counters)
+    try:
+        task = SimpleNamespace(webhook_url=receiver.url, finishes_at=0.0)
+        sender.schedule(task, lambda task: 1 / 0)
+        sender.schedule(task, lambda task: {"id": "second"})
+        assert receiver.wait_for(1)
+        assert json.loads(receiver.deliveries[0][2]) == {"id": "second"}
+        assert counters.snapshot()["webhooks"]["gave_up"] == 1
+    finally:
+        sender.stop()

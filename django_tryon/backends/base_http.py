@@ -90,7 +90,7 @@ class HTTPBackend(TryOnBackend):
     # Sessions ----------------------------------------------------------------
 
     @property
-    def session(self) -> requests.Session:
+    def session(self) -> EnvironmentCachingSession:
         """This thread's session (made on first use)."""
         session = getattr(self._local, "session", None)
         if session is None:
@@ -152,9 +152,10 @@ class HTTPBackend(TryOnBackend):
 
     def _send(self, method, url, sends_body, **kwargs):
         try:
-            # Streamed, so the answer is read under a size cap (see _read).
-            return self.session.request(
-                method, url, timeout=self.timeout, allow_redirects=False, stream=True, **kwargs
+            # Redirects are not followed (send_direct hands a 3xx back). Streamed,
+            # so that the answer is read under a size cap (see call).
+            return self.session.send_direct(
+                method, url, timeout=self.timeout, stream=True, **kwargs
             )
         except requests.exceptions.ConnectTimeout as err:
             raise self.error(

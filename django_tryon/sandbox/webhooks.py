@@ -107,7 +107,11 @@ class WebhookSender:
 
     def _deliver(self, delivery):
         if not delivery.body:
-            delivery.body = json.dumps(delivery.body_of(delivery.task)).encode()
+            try:
+                delivery.body = json.dumps(delivery.body_of(delivery.task)).encode()
+            except Exception:  # a body that cannot be made: nothing to send, the thread goes on
+                self.counters.webhook("gave_up")
+                return
         delivery.attempt += 1
         self.counters.webhook("sent")
         if _post(delivery.url, delivery.body):
