@@ -109,6 +109,13 @@ def _fits(value, hint):
     if origin is list:
         (item,) = typing.get_args(hint)
         return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        return isinstance(value, dict) and all(
+            _fits(k, key_hint) and _fits(v, value_hint) for k, v in value.items()
+        )
+    if hint is typing.Any:
+        return True
     if hint is type(None):
         return value is None
     if hint in (int, float):
