@@ -84,7 +84,7 @@ def test_every_wrong_option_is_one_error_with_the_allowed_values(settings):
         "Invalid setting 'moderation' for FashnBackend in TRYON['OPTIONS'] (its options: "
         "garment_photo_type, mode, model_name, moderation_level, output_format, seed, "
         "segmentation_free).",
-        "Invalid value '7' for FashnBackend's option 'seed' in TRYON['OPTIONS']: it must be a int.",
+        "Invalid value '7' for FashnBackend's option 'seed' in TRYON['OPTIONS']: it must be a whole number.",
         "Invalid value 'fast' for FashnBackend's option 'mode' in TRYON['OPTIONS']: it must be "
         "one of 'performance', 'balanced', 'quality'.",
     ]
@@ -111,9 +111,9 @@ def test_good_options_pass_the_checks(settings):
     [
         (Option("a", choices=("a", "b")), "c", "must be one of 'a', 'b'"),
         (Option(1, choices=(1, 2)), True, "must be one of 1, 2"),
-        (Option(True, kind=bool), 1, "must be a bool"),
-        (Option(0, kind=int), True, "must be a int"),
-        (Option(0.5, kind=(int, float)), "0.5", "must be a int or float"),
+        (Option(True, kind=bool), 1, "must be True or False"),
+        (Option(0, kind=int), True, "must be a whole number"),
+        (Option(0.5, kind=(int, float)), "0.5", "must be a whole number or a number"),
         (Option("x"), "  ", "must not be empty"),
         (Option("x"), None, ""),
         (Option(0.5, kind=(int, float)), 2, ""),

@@ -251,6 +251,10 @@ def backend_setting(name: str, kwargs: dict[str, Any], default: Any = _UNSET) ->
     return value
 
 
+#: How an option's type is named in an error a shop developer reads.
+KIND_NAMES = {bool: "True or False", int: "a whole number", float: "a number", str: "text"}
+
+
 @dataclass(frozen=True)
 class Option:
     """One of a backend's own options (a key of ``TRYON["OPTIONS"]``)."""
@@ -271,10 +275,11 @@ class Option:
                 return ""
             return "must be one of " + ", ".join(repr(choice) for choice in self.choices)
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        wanted = "must be " + " or ".join(KIND_NAMES.get(k, k.__name__) for k in kinds)
         if isinstance(value, bool) and bool not in kinds:
-            return f"must be a {' or '.join(k.__name__ for k in kinds)}"
+            return wanted
         if not isinstance(value, kinds):
-            return f"must be a {' or '.join(k.__name__ for k in kinds)}"
+            return wanted
         if isinstance(value, str) and not value.strip():
             return "must not be empty"
         return ""
