@@ -84,7 +84,8 @@ def test_every_wrong_option_is_one_error_with_the_allowed_values(settings):
         "Invalid setting 'moderation' for FashnBackend in TRYON['OPTIONS'] (its options: "
         "garment_photo_type, mode, model_name, moderation_level, output_format, seed, "
         "segmentation_free).",
-        "Invalid value '7' for FashnBackend's option 'seed' in TRYON['OPTIONS']: it must be a whole number.",
+        "Invalid value '7' for FashnBackend's option 'seed' in TRYON['OPTIONS']: it must be "
+        "a whole number.",
         "Invalid value 'fast' for FashnBackend's option 'mode' in TRYON['OPTIONS']: it must be "
         "one of 'performance', 'balanced', 'quality'.",
     ]
