@@ -1,6 +1,6 @@
-"""An AILabAPI-compatible provider on loopback, for the demo, tests and benchmarks.
+"""A try-on provider on loopback, for the demo, tests and benchmarks.
 
-``SandboxServer`` speaks the provider's protocol, makes its pictures by
+``SandboxServer`` speaks AILabAPI's protocol or FASHN's, makes its pictures by
 compositing (no model), and injects faults on demand; ``samples`` draws
 garments and model photos. See ``docs/sandbox.md``.
 """
