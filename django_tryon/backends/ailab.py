@@ -139,9 +139,6 @@ class AILabBackend(HTTPBackend):
         # Success is HTTP 200 *and* error_code 0 where the answer carries one.
         return status == 200 and answer.get("error_code", 0) in (0, None, "0")
 
-    def request_id(self, answer, response):
-        return _request_id(answer)
-
     def error_for(self, status, answer, response):
         detail = answer.get("error_detail")
         if not isinstance(detail, dict):

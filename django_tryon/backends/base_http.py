@@ -83,10 +83,6 @@ class HTTPBackend(TryOnBackend):
         """
         return self.error_for_status(status, response=response)
 
-    def request_id(self, answer: dict[str, Any], response: requests.Response | None) -> str:
-        """The id to quote to the provider's support for this answer, if any."""
-        return ""
-
     # Sessions ----------------------------------------------------------------
 
     @property
