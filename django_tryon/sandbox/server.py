@@ -66,6 +66,8 @@ class SandboxServer:
     """A try-on provider on loopback, speaking ``protocol`` (``"ailab"`` or ``"fashn"``).
 
     ``api_key=None`` accepts any non-empty key; a string accepts only itself.
+    ``protocol`` picks the wire format (a :class:`~.ailab.AILabWire` or a
+    :class:`~.fashn.FashnWire`); the tasks, faults and counters are the same.
     Every field of :class:`~django_tryon.sandbox.faults.Options` may be passed
     as a keyword argument and changed later with :meth:`configure` or the
     control endpoint. Use as a context manager, or call :meth:`start` (serves
