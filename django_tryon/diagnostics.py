@@ -90,7 +90,7 @@ def check_provider():
             f"The backend {tryon_settings.BACKEND!r} cannot be built: {err}",
             "Fix TRYON['BACKEND'] and its settings (manage.py check says how).",
         )
-    where = f"{backend.provider_name or tryon_settings.BACKEND} at {tryon_settings.BASE_URL}"
+    where = f"{backend.provider_name or tryon_settings.BACKEND} at {backend.base_url}"
     try:
         answer = backend.credits()
     except ConfigurationError as err:
@@ -277,9 +277,19 @@ def _serving_hint(served_by_the_site):
 # Result hosts -------------------------------------------------------------------------
 
 
+def _provider_address():
+    """``BASE_URL``, or the configured backend's own address when it is not set."""
+    if tryon_settings.BASE_URL is not None:
+        return str(tryon_settings.BASE_URL)
+    try:
+        return str(tryon_settings.import_path("BACKEND").default_base_url)
+    except (ImproperlyConfigured, AttributeError):
+        return ""
+
+
 def check_result_hosts(resolver=socket.getaddrinfo):
     """Where results may be downloaded from: every host ``RESULT_HOSTS`` lists resolves."""
-    base_host = urlsplit(str(tryon_settings.BASE_URL)).hostname or "?"
+    base_host = urlsplit(_provider_address()).hostname or "?"
     listed = tryon_settings.RESULT_HOSTS
     if isinstance(listed, str) or not all(isinstance(host, str) for host in listed):
         return Finding(
