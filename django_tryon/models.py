@@ -273,6 +273,15 @@ class TryOnJob(models.Model):
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     photos_erased_at = models.DateTimeField(_("photos erased at"), null=True, blank=True)
+    published_at = models.DateTimeField(
+        _("published at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When staff published this catalogue picture to the product's gallery "
+            "(see django_tryon.publishing); empty while it is not published."
+        ),
+    )
 
     objects = TryOnJobQuerySet.as_manager()
 

@@ -1,5 +1,7 @@
 """Try-on jobs in the admin: read-only records of the worker's work, and the actions
-that put a job back in line (retry), stop it (cancel) or hurry it (poll now).
+that put a job back in line (retry), stop it (cancel) or hurry it (poll now),
+and those that publish a catalogue picture to its product's gallery or take it
+back (see :mod:`django_tryon.publishing`).
 
 Jobs are machine-written, so no field can be edited and no job added here.
 The actions need the "Can change try-on job" permission: with the view
@@ -22,13 +24,35 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from .. import publishing
 from ..models import ACTIVE_STATUSES, JobSource, TryOnJob
 from . import operations
 from .display import EMPTY, duration, status_badge, thumbnail
 from .overview import overview_view
 
 #: The buttons of a job's page, and the action each runs.
-OPERATION_ACTIONS = {"retry": "retry_jobs", "cancel": "cancel_jobs", "poll": "poll_now"}
+OPERATION_ACTIONS = {
+    "retry": "retry_jobs",
+    "cancel": "cancel_jobs",
+    "poll": "poll_now",
+    "publish": "publish_pictures",
+    "unpublish": "unpublish_pictures",
+}
+
+
+class PublishedFilter(admin.SimpleListFilter):
+    title = gettext_lazy("published")
+    parameter_name = "published"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Published")), ("no", _("Not published"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(published_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(published_at__isnull=True)
+        return queryset
 
 
 @admin.register(TryOnJob)
@@ -51,6 +75,7 @@ class TryOnJobAdmin(admin.ModelAdmin):
         ("garment", admin.RelatedOnlyFieldListFilter),
         "created_at",
         "error_code",
+        PublishedFilter,
     )
     list_select_related = ("garment", "user")
     search_fields = ("=provider_task_id", "=provider_request_id", "garment__name")
@@ -58,7 +83,7 @@ class TryOnJobAdmin(admin.ModelAdmin):
         "A job id, a provider task id or request id, or a garment's name."
     )
     ordering = ("-created_at",)
-    actions = ["retry_jobs", "cancel_jobs", "poll_now"]
+    actions = ["retry_jobs", "cancel_jobs", "poll_now", "publish_pictures", "unpublish_pictures"]
     readonly_fields = (
         "status_label",
         "owner",
@@ -103,6 +128,7 @@ class TryOnJobAdmin(admin.ModelAdmin):
                     "duration_display",
                     "consent_at",
                     "photos_erased_at",
+                    "published_at",
                     "updated_at",
                 )
             },
@@ -165,6 +191,8 @@ class TryOnJobAdmin(admin.ModelAdmin):
                     format_html_join(mark_safe("<br>"), "{}", ((code,) for code in codes)),
                 )
             )
+        if obj.published_at is not None:
+            details.append(format_html("{}", _("in the product's gallery")))
         if obj.attempts > 1:
             details.append(
                 format_html(
@@ -288,6 +316,65 @@ class TryOnJobAdmin(admin.ModelAdmin):
         )
         self._report_left(request, outcome.wrong_status, self._already_ended(outcome))
 
+    @admin.action(
+        description=gettext_lazy("Publish the selected pictures to their product's gallery"),
+        permissions=["change"],
+    )
+    def publish_pictures(self, request, queryset):
+        outcome = publishing.publish(queryset)
+        self._report(
+            request,
+            outcome.changed,
+            ngettext(
+                "%(count)d picture was published to its product's gallery.",
+                "%(count)d pictures were published to their products' galleries.",
+                outcome.changed,
+            ),
+        )
+        for job, reason in outcome.refused:
+            self.message_user(
+                request,
+                _("The picture of job %(job)s was not published: %(reason)s")
+                % {"job": str(job.pk)[:8], "reason": reason},
+                messages.ERROR,
+            )
+        self._report_left(
+            request,
+            outcome.not_applicable,
+            ngettext(
+                "%(count)d job was left as it is: only a catalogue picture made from the "
+                "admin, succeeded and not yet published, can be published.",
+                "%(count)d jobs were left as they are: only catalogue pictures made from the "
+                "admin, succeeded and not yet published, can be published.",
+                outcome.not_applicable,
+            ),
+        )
+
+    @admin.action(
+        description=gettext_lazy("Unpublish the selected pictures from their product's gallery"),
+        permissions=["change"],
+    )
+    def unpublish_pictures(self, request, queryset):
+        outcome = publishing.unpublish(queryset)
+        self._report(
+            request,
+            outcome.changed,
+            ngettext(
+                "%(count)d picture was taken out of its product's gallery.",
+                "%(count)d pictures were taken out of their products' galleries.",
+                outcome.changed,
+            ),
+        )
+        self._report_left(
+            request,
+            outcome.not_applicable,
+            ngettext(
+                "%(count)d job was not published and was left as it is.",
+                "%(count)d jobs were not published and were left as they are.",
+                outcome.not_applicable,
+            ),
+        )
+
     def _already_ended(self, outcome):
         return ngettext(
             "%(count)d job had already ended and was left as it is.",
@@ -336,6 +423,10 @@ class TryOnJobAdmin(admin.ModelAdmin):
             available.append(("retry", _("Retry")))
         if obj.status in ACTIVE_STATUSES:
             available += [("poll", _("Poll now")), ("cancel", _("Cancel"))]
+        if publishing.is_publishable(obj):
+            available.append(("publish", _("Publish to the gallery")))
+        elif obj.published_at is not None:
+            available.append(("unpublish", _("Unpublish from the gallery")))
         return available
 
     def operation_view(self, request, object_id, operation):

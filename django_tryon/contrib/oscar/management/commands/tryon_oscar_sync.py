@@ -1,0 +1,21 @@
+"""``manage.py tryon_oscar_sync``: make or update the garments of every Oscar product."""
+
+from django.core.management.base import BaseCommand
+
+from ...sync import sync_catalogue
+
+
+class Command(BaseCommand):
+    help = (
+        "Make or update the try-on garment of every Oscar product, from TRYON_OSCAR and the "
+        "products' pictures. Run it after installing the app on an existing catalogue, and "
+        "after changing TRYON_OSCAR; product changes are followed on their own."
+    )
+
+    def handle(self, *args, **options):
+        report = sync_catalogue()
+        if options["verbosity"] >= 1:
+            self.stdout.write(
+                f"{report.made} garments made, {report.kept} kept in step, "
+                f"{report.skipped} products without a garment."
+            )
