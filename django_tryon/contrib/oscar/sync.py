@@ -48,8 +48,11 @@ def clothes_type_for(product):
         types = {key.strip("/"): value for key, value in by_category.items()}
         best = None
         for category in product.categories.all():
+            path = []
             for node in category.get_ancestors_and_self():
-                for key in (node.full_slug, node.slug):
+                path.append(node.slug)
+                # The full slug from the ancestors read here (Oscar's own is cached).
+                for key in ("/".join(path), node.slug):
                     if key in listed:
                         rank = (-node.depth, listed[key])
                         if best is None or rank < best[0]:

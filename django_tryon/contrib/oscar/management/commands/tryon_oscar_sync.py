@@ -16,6 +16,10 @@ class Command(BaseCommand):
         report = sync_catalogue()
         if options["verbosity"] >= 1:
             self.stdout.write(
-                f"{report.made} garments made, {report.kept} kept in step, "
-                f"{report.skipped} products without a garment."
+                f"{_count(report.made, 'garment')} made, {report.kept} kept in step, "
+                f"{_count(report.skipped, 'product')} without a garment."
             )
+
+
+def _count(number, noun):
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -1,0 +1,123 @@
+"""The Oscar tests: django_tryon.contrib.oscar against django-oscar itself.
+
+They need Oscar installed and their own settings (the example Oscar shop's), so
+they run only when asked for by path, with those settings:
+``pytest --ds tests.oscar.settings tests/oscar`` (``make test-oscar``). A plain
+``pytest`` run leaves this folder alone.
+"""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.base import ContentFile
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = "tests.oscar.settings"
+TREEBEARD_WARNING = "treebeard.deprecation.RemovedInTreebeard8Warning"
+
+
+def _asked_for(config):
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == HERE or HERE in path.parents:
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path, config):
+    if collection_path.resolve() == HERE / "conftest.py":
+        return None
+    return None if _asked_for(config) else True
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _asked_for(config):
+        return
+    if items and settings.SETTINGS_MODULE != SETTINGS:
+        raise pytest.UsageError(f"The Oscar tests run with their settings: --ds {SETTINGS}")
+    for item in items:
+        if HERE in Path(item.fspath).resolve().parents:
+            # Oscar 4.2's own code still calls treebeard's deprecated class methods.
+            item.add_marker(pytest.mark.filterwarnings(f"ignore::{TREEBEARD_WARNING}"))
+
+
+def jpeg(size=(600, 800), color=(30, 60, 200)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="JPEG")
+    return ContentFile(buffer.getvalue(), name="product.jpg")
+
+
+class Catalogue:
+    """Oscar catalogue rows made as a shop's staff would, each change committed (so the
+    receivers' after-commit syncs run)."""
+
+    def __init__(self, capture):
+        from oscar.core.loading import get_model
+
+        self.capture = capture
+        self.Product = get_model("catalogue", "Product")
+        self.ProductClass = get_model("catalogue", "ProductClass")
+        self.ProductImage = get_model("catalogue", "ProductImage")
+
+    def committed(self):
+        return self.capture(execute=True)
+
+    def category(self, breadcrumbs):
+        from oscar.apps.catalogue.categories import create_from_breadcrumbs
+
+        with self.committed():
+            return create_from_breadcrumbs(breadcrumbs)
+
+    def product_class(self, name):
+        with self.committed():
+            return self.ProductClass.objects.get_or_create(name=name)[0]
+
+    def product(
+        self,
+        title="Breton T-shirt",
+        *,
+        category="Clothing > Tops",
+        product_class="Clothing",
+        image=True,
+        **fields,
+    ):
+        product_class = self.product_class(product_class) if product_class else None
+        categories = [self.category(category)] if category else []
+        with self.committed():
+            product = self.Product.objects.create(
+                title=title, product_class=product_class, **fields
+            )
+            for each in categories:
+                product.categories.add(each)
+            if image:
+                self.ProductImage.objects.create(
+                    product=product, original=jpeg(), display_order=0
+                )
+        return product
+
+    def add_image(self, product, display_order=None, **image):
+        with self.committed():
+            if display_order is None:
+                display_order = product.images.count()
+            return self.ProductImage.objects.create(
+                product=product, original=jpeg(**image), display_order=display_order
+            )
+
+    def save(self, instance, **fields):
+        with self.committed():
+            for name, value in fields.items():
+                setattr(instance, name, value)
+            instance.save()
+        return instance
+
+    def delete(self, instance):
+        with self.committed():
+            instance.delete()
+
+
+@pytest.fixture
+def catalogue(db, django_capture_on_commit_callbacks):
+    return Catalogue(django_capture_on_commit_callbacks)
