@@ -93,9 +93,7 @@ class Catalogue:
             for each in categories:
                 product.categories.add(each)
             if image:
-                self.ProductImage.objects.create(
-                    product=product, original=jpeg(), display_order=0
-                )
+                self.ProductImage.objects.create(product=product, original=jpeg(), display_order=0)
         return product
 
     def add_image(self, product, display_order=None, **image):

@@ -110,7 +110,7 @@ def test_a_replaced_picture_replaces_the_garments_and_its_old_file(catalogue, me
     assert garment.image.name != old_file
     assert old_file not in stored_files(media_root)
     with garment.image.open("rb") as handle, Image.open(handle) as picture:
-        red, green, blue = picture.convert("RGB").getpixel((10, 10))
+        red, _green, blue = picture.convert("RGB").getpixel((10, 10))
         assert red > 150 and blue < 80
 
 
