@@ -1,4 +1,5 @@
-"""Run the example shop with everything it needs: ``make demo`` calls this.
+"""Run an example shop with everything it needs: ``make demo`` and ``make demo-oscar``
+call this (``--shop oscar``: the django-oscar shop of ``example_oscar/``).
 
 Migrates the shop's database, loads the demo catalogue, makes a local admin
 account, then starts three processes together: the sandbox provider, the
@@ -12,6 +13,7 @@ provider the sandbox and the shop speak), ``DEMO_PORT`` (web server, default
 example settings' ``TRYON_DEMO_DB`` and ``TRYON_DEMO_MEDIA``.
 """
 
+import argparse
 import os
 import signal
 import socket
@@ -21,14 +23,36 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "example_project"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "tryon-demo"  # a local demo account on loopback only
 STOP_TIMEOUT = 15
 PROVIDERS = ("ailab", "fashn")  # the sandbox's protocols (tryon_sandbox --protocol)
 
+ADMIN_EMAIL = "admin@example.com"
+BY_USERNAME = f"  (user {ADMIN_USERNAME!r}, password {ADMIN_PASSWORD!r})"
+BY_EMAIL = f"  (email {ADMIN_EMAIL!r}, password {ADMIN_PASSWORD!r})"
 
-def main():
+#: name -> (folder, settings module, [(label, path, how to sign in)] the banner lists)
+SHOPS = {
+    "example": (
+        ROOT / "example_project",
+        "example_project.settings",
+        [("Shop", "", ""), ("Admin", "admin/", BY_USERNAME)],
+    ),
+    "oscar": (
+        ROOT / "example_oscar",
+        "oscar_shop.settings",
+        # Oscar's own sign-in page asks for the email address.
+        [("Shop", "", ""), ("Dashboard", "dashboard/", BY_EMAIL), ("Admin", "admin/", BY_USERNAME)],
+    ),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shop", choices=sorted(SHOPS), default="example")
+    shop_name = parser.parse_args(argv).shop
+    folder, settings_module, pages = SHOPS[shop_name]
     web_port = int(os.environ.get("DEMO_PORT", "8000"))
     sandbox_port = int(os.environ.get("TRYON_SANDBOX_PORT", "8765"))
     processing_time = os.environ.get("TRYON_SANDBOX_PROCESSING_TIME", "3")
@@ -38,7 +62,7 @@ def main():
     env = {
         **os.environ,
         "DEMO_PROVIDER": provider,
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "TRYON_SANDBOX_PORT": str(sandbox_port),
         "PYTHONUNBUFFERED": "1",
     }
@@ -50,9 +74,9 @@ def main():
             )
 
     say("Preparing the example shop's database and catalogue...")
-    manage(env, "migrate", "--noinput", "-v", "0")
-    manage(env, "load_demo_data")
-    create_admin(env)
+    manage(folder, env, "migrate", "--noinput", "-v", "0")
+    manage(folder, env, "load_demo_data")
+    create_admin(folder, env)
 
     processes = {}
     stopping = []
@@ -64,6 +88,7 @@ def main():
     signal.signal(signal.SIGTERM, request_stop)
     try:
         processes["sandbox"] = start(
+            folder,
             env,
             "tryon_sandbox",
             "--port",
@@ -73,13 +98,13 @@ def main():
             "--protocol",
             provider,
         )
-        processes["worker"] = start(env, "tryon_poll")
-        processes["web"] = start(env, "runserver", f"127.0.0.1:{web_port}", "--noreload")
+        processes["worker"] = start(folder, env, "tryon_poll")
+        processes["web"] = start(folder, env, "runserver", f"127.0.0.1:{web_port}", "--noreload")
         if not wait_for_port(web_port, processes, stopping) or not wait_for_port(
             sandbox_port, processes, stopping
         ):
             return stop_all(processes, failed=True)
-        banner(web_port, sandbox_port, provider)
+        banner(web_port, sandbox_port, pages, provider)
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:
@@ -96,19 +121,19 @@ def say(message):
     print(f"[demo] {message}", flush=True)
 
 
-def manage(env, *args):
-    subprocess.run([sys.executable, "manage.py", *args], cwd=SHOP, env=env, check=True)
+def manage(folder, env, *args):
+    subprocess.run([sys.executable, "manage.py", *args], cwd=folder, env=env, check=True)
 
 
-def create_admin(env):
+def create_admin(folder, env):
     result = subprocess.run(
         [sys.executable, "manage.py", "createsuperuser", "--noinput"],
-        cwd=SHOP,
+        cwd=folder,
         env={
             **env,
             "DJANGO_SUPERUSER_USERNAME": ADMIN_USERNAME,
             "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
-            "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+            "DJANGO_SUPERUSER_EMAIL": ADMIN_EMAIL,
         },
         capture_output=True,
         text=True,
@@ -118,11 +143,11 @@ def create_admin(env):
         raise subprocess.CalledProcessError(result.returncode, result.args)
 
 
-def start(env, *args):
+def start(folder, env, *args):
     # Each child in its own session: the terminal's Ctrl-C reaches this runner
     # only, which then stops the children in order and waits for them.
     return subprocess.Popen(
-        [sys.executable, "manage.py", *args], cwd=SHOP, env=env, start_new_session=True
+        [sys.executable, "manage.py", *args], cwd=folder, env=env, start_new_session=True
     )
 
 
@@ -149,13 +174,12 @@ def wait_for_port(port, processes, stopping, timeout=60):
     return False
 
 
-def banner(web_port, sandbox_port, provider):
+def banner(web_port, sandbox_port, pages, provider):
     shop = f"http://127.0.0.1:{web_port}/"
     lines = [
         "",
         f"The example shop is running (provider: the sandbox speaking {provider}):",
-        f"  Shop:     {shop}",
-        f"  Admin:    {shop}admin/  (user {ADMIN_USERNAME!r}, password {ADMIN_PASSWORD!r})",
+        *(f"  {(label + ':').ljust(9)} {shop}{path}{account}" for label, path, account in pages),
         f"  Sandbox:  http://127.0.0.1:{sandbox_port}/_sandbox/control",
         "Open a product and press 'Try it on'. Press Ctrl-C to stop everything.",
         "",

@@ -122,11 +122,15 @@ DATABASES = {
     }
 }
 
+# Oscar's catalogue pages are search results: a Whoosh index next to the database, kept
+# up to date as products are saved (as in Oscar's own sandbox).
 HAYSTACK_CONNECTIONS = {
-    "default": {"ENGINE": "haystack.backends.simple_backend.SimpleEngine"},
+    "default": {
+        "ENGINE": "haystack.backends.whoosh_backend.WhooshEngine",
+        "PATH": str(Path(DATABASES["default"]["NAME"]).parent / "whoosh_index"),
+    },
 }
-# The simple engine searches the database itself: there is no index to update.
-HAYSTACK_SIGNAL_PROCESSOR = "haystack.signals.BaseSignalProcessor"
+HAYSTACK_SIGNAL_PROCESSOR = "haystack.signals.RealtimeSignalProcessor"
 
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 LANGUAGE_CODE = "en-gb"
@@ -149,8 +153,17 @@ OSCAR_DASHBOARD_NAVIGATION = [*OSCAR_DASHBOARD_NAVIGATION, *tryon_navigation()] 
 
 SANDBOX_PORT = int(os.environ.get("TRYON_SANDBOX_PORT", "8765"))
 
+# The provider the shop talks to (AILabAPI's protocol, or FASHN's), and so the sandbox
+# speaking the same one (DEMO_PROVIDER=fashn make demo-oscar).
+DEMO_PROVIDER = os.environ.get("DEMO_PROVIDER", "ailab")
+DEMO_BACKENDS = {
+    "ailab": "django_tryon.backends.ailab.AILabBackend",
+    "fashn": "django_tryon.backends.fashn.FashnBackend",
+}
+
 TRYON = {
-    # The sandbox accepts any key; a real shop reads its AILabAPI key from the environment.
+    "BACKEND": DEMO_BACKENDS[DEMO_PROVIDER],
+    # The sandbox accepts any key; a real shop reads its provider's key from the environment.
     "API_KEY": os.environ.get("TRYON_API_KEY", "sandbox-demo-key"),
     "BASE_URL": os.environ.get("TRYON_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}"),
     "POLL_INTERVAL": 1.0,

@@ -19,6 +19,10 @@ SECRET_KEY = "tests-only-secret-key"
 MEDIA_ROOT = tempfile.mkdtemp(prefix="tryon-oscar-test-media-")
 LANGUAGE_CODE = "en-gb"
 
+# The product pages need no search index here.
+HAYSTACK_CONNECTIONS = {"default": {"ENGINE": "haystack.backends.simple_backend.SimpleEngine"}}
+HAYSTACK_SIGNAL_PROCESSOR = "haystack.signals.BaseSignalProcessor"
+
 TRYON = {
     "API_KEY": "test-key",
     "BASE_URL": "https://api.tryon.test",
