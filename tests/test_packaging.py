@@ -32,22 +32,24 @@ def wheel(tmp_path_factory):
         yield set(archive.namelist())
 
 
-def test_the_wheel_lists_the_migrations(wheel):
-    migrations = {p.name for p in (ROOT / "django_tryon" / "migrations").glob("0*.py")}
+@pytest.mark.parametrize("app", ["django_tryon", "django_tryon/contrib/oscar"])
+def test_the_wheel_lists_the_migrations(wheel, app):
+    migrations = {p.name for p in (ROOT / app / "migrations").glob("0*.py")}
     assert migrations
     for name in migrations:
-        assert f"django_tryon/migrations/{name}" in wheel
+        assert f"{app}/migrations/{name}" in wheel
 
 
-def test_the_wheel_carries_templates_and_static_files(wheel):
+@pytest.mark.parametrize("app", ["django_tryon", "django_tryon/contrib/oscar"])
+def test_the_wheel_carries_templates_and_static_files(wheel, app):
     for folder in ("templates", "static"):
         shipped = {
-            str(p.relative_to(ROOT))
-            for p in (ROOT / "django_tryon" / folder).rglob("*")
-            if p.is_file()
+            str(p.relative_to(ROOT)) for p in (ROOT / app / folder).rglob("*") if p.is_file()
         }
         assert shipped <= wheel
+    assert any(name.startswith(f"{app}/templates/") for name in wheel)
 
 
-def test_the_wheel_does_not_carry_tests_or_the_example(wheel):
-    assert not any(name.startswith(("tests/", "example_project/")) for name in wheel)
+def test_the_wheel_does_not_carry_tests_or_the_examples(wheel):
+    examples = ("tests/", "example_project/", "example_oscar/")
+    assert not any(name.startswith(examples) for name in wheel)

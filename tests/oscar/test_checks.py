@@ -2,6 +2,7 @@
 order of the apps (the product page template must be found before Oscar's)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,11 @@ def test_the_migrations_match_the_models():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No changes detected" in result.stdout
+
+
+def test_every_check_is_documented():
+    source = (ROOT / "django_tryon" / "contrib" / "oscar" / "checks.py").read_text()
+    docs = (ROOT / "docs" / "oscar.md").read_text()
+    used = set(re.findall(r'id="(tryon_oscar\.[EW]\d{3})"', source))
+    documented = set(re.findall(r"^\| `(tryon_oscar\.[EW]\d{3})` \|", docs, flags=re.MULTILINE))
+    assert used == documented

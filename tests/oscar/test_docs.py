@@ -1,0 +1,53 @@
+"""docs/oscar.md's commands, run as written on the example Oscar shop's catalogue."""
+
+import io
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "oscar.md"
+
+
+def console_blocks(text):
+    """``[(command, [expected output lines])]`` of each ``$ python manage.py`` line."""
+    runs = []
+    for block in re.findall(r"```console\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                runs.append((line[2:], []))
+            elif runs:
+                runs[-1][1].append(line)
+    return [(command, out) for command, out in runs if command.startswith("python manage.py ")]
+
+
+def test_the_install_commands_run_as_written(db, settings, django_capture_on_commit_callbacks):
+    from oscar_shop.demo_data import load_demo_data
+
+    # The catalogue is there before the app: no garment yet.
+    mapping, settings.TRYON_OSCAR = settings.TRYON_OSCAR, {}
+    with django_capture_on_commit_callbacks(execute=True):
+        load_demo_data()
+    settings.TRYON_OSCAR = mapping
+    commands = console_blocks(DOCS.read_text())
+    assert [command for command, _ in commands] == [
+        "python manage.py migrate",
+        "python manage.py tryon_oscar_sync",
+        "python manage.py check",
+    ]
+    for command, expected in commands:
+        name, *args = shlex.split(command)[2:]
+        out = io.StringIO()
+        call_command(name, *args, stdout=out, stderr=io.StringIO())
+        if expected:
+            assert out.getvalue().splitlines() == expected, command
+
+
+@pytest.mark.parametrize("key", ["CATEGORIES", "PRODUCT_CLASSES"])
+def test_the_settings_table_names_every_key(key):
+    from django_tryon.contrib.oscar.conf import DEFAULTS
+
+    assert set(DEFAULTS) == {"CATEGORIES", "PRODUCT_CLASSES"}
+    assert f"| `{key}` | `{{}}` |" in DOCS.read_text()
