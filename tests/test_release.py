@@ -50,7 +50,10 @@ def test_every_module_of_the_package_imports():
     ):
         assert expected in names
     for name in names:
-        importlib.import_module(name)
+        # A framework's integration imports where its app is installed, with the
+        # framework (tests/oscar imports django_tryon.contrib.oscar's modules).
+        if not name.startswith("django_tryon.contrib."):
+            importlib.import_module(name)
 
 
 def test_the_package_says_it_is_typed():

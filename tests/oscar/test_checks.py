@@ -1,7 +1,9 @@
 """The system checks of the Oscar integration: TRYON_OSCAR's shape and values, and the
 order of the apps (the product page template must be found before Oscar's)."""
 
+import importlib
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -76,3 +78,15 @@ def test_every_check_is_documented():
     used = set(re.findall(r'id="(tryon_oscar\.[EW]\d{3})"', source))
     documented = set(re.findall(r"^\| `(tryon_oscar\.[EW]\d{3})` \|", docs, flags=re.MULTILINE))
     assert used == documented
+
+
+def test_every_module_of_the_app_imports():
+    import django_tryon.contrib.oscar as package
+
+    names = [
+        module.name
+        for module in pkgutil.walk_packages(package.__path__, "django_tryon.contrib.oscar.")
+    ]
+    assert "django_tryon.contrib.oscar.management.commands.tryon_oscar_sync" in names
+    for name in names:
+        importlib.import_module(name)

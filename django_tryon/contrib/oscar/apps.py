@@ -12,7 +12,8 @@ class TryOnOscarConfig(AppConfig):
     def ready(self):
         # System checks; receivers on Oscar's catalogue models (found with Oscar's
         # get_model, so a shop's forked catalogue is followed) and on publishing.
-        from . import checks, gallery, receivers  # noqa: F401
+        from . import checks, gallery, receivers
 
+        checks.register_checks()
         receivers.connect()
         gallery.connect()

@@ -13,7 +13,13 @@ SETTINGS_HINT = (
 )
 
 
-@register(Tags.compatibility)
+def register_checks():
+    """Called from the app's ``ready()``: the checks run only where the app is installed
+    (importing this module registers nothing)."""
+    register(check_oscar_settings, Tags.compatibility)
+    register(check_app_order, Tags.templates)
+
+
 def check_oscar_settings(app_configs, **kwargs):
     value = getattr(settings, "TRYON_OSCAR", None)
     if value is None:
@@ -71,10 +77,11 @@ def _check_mapping(name, mapping):
     return errors
 
 
-@register(Tags.templates)
 def check_app_order(app_configs, **kwargs):
     """The product page template extends Oscar's own: it must be found first."""
     names = [config.name for config in apps.get_app_configs()]
+    if "django_tryon.contrib.oscar" not in names:
+        return []
     here = names.index("django_tryon.contrib.oscar")
     errors: list[CheckMessage] = []
     if "django_tryon" not in names:
