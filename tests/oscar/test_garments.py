@@ -237,3 +237,24 @@ def run_command():
     out = io.StringIO()
     call_command("tryon_oscar_sync", stdout=out)
     return out.getvalue()
+
+
+def test_of_two_syncs_at_once_the_second_leaves_no_file_behind(catalogue, media_root):
+    from django_tryon.contrib.oscar import sync
+
+    product = catalogue.product()
+    garment = garment_of(product)
+    image = product.primary_image()
+    image.original = jpeg(color=(200, 20, 20))
+    image.save()  # not committed through the receivers: both syncs below see the change
+    link = ProductGarment.objects.get(product=product)
+    # The first sync has read the link; the second one writes before it.
+    with catalogue.committed():
+        sync.sync_product(product)
+    garment.refresh_from_db()
+    winner = garment.image.name
+    assert sync._update(link, product, "upper_body", image) is not None
+    garment.refresh_from_db()
+    assert garment.image.name == winner
+    garment_files = {name for name in stored_files(media_root) if name.startswith("tryon/")}
+    assert garment_files == {winner}

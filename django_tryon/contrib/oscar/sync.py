@@ -158,6 +158,7 @@ def _create(product, clothes_type, picture):
 
 def _update(link, product, clothes_type, image):
     garment = link.garment
+    read_source = (link.source_image_id, link.source_name)
     changed = set()
     name = product.get_title()[:NAME_LENGTH]
     if garment.name != name:
@@ -190,16 +191,27 @@ def _update(link, product, clothes_type, image):
         return garment
     try:
         with transaction.atomic():
+            # Another sync of this product may have finished meanwhile (two processes
+            # saving it): only the first to get here writes, the other's copy goes.
+            locked = ProductGarment.objects.select_for_update().filter(pk=link.pk)
+            if locked.values_list("source_image_id", "source_name").first() != read_source:
+                raise _Superseded
             garment.save(update_fields=[*sorted(changed & GARMENT_FIELDS), "updated_at"])
             link.save()
-    except BaseException:
+    except BaseException as err:
         if "image" in changed:
             garment.image.storage.delete(garment.image.name)
+        if isinstance(err, _Superseded):
+            return Garment.objects.get(pk=garment.pk)
         raise
     if previous_file and previous_file != garment.image.name:
         storage = garment.image.storage
         transaction.on_commit(lambda: storage.delete(previous_file))
     return garment
+
+
+class _Superseded(Exception):
+    """Another sync of the same product wrote first."""
 
 
 def sync_product_id(pk):
