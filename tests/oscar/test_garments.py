@@ -258,3 +258,13 @@ def test_of_two_syncs_at_once_the_second_leaves_no_file_behind(catalogue, media_
     assert garment.image.name == winner
     garment_files = {name for name in stored_files(media_root) if name.startswith("tryon/")}
     assert garment_files == {winner}
+
+
+def test_a_category_emptied_from_its_side_retires_its_products_garments(catalogue):
+    product = catalogue.product(category="Clothing > Dresses", product_class="Mugs")
+    garment = garment_of(product)
+    assert garment.is_active
+    with catalogue.committed():
+        product.categories.get().product_set.clear()
+    garment.refresh_from_db()
+    assert not garment.is_active
