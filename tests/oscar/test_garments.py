@@ -172,6 +172,28 @@ def test_a_title_change_renames_the_garment_and_keeps_staffs_choice(catalogue):
     assert not garment.is_active
 
 
+def test_a_garment_staff_link_to_a_product_takes_the_place_of_its_own(catalogue, garment):
+    product = catalogue.product()
+    own = garment_of(product)
+    with catalogue.committed():
+        garment.product = product  # say, a flat-lay photo of it, uploaded in the admin
+        garment.save()
+    own.refresh_from_db()
+    assert not own.is_active
+    assert Garment.objects.get_for(product) == garment
+    with catalogue.committed():
+        garment.delete()
+    own.refresh_from_db()
+    assert own.is_active
+    assert Garment.objects.get_for(product) == own
+
+
+def test_a_garment_made_from_a_product_and_deleted_by_staff_stays_deleted(catalogue):
+    product = catalogue.product()
+    catalogue.delete(garment_of(product))
+    assert garment_of(product) is None  # until the product changes
+
+
 def test_a_garment_staff_linked_themselves_is_left_alone(catalogue, garment):
     product = catalogue.product(image=False)
     garment.product = product

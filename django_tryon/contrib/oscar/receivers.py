@@ -8,9 +8,11 @@ shop's own save alone. A deleted product's garments are retired.
 """
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
+from ...models import Garment
 from .catalogue import product_category_model, product_image_model, product_model
 from .sync import retire_garments, sync_product_id
 
@@ -26,6 +28,13 @@ def connect():
     ):
         post_save.connect(product_part_changed, sender=model, dispatch_uid=f"{uid}_saved")
         post_delete.connect(product_part_changed, sender=model, dispatch_uid=f"{uid}_deleted")
+    # A garment staff link to a product, or unlink, replaces or gives back the one
+    # made from the product's picture.
+    post_save.connect(garment_changed, sender=Garment, dispatch_uid="tryon_oscar_garment_saved")
+    pre_delete.connect(
+        garment_deleting, sender=Garment, dispatch_uid="tryon_oscar_garment_deleting"
+    )
+    post_delete.connect(garment_changed, sender=Garment, dispatch_uid="tryon_oscar_garment_deleted")
     # categories.add() and .set() write the through rows without saving them one by one.
     m2m_changed.connect(
         categories_changed,
@@ -46,6 +55,31 @@ def product_saved(sender, instance, raw=False, **kwargs):
 def product_part_changed(sender, instance, raw=False, **kwargs):
     if not raw:
         sync_after_commit(instance.product_id)
+
+
+def garment_deleting(sender, instance, **kwargs):
+    # Known before the delete takes the ProductGarment row along.
+    instance._tryon_made_from_product = _made_from_product(instance)
+
+
+def garment_changed(sender, instance, raw=False, **kwargs):
+    """A garment staff linked to a product (or unlinked, or deleted): the product's own
+    garment steps aside, or comes back."""
+    if raw or not instance.content_type_id:
+        return
+    made = getattr(instance, "_tryon_made_from_product", None)
+    if made is None:
+        made = _made_from_product(instance)
+    product_type = ContentType.objects.get_for_model(product_model())
+    if instance.content_type_id == product_type.pk and not made:
+        sync_after_commit(instance.object_id)
+
+
+def _made_from_product(garment):
+    try:
+        return garment.oscar_source is not None
+    except ObjectDoesNotExist:
+        return False
 
 
 def categories_changed(sender, instance, action, reverse, pk_set, **kwargs):

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -115,13 +116,18 @@ def sync_product(product):
     if link is None:
         if not (product.is_public and clothes_type and image):
             return None
-        if Garment.objects.for_object(product).exists():
+        if _staff_garments(product).exists():
             return None  # staff's own garment for this product
         picture = _read_picture(product, image)
         if picture.content is None:
             return None
         return _create(product, clothes_type, picture)
     return _update(link, product, clothes_type, image)
+
+
+def _staff_garments(product):
+    """Garments staff linked to ``product`` themselves (not made from its picture)."""
+    return Garment.objects.for_object(product).filter(oscar_source__isnull=True)
 
 
 def _create(product, clothes_type, picture):
@@ -183,6 +189,8 @@ def _update(link, product, clothes_type, image):
     # An unusable picture is read again only when the product's picture changes.
     usable = image is not None and link.picture_ok
     eligible = bool(product.is_public and clothes_type and usable)
+    if eligible and _staff_garments(product).exclude(pk=garment.pk).exists():
+        eligible = False  # a garment staff linked to the product takes its place
     if eligible != link.eligible:
         link.eligible = eligible
         garment.is_active = eligible
@@ -216,7 +224,10 @@ class _Superseded(Exception):
 
 def sync_product_id(pk):
     """:func:`sync_product` for the product with ``pk``, if it still exists."""
-    product = product_model().objects.filter(pk=pk).first()
+    try:
+        product = product_model().objects.filter(pk=pk).first()
+    except (ValueError, ValidationError):  # a garment's text id that is no product key
+        return None
     if product is None:
         return None
     return sync_product(product)
