@@ -182,10 +182,20 @@ def test_a_garment_staff_link_to_a_product_takes_the_place_of_its_own(catalogue,
     assert not own.is_active
     assert Garment.objects.get_for(product) == garment
     with catalogue.committed():
-        garment.delete()
+        garment.product = catalogue.product("Another top", image=False)  # moved elsewhere
+        garment.save()
     own.refresh_from_db()
     assert own.is_active
     assert Garment.objects.get_for(product) == own
+    with catalogue.committed():
+        garment.product = product
+        garment.save()
+    own.refresh_from_db()
+    assert not own.is_active
+    with catalogue.committed():
+        garment.delete()
+    own.refresh_from_db()
+    assert own.is_active
 
 
 def test_a_garment_made_from_a_product_and_deleted_by_staff_stays_deleted(catalogue):

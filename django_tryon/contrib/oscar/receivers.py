@@ -10,7 +10,7 @@ shop's own save alone. A deleted product's garments are retired.
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 from ...models import Garment
 from .catalogue import product_category_model, product_image_model, product_model
@@ -30,6 +30,7 @@ def connect():
         post_delete.connect(product_part_changed, sender=model, dispatch_uid=f"{uid}_deleted")
     # A garment staff link to a product, or unlink, replaces or gives back the one
     # made from the product's picture.
+    pre_save.connect(garment_saving, sender=Garment, dispatch_uid="tryon_oscar_garment_saving")
     post_save.connect(garment_changed, sender=Garment, dispatch_uid="tryon_oscar_garment_saved")
     pre_delete.connect(
         garment_deleting, sender=Garment, dispatch_uid="tryon_oscar_garment_deleting"
@@ -57,6 +58,16 @@ def product_part_changed(sender, instance, raw=False, **kwargs):
         sync_after_commit(instance.product_id)
 
 
+def garment_saving(sender, instance, raw=False, **kwargs):
+    # The product a garment was linked to before this save: it may get its own back.
+    if not raw and instance.pk is not None:
+        instance._tryon_previous_link = (
+            Garment.objects.filter(pk=instance.pk)
+            .values_list("content_type_id", "object_id")
+            .first()
+        )
+
+
 def garment_deleting(sender, instance, **kwargs):
     # Known before the delete takes the ProductGarment row along.
     instance._tryon_made_from_product = _made_from_product(instance)
@@ -65,14 +76,19 @@ def garment_deleting(sender, instance, **kwargs):
 def garment_changed(sender, instance, raw=False, **kwargs):
     """A garment staff linked to a product (or unlinked, or deleted): the product's own
     garment steps aside, or comes back."""
-    if raw or not instance.content_type_id:
+    if raw:
         return
     made = getattr(instance, "_tryon_made_from_product", None)
     if made is None:
         made = _made_from_product(instance)
-    product_type = ContentType.objects.get_for_model(product_model())
-    if instance.content_type_id == product_type.pk and not made:
-        sync_after_commit(instance.object_id)
+    if made:
+        return
+    product_type = ContentType.objects.get_for_model(product_model()).pk
+    links = {(instance.content_type_id, instance.object_id)}
+    links.add(getattr(instance, "_tryon_previous_link", None) or (None, ""))
+    for content_type_id, object_id in links:
+        if content_type_id == product_type:
+            sync_after_commit(object_id)
 
 
 def _made_from_product(garment):
