@@ -232,3 +232,11 @@ def test_publishing_needs_the_change_permission(client, django_user_model, pictu
     assert gallery.placed == []
     job.refresh_from_db()
     assert job.published_at is None
+
+
+def test_the_job_list_says_which_pictures_are_in_the_gallery(admin_client, picture, gallery):
+    published, other = picture(), picture()
+    publishing.publish(TryOnJob.objects.filter(pk=published.pk))
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert html.count("in the product&#x27;s gallery") == 1
+    assert str(other.pk)[:8] in html
