@@ -14,27 +14,18 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from PIL import Image
 
+from tests.oscar.asked import asked_for, ignore_unless_asked
+
 HERE = Path(__file__).resolve().parent
 SETTINGS = "tests.oscar.settings"
 TREEBEARD_WARNING = "treebeard.deprecation.RemovedInTreebeard8Warning"
 
 
-def _asked_for(config):
-    for arg in config.args:
-        path = Path(arg.split("::")[0]).resolve()
-        if path == HERE or HERE in path.parents:
-            return True
-    return False
-
-
-def pytest_ignore_collect(collection_path, config):
-    if collection_path.resolve() == HERE / "conftest.py":
-        return None
-    return None if _asked_for(config) else True
+pytest_ignore_collect = ignore_unless_asked(HERE)
 
 
 def pytest_collection_modifyitems(config, items):
-    if not _asked_for(config):
+    if not asked_for(HERE, config):
         return
     if items and settings.SETTINGS_MODULE != SETTINGS:
         raise pytest.UsageError(f"The Oscar tests run with their settings: --ds {SETTINGS}")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.oscar.asked import ignore_unless_asked
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -25,18 +27,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _asked_for(config):
-    for arg in config.args:
-        path = Path(arg.split("::")[0]).resolve()
-        if path == HERE or HERE in path.parents:
-            return True
-    return False
-
-
-def pytest_ignore_collect(collection_path, config):
-    if collection_path.resolve() == HERE / "conftest.py":
-        return None
-    return None if _asked_for(config) else True
+pytest_ignore_collect = ignore_unless_asked(HERE)
 
 
 def _demo_smoke():
