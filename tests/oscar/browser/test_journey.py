@@ -4,6 +4,8 @@ gallery and take it back; Ctrl-C stops everything."""
 
 import re
 
+from playwright.sync_api import expect
+
 RESULT_TIMEOUT = 60_000  # ms: the sandbox takes a second, the worker polls every second
 
 
@@ -67,9 +69,9 @@ def test_staff_publish_a_catalogue_picture_to_the_gallery_and_take_it_back(demo,
     page.locator("select[name=action]").select_option("generate_tryon_pictures")
     page.get_by_role("button", name="Go", exact=True).click()
     page.get_by_text("Sample model Ava").click()
-    assert page.locator("#tryon-call-count").inner_text() == "1"
+    expect(page.locator("#tryon-call-count")).to_have_text("1")
     page.get_by_role("button", name="Yes, generate").click()
-    assert page.get_by_text("1 try-on job was queued").is_visible()
+    expect(page.get_by_text("1 try-on job was queued")).to_be_visible()
 
     # Review: wait until the worker has made it, then publish it.
     jobs = f"{demo.url}/admin/django_tryon/tryonjob/?source__exact=admin&status__exact=succeeded"
@@ -82,12 +84,12 @@ def test_staff_publish_a_catalogue_picture_to_the_gallery_and_take_it_back(demo,
     page.locator("#result_list tbody tr input.action-select").check()
     page.locator("select[name=action]").select_option("publish_pictures")
     page.get_by_role("button", name="Go", exact=True).click()
-    assert page.get_by_text("1 picture was published to its product's gallery.").is_visible()
+    expect(page.get_by_text("1 picture was published to its product's gallery.")).to_be_visible()
     assert gallery_slides(page, demo, "Coral floral dress") == 2  # its own image and ours
 
     page.goto(jobs)
     page.locator("#result_list tbody tr input.action-select").check()
     page.locator("select[name=action]").select_option("unpublish_pictures")
     page.get_by_role("button", name="Go", exact=True).click()
-    assert page.get_by_text("1 picture was taken out of its product's gallery.").is_visible()
+    expect(page.get_by_text("1 picture was taken out of its product's gallery.")).to_be_visible()
     assert gallery_slides(page, demo, "Coral floral dress") == 1
