@@ -300,3 +300,34 @@ def test_a_category_emptied_from_its_side_retires_its_products_garments(catalogu
         product.categories.get().product_set.clear()
     garment.refresh_from_db()
     assert not garment.is_active
+
+
+def test_a_busy_intake_records_nothing_and_the_next_sync_reads_the_picture(
+    catalogue, monkeypatch, caplog
+):
+    from django_tryon.contrib.oscar import sync
+    from django_tryon.images import IntakeBusy, normalise_image
+
+    def busy(*args, **kwargs):
+        raise IntakeBusy(5)
+
+    monkeypatch.setattr(sync, "normalise_image", busy)
+    with caplog.at_level(logging.WARNING, logger="django_tryon.contrib.oscar"):
+        product = catalogue.product()
+    assert garment_of(product) is None
+    assert not ProductGarment.objects.exists()  # not taken for an unusable picture
+    assert "the photo intake is busy" in caplog.text
+    monkeypatch.setattr(sync, "normalise_image", normalise_image)
+    assert run_command().startswith("1 garment made")
+    garment = garment_of(product)
+    # A busy moment while replacing the picture keeps the garment as it was.
+    image = product.primary_image()
+    image.original = jpeg(color=(200, 20, 20))
+    monkeypatch.setattr(sync, "normalise_image", busy)
+    catalogue.save(image)
+    garment.refresh_from_db()
+    assert garment.is_active
+    assert ProductGarment.objects.get(product=product).source_name != image.original.name
+    monkeypatch.setattr(sync, "normalise_image", normalise_image)
+    catalogue.save(product)
+    assert ProductGarment.objects.get(product=product).source_name == image.original.name

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ...admin.operations import cancel_jobs
-from ...images import ImageRejected, normalise_image
+from ...images import ImageRejected, IntakeBusy, normalise_image
 from ...models import Garment, JobStatus
 from .catalogue import product_model
 from .conf import oscar_settings
@@ -82,12 +82,24 @@ class _Picture:
     content: object = None  # a ContentFile ready to save, or None if unusable
 
 
+class _IntakeBusy(Exception):
+    """The intake had no room for a large decode: nothing is recorded, so the next
+    sync of the product (or ``tryon_oscar_sync``) reads the picture again."""
+
+
 def _read_picture(product, image):
     if image is None:
         return _Picture(None)
     try:
         with image.original.open("rb") as handle:
             normalised = normalise_image(handle, purpose="garment")
+    except IntakeBusy as err:
+        logger.warning(
+            "Product %s: the photo intake is busy; its garment picture is read at its "
+            "next change or by manage.py tryon_oscar_sync.",
+            product.pk,
+        )
+        raise _IntakeBusy from err
     except (ImageRejected, OSError, ValueError) as err:
         logger.warning(
             "Product %s: its picture %s cannot be a garment picture: %s",
@@ -118,11 +130,17 @@ def sync_product(product):
             return None
         if _staff_garments(product).exists():
             return None  # staff's own garment for this product
-        picture = _read_picture(product, image)
+        try:
+            picture = _read_picture(product, image)
+        except _IntakeBusy:
+            return None
         if picture.content is None:
             return None
         return _create(product, clothes_type, picture)
-    return _update(link, product, clothes_type, image)
+    try:
+        return _update(link, product, clothes_type, image)
+    except _IntakeBusy:
+        return link.garment
 
 
 def _staff_garments(product):
