@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
+# The sandbox's control endpoints take JSON only.
+JSON = "application/json"
 
 
 def database_settings(workdir):
@@ -196,12 +198,16 @@ class SandboxProcess:
     def control(self, **changes):
         """Read (no ``changes``) or change the options; return the sandbox's state."""
         data = json.dumps(changes).encode() if changes else None
-        request = urllib.request.Request(f"{self.url}/_sandbox/control", data=data)
+        request = urllib.request.Request(
+            f"{self.url}/_sandbox/control", data=data, headers={"Content-Type": JSON}
+        )
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read())
 
     def reset(self):
-        request = urllib.request.Request(f"{self.url}/_sandbox/reset", data=b"")
+        request = urllib.request.Request(
+            f"{self.url}/_sandbox/reset", data=b"", headers={"Content-Type": JSON}
+        )
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read())
 

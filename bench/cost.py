@@ -110,6 +110,8 @@ def main(argv=None):
             "THROTTLE_RATE": None,
             "DAILY_QUOTA_GUEST": None,
             "DAILY_QUOTA_USER": None,
+            "DAILY_QUOTA_ADDRESS": None,
+            "DAILY_QUOTA_ALL_GUESTS": None,
         }
     )
     from django.conf import settings

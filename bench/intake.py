@@ -50,6 +50,8 @@ BENCH_TRYON = {
     "THROTTLE_RATE": None,
     "DAILY_QUOTA_GUEST": None,
     "DAILY_QUOTA_USER": None,
+    "DAILY_QUOTA_ADDRESS": None,
+    "DAILY_QUOTA_ALL_GUESTS": None,
     "REUSE_RESULTS": False,
 }
 

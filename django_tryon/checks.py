@@ -13,6 +13,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import DEFAULTS, tryon_settings
+from .redaction import api_key
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -25,6 +26,7 @@ POSITIVE_NUMBERS = (
     "READ_TIMEOUT",
     "JOB_EXPIRY",
     "RESULT_MAX_BYTES",
+    "RESULT_DOWNLOAD_TIMEOUT",
     "MAX_UPLOAD_BYTES",
     "MAX_IMAGE_PIXELS",
     "INTAKE_MAX_DECODED_BYTES",
@@ -178,7 +180,7 @@ def check_backend(app_configs, **kwargs):
             )
         ]
     errors = []
-    if getattr(backend_class, "requires_api_key", False) and not tryon_settings.API_KEY:
+    if getattr(backend_class, "requires_api_key", False) and not api_key():
         errors.append(
             Error(
                 f"The try-on backend {tryon_settings.BACKEND!r} needs an API key.",
@@ -274,3 +276,81 @@ def check_numbers(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@tryon_check()
+def check_api_key(app_configs, **kwargs):
+    """E041: a key that would be refused as a header value, named by its fault, never shown.
+
+    Whitespace around the key is stripped before use (see redaction.api_key);
+    what is left must be visible ASCII characters, as every provider's keys are.
+    """
+    key = api_key()
+    if key is None:
+        return []  # no key at all: E001 says so, for backends that need one
+    if not isinstance(key, str):
+        return [
+            Error(
+                f"TRYON['API_KEY'] is a {type(key).__name__}, not a string.",
+                hint="Set it to the key as text, for example from an environment variable.",
+                id="django_tryon.E041",
+            )
+        ]
+    faults = [(position, char) for position, char in enumerate(key) if not "!" <= char <= "~"]
+    if not faults:
+        return []
+    position, character = faults[0]
+    return [
+        Error(
+            f"TRYON['API_KEY'] holds {_character_kind(character)} at character {position + 1} of "
+            f"{len(key)} (after the whitespace around it is stripped): "
+            "it cannot be sent in an HTTP header.",
+            hint="Copy the key again from the provider's dashboard; check the file or "
+            "secret it is read from holds the key alone.",
+            id="django_tryon.E041",
+        )
+    ]
+
+
+def _character_kind(character):
+    if character == " ":
+        return "a space"
+    if character in "\r\n":
+        return "a line break"
+    if ord(character) < 32 or ord(character) == 127:
+        return "a control character"
+    return "a non-ASCII character"
+
+
+@tryon_check()
+def check_sqlite_transaction_mode(app_configs, **kwargs):
+    """W040: SQLite set up to wait for its write lock (see sqlite_mode_warnings)."""
+    return sqlite_mode_warnings(settings.DATABASES)
+
+
+def sqlite_mode_warnings(databases):
+    """SQLite without ``transaction_mode: "IMMEDIATE"`` answers concurrent writes with
+    "database is locked" errors (HTTP 500) instead of waiting its turn, for every
+    transaction that reads before it writes (the worker's, the admin's)."""
+    warnings = []
+    for alias, config in databases.items():
+        if not str(config.get("ENGINE", "")).endswith("sqlite3"):
+            continue
+        name = str(config.get("NAME", ""))
+        if name == ":memory:" or "mode=memory" in name:
+            continue  # in memory: no other process writes beside this one
+        mode = str((config.get("OPTIONS") or {}).get("transaction_mode") or "DEFERRED")
+        if mode.upper() in ("IMMEDIATE", "EXCLUSIVE"):
+            continue
+        warnings.append(
+            Warning(
+                f"The SQLite database {alias!r} begins transactions in {mode.upper()} mode: "
+                "a transaction that reads before it writes fails with "
+                "'database is locked' when the worker or another request writes at "
+                "the same time.",
+                hint=f'Add "transaction_mode": "IMMEDIATE" to DATABASES[{alias!r}]["OPTIONS"] '
+                '(Django 5.1 or later), with a lock "timeout" of some seconds.',
+                id="django_tryon.W040",
+            )
+        )
+    return warnings

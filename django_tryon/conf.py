@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_STORAGE": "default",
     "RESULT_HOSTS": [],
     "RESULT_MAX_BYTES": 20 * MB,
+    # Longest a whole result download may take, in seconds, however steadily the
+    # bytes arrive (READ_TIMEOUT bounds each wait for the next bytes only).
+    "RESULT_DOWNLOAD_TIMEOUT": 30.0,
     # Intake
     "MAX_UPLOAD_BYTES": 20 * MB,
     "MAX_IMAGE_PIXELS": 50_000_000,
@@ -65,6 +68,9 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_RATE": "10/min",
     "DAILY_QUOTA_USER": 20,
     "DAILY_QUOTA_GUEST": 5,
+    # Guests' try-ons per client address (all its sessions), and of all guests together.
+    "DAILY_QUOTA_ADDRESS": 20,
+    "DAILY_QUOTA_ALL_GUESTS": 1000,
     "REUSE_RESULTS": True,
     "PERSON_IMAGE_TTL": 24 * 60 * 60,
     "RESULT_TTL": 30 * 24 * 60 * 60,
@@ -107,6 +113,7 @@ class TryOnSettings:
     UPLOAD_STORAGE: str
     RESULT_HOSTS: list[str]
     RESULT_MAX_BYTES: int
+    RESULT_DOWNLOAD_TIMEOUT: float
     # Intake
     MAX_UPLOAD_BYTES: int
     MAX_IMAGE_PIXELS: int
@@ -122,6 +129,8 @@ class TryOnSettings:
     THROTTLE_RATE: str | None
     DAILY_QUOTA_USER: int | None
     DAILY_QUOTA_GUEST: int | None
+    DAILY_QUOTA_ADDRESS: int | None
+    DAILY_QUOTA_ALL_GUESTS: int | None
     REUSE_RESULTS: bool
     PERSON_IMAGE_TTL: float | None
     RESULT_TTL: float | None

@@ -1,6 +1,7 @@
 """HTTP sessions for provider calls and result downloads."""
 
 import copy
+import socket
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
@@ -11,6 +12,10 @@ from requests.cookies import extract_cookies_to_jar
 from requests.hooks import dispatch_hook
 from requests.sessions import preferred_clock
 from requests.utils import get_netrc_auth
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
+from urllib3.util.connection import allowed_gai_family
+
+from .deadlines import watch_socket
 
 
 class _NoAuth(AuthBase):
@@ -72,51 +77,114 @@ class PoolKeepingAdapter(HTTPAdapter):
 
 
 class PeerCheckingAdapter(PoolKeepingAdapter):
-    """A :class:`PoolKeepingAdapter` that checks each direct connection's peer
-    address once connected, before a byte is sent.
+    """A :class:`PoolKeepingAdapter` whose direct connections go only to addresses
+    a check allows: the host is resolved, every address checked, and only then
+    is a connection made, to one of those addresses.
 
-    ``check_peer(host, address)`` is called with the URL's host and the
-    address the connection reached, and raises to refuse it: the socket is
-    closed and the exception leaves the request unchanged. Looking up a
-    host's addresses before a request is not enough on its own, since the
-    connection resolves the name again, and a name can answer differently the
-    second time (DNS rebinding). A connection that is kept and reused is
-    checked once, when made. Connections through a proxy reach the proxy,
-    which resolves the name itself: they are not checked.
+    ``check_peer(host, address)`` is called with the URL's host and each
+    address it resolved to, and raises to refuse it: no connection is made at
+    all, and the exception leaves the request unchanged. Looking up a host's
+    addresses before a request is not enough on its own, since the connection
+    would resolve the name again, and a name can answer differently the second
+    time (DNS rebinding): here the connection goes to the very address checked.
+    TLS still verifies the certificate against the URL's host. A connection
+    that is kept and reused was checked when made. Connections through a proxy
+    reach the proxy, which resolves the name itself: they are not checked.
     """
 
-    __attrs__ = [*PoolKeepingAdapter.__attrs__, "_check_peer"]  # pickled with the rest
+    # Pickled with the rest.
+    __attrs__ = [*PoolKeepingAdapter.__attrs__, "_check_peer", "_resolver"]
 
-    def __init__(self, check_peer, **kwargs):
-        self._check_peer = check_peer  # before HTTPAdapter calls init_poolmanager
+    def __init__(self, check_peer, *, resolver=None, **kwargs):
+        # Before HTTPAdapter calls init_poolmanager. resolver: getaddrinfo's
+        # signature, socket.getaddrinfo by default.
+        self._check_peer = check_peer
+        self._resolver = resolver
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
         manager = self.poolmanager
         manager.pool_classes_by_scheme = {
-            scheme: _peer_checking_pool(pool_class, self._check_peer)
+            scheme: _peer_checking_pool(
+                pool_class, self._check_peer, self._resolver or socket.getaddrinfo
+            )
             for scheme, pool_class in manager.pool_classes_by_scheme.items()
         }
 
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not getattr(manager, "_tryon_watched", False):
+            # Not checked (the proxy resolves the name), but held to a deadline.
+            manager.pool_classes_by_scheme = {
+                scheme: _watched_pool(pool_class)
+                for scheme, pool_class in manager.pool_classes_by_scheme.items()
+            }
+            manager._tryon_watched = True
+        return manager
 
-def _peer_checking_pool(pool_class, check_peer):
-    """A subclass of ``pool_class`` whose connections call ``check_peer`` once connected."""
 
-    connection_class = pool_class.ConnectionCls
+def _peer_checking_pool(pool_class, check_peer, resolver):
+    """A subclass of ``pool_class`` whose connections go only to addresses
+    ``check_peer`` allows."""
+
+    connection_class = _watched_pool(pool_class).ConnectionCls
 
     class PeerCheckingConnection(connection_class):  # type: ignore[misc, valid-type]
         def _new_conn(self):
-            # For https too: the TLS handshake starts on this socket afterwards.
-            sock = super()._new_conn()
+            addresses = _resolve(self, resolver)
+            for address in addresses:  # every one checked before any is tried
+                check_peer(self.host, address)
+            # Set by urllib3's host setter, which mypy cannot follow here.
+            name: str = self._dns_host  # type: ignore[has-type]
+            failure = None
             try:
-                check_peer(self.host, sock.getpeername()[0])
-            except BaseException:
-                sock.close()
-                raise
-            return sock
+                for address in addresses:
+                    # urllib3 connects to _dns_host; TLS (SNI, the certificate)
+                    # still goes by self.host.
+                    self._dns_host = address
+                    try:
+                        return super()._new_conn()
+                    except ConnectTimeoutError as err:  # NewConnectionError too
+                        failure = err  # the next address, as urllib3 would try it
+            finally:
+                self._dns_host = name
+            assert failure is not None, "getaddrinfo answers at least one address"
+            raise failure
 
     return type(pool_class.__name__, (pool_class,), {"ConnectionCls": PeerCheckingConnection})
+
+
+def _watched_pool(pool_class):
+    """A subclass of ``pool_class`` whose connections are held to the thread's
+    :func:`~django_tryon.deadlines.deadline`, if one is running."""
+    connection_class = pool_class.ConnectionCls
+
+    class WatchedConnection(connection_class):  # type: ignore[misc, valid-type]
+        def _new_conn(self):
+            # The bare socket, watched before TLS starts on it: a handshake sent a
+            # byte at a time is cut off too.
+            sock = super()._new_conn()
+            watch_socket(sock)
+            return sock
+
+        def request(self, *args, **kwargs):
+            watch_socket(self.sock)  # a kept connection, used again
+            return super().request(*args, **kwargs)
+
+    return type(pool_class.__name__, (pool_class,), {"ConnectionCls": WatchedConnection})
+
+
+def _resolve(connection, resolver):
+    """The addresses a urllib3 ``connection``'s host resolves to for TCP, in the
+    resolver's order, each once; raises ``NameResolutionError`` as urllib3 does."""
+    try:
+        infos = resolver(
+            connection._dns_host, connection.port, allowed_gai_family(), socket.SOCK_STREAM
+        )
+    except socket.gaierror as err:
+        raise NameResolutionError(connection.host, connection, err) from err
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class EnvironmentCachingSession(requests.Session):

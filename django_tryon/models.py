@@ -235,7 +235,8 @@ class TryOnJob(models.Model):
         verbose_name=_("model photo"),
     )
     consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
-    quota_key = models.CharField(max_length=80, blank=True, default="", editable=False)
+    # The daily-quota counters the job was charged to, space-separated (see quota.py).
+    quota_key = models.CharField(max_length=255, blank=True, default="", editable=False)
     quota_day = models.DateField(null=True, blank=True, editable=False)
 
     # Worker bookkeeping
@@ -334,7 +335,8 @@ class TryOnJob(models.Model):
 
 
 class DailyUsage(models.Model):
-    """How many try-ons one shopper started on one day (the daily quota)."""
+    """How many try-ons one counter (a shopper, a client address, all guests) started
+    on one day: the daily quotas (see :mod:`django_tryon.quota`)."""
 
     key = models.CharField(max_length=80)
     day = models.DateField()
@@ -345,6 +347,10 @@ class DailyUsage(models.Model):
         verbose_name_plural = _("daily usage")
         constraints = [
             models.UniqueConstraint(fields=["key", "day"], name="tryon_usage_unique_day"),
+        ]
+        indexes = [
+            # The day's usage on the admin overview, and the purge of old days.
+            models.Index(fields=["day", "key"], name="tryon_usage_day_idx"),
         ]
 
     def __str__(self) -> str:

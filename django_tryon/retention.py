@@ -10,7 +10,6 @@ file that is gone, which the next pass clears (deleting a missing file is a
 no-op); never a file that no row names, which nothing would ever find again.
 """
 
-import logging
 from datetime import timedelta
 from typing import cast
 
@@ -20,8 +19,9 @@ from django.utils import timezone
 from . import transitions
 from .conf import tryon_settings
 from .models import ACTIVE_STATUSES, TERMINAL_STATUSES, DailyUsage, JobSource, TryOnJob
+from .redaction import get_logger
 
-logger = logging.getLogger("django_tryon.retention")
+logger = get_logger("django_tryon.retention")
 
 BATCH_SIZE = 200
 # How many times a shopper's erasure re-reads a job the worker changed meanwhile.

@@ -1,6 +1,5 @@
 """The worker's loop: passes back to back while there is work, short sleeps when idle."""
 
-import logging
 import threading
 import time
 
@@ -10,9 +9,10 @@ from django.utils import timezone
 
 from .conf import tryon_settings
 from .models import TryOnJob
+from .redaction import get_logger
 from .retention import purge_expired
 
-logger = logging.getLogger("django_tryon.worker")
+logger = get_logger("django_tryon.worker")
 
 # Never spin faster than this when idle, even with POLL_INTERVAL = 0.
 MIN_IDLE_SLEEP = 0.05

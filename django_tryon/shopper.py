@@ -43,12 +43,6 @@ class Owner:
             return f"user:{self.user_id}"
         return f"session:{self.session_key}"
 
-    @property
-    def daily_limit(self):
-        if self.user_id is not None:
-            return tryon_settings.DAILY_QUOTA_USER
-        return tryon_settings.DAILY_QUOTA_GUEST
-
     def job_fields(self):
         if self.user_id is not None:
             return {"user_id": self.user_id, "session_key": ""}
@@ -70,38 +64,57 @@ def find_reusable(owner, garment, digest, now=None):
     return (running | succeeded).order_by("-created_at").first()
 
 
-def start_job(owner, garment, photo, *, consent_at=None, now=None):
+def start_job(owner, garment, photo, *, consent_at=None, now=None, address=""):
     """Answer a shopper's try-on request: ``(job, reused)``.
 
-    ``photo`` is a :class:`~django_tryon.images.NormalisedImage`. An earlier
-    job that :func:`find_reusable` finds is returned as it is (``reused``
-    true, nothing counted). Otherwise one try-on is counted against the daily
-    quota (raising :class:`~django_tryon.quota.QuotaExceeded` over it) and a
-    ``pending`` job is written with the photo stored under a random name.
+    ``photo`` is a :class:`~django_tryon.images.NormalisedImage`; ``address``
+    the client's address (see :func:`django_tryon.addresses.client_address`).
+    An earlier job that :func:`find_reusable` finds is returned as it is
+    (``reused`` true, nothing counted). Otherwise one try-on is counted against
+    every daily cap that applies (raising
+    :class:`~django_tryon.quota.QuotaExceeded` over one) and a ``pending`` job
+    is written with the photo stored under a random name.
     """
     now = now or timezone.now()
     existing = find_reusable(owner, garment, photo.digest, now)
     if existing is not None:
         return existing, True
-    with transaction.atomic():
-        day = quota.charge(owner.quota_key, owner.daily_limit, now)
-        job = TryOnJob(
-            garment=garment,
-            photo_digest=photo.digest,
-            source=JobSource.SHOPPER,
-            consent_at=consent_at,
-            quota_key=owner.quota_key if day is not None else "",
-            quota_day=day,
-            created_at=now,
-            next_attempt_at=now,
-            **owner.job_fields(),
-        )
-        job.person_image.save("photo." + photo.extension, photo.as_content_file(), save=False)
-        try:
-            job.save(force_insert=True)
-        except BaseException:
-            # The row was not written: its photo must not stay behind.
-            if job.person_image.name:
-                job.person_image.storage.delete(job.person_image.name)
-            raise
+    job = TryOnJob(
+        garment=garment,
+        photo_digest=photo.digest,
+        source=JobSource.SHOPPER,
+        consent_at=consent_at,
+        created_at=now,
+        next_attempt_at=now,
+        **owner.job_fields(),
+    )
+    # The photo is written before the transaction, so the counters' rows are
+    # locked for a few short writes only, not while a file is stored.
+    job.person_image.save("photo." + photo.extension, photo.as_content_file(), save=False)
+    try:
+        with transaction.atomic():
+            keys, day = quota.charge_caps(quota.caps_for(owner, address), now)
+            # The same try-on sent twice at once: the twin that counted first
+            # holds the counters' rows until it commits, and this one finds its
+            # job here and counts nothing.
+            twin = find_reusable(owner, garment, photo.digest, now) if keys else None
+            if twin is not None:
+                transaction.set_rollback(True)
+            else:
+                job.quota_key = quota.KEY_SEPARATOR.join(keys)
+                job.quota_day = day
+                job.save(force_insert=True)
+    except BaseException as err:
+        _delete_photo(job)  # the row was not written: its photo must not stay behind
+        if isinstance(err, quota.QuotaExceeded) and err.scope == "guests":
+            quota.tell_staff_guest_cap_reached(err.limit, now)
+        raise
+    if twin is not None:
+        _delete_photo(job)
+        return twin, True
     return job, False
+
+
+def _delete_photo(job):
+    if job.person_image.name:
+        job.person_image.storage.delete(job.person_image.name)

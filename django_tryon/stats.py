@@ -13,7 +13,6 @@ timestamps are read in one query and sorted in a few milliseconds.
 """
 
 import hashlib
-import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,8 +27,9 @@ from .backends import get_backend
 from .backends.base import TryOnError
 from .conf import tryon_settings
 from .models import ACTIVE_STATUSES, JobStatus, TryOnJob
+from .redaction import get_logger, redact
 
-logger = logging.getLogger("django_tryon.stats")
+logger = get_logger("django_tryon.stats")
 
 #: Most recent results whose durations the percentiles are taken over.
 DURATION_SAMPLE_SIZE = 10_000
@@ -240,7 +240,7 @@ def credits_report(*, refresh=False):
     cached = None if refresh else cache.get(key)
     if cached is None:
         remaining, problem = _ask_provider()
-        cached = {"remaining": remaining, "problem": str(problem), "checked_at": timezone.now()}
+        cached = {"remaining": remaining, "problem": redact(problem), "checked_at": timezone.now()}
         cache.set(key, cached, CREDITS_CACHE_SECONDS)
     return CreditsReport(
         remaining=cached["remaining"],

@@ -23,7 +23,6 @@ call the same engine.
 """
 
 import enum
-import logging
 import mimetypes
 import os
 import queue
@@ -47,6 +46,7 @@ from .backends.base import (
     SUCCEEDED,
     ConfigurationError,
     ImageInput,
+    InvalidResponseError,
     OutOfCreditsError,
     PermanentError,
     RateLimitedError,
@@ -58,9 +58,10 @@ from .conf import tryon_settings
 from .leased_writes import Increment, LeasedWrites, Release
 from .models import JobStatus, TryOnJob
 from .results import ResultFetcher, result_from_content, store_result
+from .redaction import get_logger
 from .schedule import QuerySchedule, job_kind, retry_delay
 
-logger = logging.getLogger("django_tryon.worker")
+logger = get_logger("django_tryon.worker")
 
 # Longest pause after repeated 429s, whatever the provider's Retry-After says.
 MAX_RATE_PAUSE = 60.0
@@ -263,6 +264,7 @@ class Worker:
             extra_hosts=[*tryon_settings.RESULT_HOSTS, *self.backend.result_hosts()],
             max_bytes=tryon_settings.RESULT_MAX_BYTES,
             timeout=(tryon_settings.CONNECT_TIMEOUT, tryon_settings.READ_TIMEOUT),
+            total_timeout=tryon_settings.RESULT_DOWNLOAD_TIMEOUT,
         )
         self.executor = executor or ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="tryon-worker"
@@ -458,7 +460,7 @@ class Worker:
                 garment_image=_image_input(job.garment.image),
                 clothes_type=job.garment.clothes_type,
             )
-            submission = self.backend.submit(request)
+            submission = self._submit_in_doubt_on_any_fault(job, request)
             self.checkpoint("submitted")
             outcome = Outcome(job=job, task_id=submission.task_id, request_id=submission.request_id)
             if submission.state is not None and submission.state.is_final:
@@ -466,6 +468,22 @@ class Worker:
             return outcome
         except Exception as err:  # every fault becomes the job's outcome
             return Outcome(job=job, error=err)
+
+    def _submit_in_doubt_on_any_fault(self, job, request):
+        """``backend.submit(request)``, with any fault that is not a provider error
+        (a backend's bug while reading the answer, say) made an in-doubt one:
+        the request may have reached the provider and made a paid task."""
+        try:
+            return self.backend.submit(request)
+        except (TryOnError, ConfigurationError):
+            raise
+        except Exception as err:
+            logger.error("Job %s: the backend failed during a submit", job.pk, exc_info=err)
+            raise InvalidResponseError(
+                f"The backend failed during the submit ({type(err).__name__}).",
+                provider=self.backend.provider_name,
+                in_doubt=True,
+            ) from err
 
     def _query_job(self, job):
         try:

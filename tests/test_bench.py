@@ -12,11 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def quick_run():
+def run_bench(*args):
+    """``python -m <args>`` with its own Django project; its output, once it succeeded."""
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"],
+        [sys.executable, "-m", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -25,6 +25,11 @@ def quick_run():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+@pytest.fixture(scope="module")
+def quick_run():
+    return run_bench("bench", "--quick")
 
 
 def table_rows(output):
@@ -90,3 +95,10 @@ def test_the_cpu_figures_are_read_against_their_own_baselines(quick_run):
         busy = rows[("2 throughput", f"worker CPU busy, concurrency {concurrency}")][2]
         assert busy.endswith("% of one CPU")
         assert 0 < int(busy.split("%")[0]) < 100
+
+
+def test_the_limits_benchmark_prints_every_case_and_the_ratio():
+    output = run_bench("bench.limits", "--requests", "3", "--rounds", "1")
+    for case in ("guest, limits on", "guest, limits off", "signed-in, limits on"):
+        assert f"{case:<22}: " in output
+    assert "limits on / off (guest) : " in output

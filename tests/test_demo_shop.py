@@ -59,6 +59,8 @@ sample = client.get("/sample-photos/ava.jpg")
 with Image.open(io.BytesIO(sample.content)) as image:
     report["sample"] = {"status": sample.status_code, "type": sample["Content-Type"],
                         "size": list(image.size)}
+from django.core.checks import run_checks
+report["checks"] = [m.id for m in run_checks() if m.id.startswith("django_tryon")]
 User.objects.create_superuser("boss", "boss@example.com", "pw")
 client.login(username="boss", password="pw")
 response = client.get("/admin/shop/product/")
@@ -96,6 +98,11 @@ def test_load_demo_data_creates_the_catalogue(shop):
             "Straight-leg jeans",
         ]
     )
+
+
+def test_the_shop_passes_every_tryon_check(shop):
+    # SQLite in IMMEDIATE mode among them: the worker and the web server write at once.
+    assert shop["checks"] == []
 
 
 def test_load_demo_data_again_changes_nothing(shop):

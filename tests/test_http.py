@@ -278,6 +278,6 @@ def test_a_peer_checking_adapter_keeps_its_check_when_pickled(origins):
     copy = pickle.loads(pickle.dumps(http.PeerCheckingAdapter(fetcher.check_peer)))
     session = http.EnvironmentCachingSession(copy)
 
-    with pytest.raises(ResultURLForbidden, match="connected to a non-public address"):
+    with pytest.raises(ResultURLForbidden, match="when connecting, to a non-public address"):
         session.send_direct("GET", f"{origins[0].url}/r")
     session.close()

@@ -282,12 +282,9 @@ def test_not_a_form(token_client, garment):
 
 
 def test_too_fast_then_over_the_daily_quota(settings, token_client, garment, make_job):
-    assert post_job(token_client, garment).status_code == 201  # the guest's session starts
+    # Counted against this client's address (guests are throttled by address).
+    assert post_job(token_client, garment).status_code == 201
     settings.TRYON = {**settings.TRYON, "THROTTLE_RATE": "1/min"}
-    assert (
-        post_job(token_client, garment, image=photo(photo_bytes(color=(9, 9, 9)))).status_code
-        == 201
-    )
     throttled = post_job(token_client, garment, image=photo(photo_bytes(color=(1, 2, 3))))
     assert throttled.status_code == 429
     assert assert_documented("POST", "/tryon/api/jobs/", throttled)["error"]["code"] == (
@@ -297,12 +294,24 @@ def test_too_fast_then_over_the_daily_quota(settings, token_client, garment, mak
     assert erased.status_code == 429
     assert_documented("DELETE", JOB_PATH, erased)
 
-    settings.TRYON = {**settings.TRYON, "THROTTLE_RATE": None, "DAILY_QUOTA_GUEST": 2}
+    settings.TRYON = {**settings.TRYON, "THROTTLE_RATE": None, "DAILY_QUOTA_GUEST": 1}
     over = post_job(token_client, garment, image=photo(photo_bytes(color=(4, 5, 6))))
     assert over.status_code == 429
     assert assert_documented("POST", "/tryon/api/jobs/", over)["error"]["code"] == (
         "quota_exceeded"
     )
+    for cap, code in (
+        ("DAILY_QUOTA_ADDRESS", "address_quota_exceeded"),
+        ("DAILY_QUOTA_ALL_GUESTS", "guest_quota_exceeded"),
+    ):
+        settings.TRYON = {
+            **settings.TRYON,
+            "DAILY_QUOTA_GUEST": None,
+            "DAILY_QUOTA_ADDRESS": None,
+            cap: 1,
+        }
+        over = post_job(token_client, garment, image=photo(photo_bytes(color=(7, 5, 6))))
+        assert assert_documented("POST", "/tryon/api/jobs/", over)["error"]["code"] == code
 
 
 def test_reading_jobs(token_client, garment):

@@ -42,7 +42,12 @@ def test_a_limit_of_zero_refuses_at_once():
 
 @pytest.mark.django_db
 def test_a_row_created_meanwhile_by_another_request_is_used(monkeypatch):
-    """The race for the day's first try-on: the losing insert must not fail the request."""
+    """The race for the day's first try-on: the losing insert must not fail the request.
+
+    The update-then-insert way of databases without an upsert (on SQLite and
+    PostgreSQL, one ``INSERT ... ON CONFLICT`` leaves no such race).
+    """
+    monkeypatch.setattr(quota, "UPSERT_VENDORS", set())
     original = DailyUsage.objects.filter
 
     def exists_check_misses(*args, **kwargs):
@@ -109,3 +114,23 @@ def test_jobs_that_were_never_counted_give_nothing_back(make_job):
     job = make_job(status="failed", error_code="provider_error")  # staff job: no quota key
     job_failed.send(sender=TryOnJob, job=job)
     assert DailyUsage.objects.get().count == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("upsert", [True, False], ids=["upsert", "update-then-insert"])
+def test_both_ways_of_counting_count_and_refuse_alike(monkeypatch, upsert):
+    if not upsert:
+        monkeypatch.setattr(quota, "UPSERT_VENDORS", set())
+    caps = [quota.Cap("session", "session:a", 2), quota.Cap("guests", "guests", 3)]
+    assert quota.charge_caps(caps, NOON) == (["session:a", "guests"], NOON.date())
+    assert quota.charge_caps(caps, NOON)[0] == ["session:a", "guests"]
+    with pytest.raises(quota.QuotaExceeded) as caught:
+        quota.charge_caps(caps, NOON)
+    assert caught.value.scope == "session"
+    other = [quota.Cap("session", "session:b", 2), quota.Cap("guests", "guests", 3)]
+    quota.charge_caps(other, NOON)
+    with pytest.raises(quota.QuotaExceeded) as caught:
+        quota.charge_caps(other, NOON)  # the guests' cap is used: session:b not counted
+    assert caught.value.scope == "guests"
+    counts = dict(DailyUsage.objects.values_list("key", "count"))
+    assert counts == {"session:a": 2, "session:b": 1, "guests": 3}

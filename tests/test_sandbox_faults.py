@@ -231,9 +231,14 @@ def test_control_refuses_bad_values_and_changes_nothing(sandbox, changes, messag
 
 
 def test_control_refuses_a_body_that_is_not_an_object(sandbox):
-    response = requests.post(sandbox.url + "/_sandbox/control", data=b"[1]", timeout=10)
+    json_body = {"Content-Type": "application/json"}
+    response = requests.post(
+        sandbox.url + "/_sandbox/control", data=b"[1]", headers=json_body, timeout=10
+    )
     assert response.status_code == 400
-    response = requests.post(sandbox.url + "/_sandbox/control", data=b"{not json", timeout=10)
+    response = requests.post(
+        sandbox.url + "/_sandbox/control", data=b"{not json", headers=json_body, timeout=10
+    )
     assert response.status_code == 400
 
 
@@ -257,7 +262,10 @@ def test_options_are_checked_at_start_too():
 
 def test_control_refuses_an_oversized_body(sandbox):
     response = requests.post(
-        sandbox.url + "/_sandbox/control", data=b" " * (100 * 1024), timeout=10
+        sandbox.url + "/_sandbox/control",
+        data=b" " * (100 * 1024),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
     )
     assert response.status_code == 413
     assert response.headers["Connection"] == "close"

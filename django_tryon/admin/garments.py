@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from ..models import Garment, JobSource, JobStatus, ModelPhoto, TryOnJob
+from ..redaction import redact
 from . import products
 from .display import EMPTY, thumbnail
 from .files import ReplacedImageCleanupMixin
@@ -194,7 +195,7 @@ class GarmentAdmin(ReplacedImageCleanupMixin, admin.ModelAdmin):
             self.message_user(
                 request,
                 _("The model photo “%(photo)s” cannot be read (%(error)s): no job was queued.")
-                % {"photo": err.photo, "error": err.error},
+                % {"photo": err.photo, "error": redact(err.error)},
                 messages.ERROR,
             )
             return

@@ -4,8 +4,9 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from .. import stats
+from .. import quota, stats
 from ..models import JobStatus
 from .charts import charts
 from .display import duration
@@ -46,6 +47,24 @@ def overview_context(now=None, *, refresh_credits=False):
         "overdue": backlog["overdue"],
         "credits": stats.credits_report(refresh=refresh_credits),
         "charts": charts(now),
+        "caps": _cap_rows(now),
+    }
+
+
+CAP_LABELS = {
+    "user": gettext_lazy("Per signed-in shopper (DAILY_QUOTA_USER)"),
+    "session": gettext_lazy("Per guest (DAILY_QUOTA_GUEST)"),
+    "address": gettext_lazy("Per client address, guests (DAILY_QUOTA_ADDRESS)"),
+    "guests": gettext_lazy("All guests together (DAILY_QUOTA_ALL_GUESTS)"),
+}
+
+
+def _cap_rows(now):
+    """``[(label, CapUsage)]`` for the day's quota table, and the guests' cap on its own."""
+    usage = quota.usage_today(now)
+    return {
+        "rows": [(CAP_LABELS[cap.scope], cap) for cap in usage],
+        "guests": next(cap for cap in usage if cap.scope == "guests"),
     }
 
 

@@ -44,6 +44,38 @@ class QuotaExceeded(_RetryLater):
         super().__init__(detail, retry_after)
 
 
+class _CapUsedUp(_RetryLater):
+    """A cap shared by more than one shopper is used up until tomorrow."""
+
+    def __init__(self, retry_after):
+        super().__init__(self.default_detail, retry_after)
+
+
+class AddressQuotaExceeded(_CapUsedUp):
+    default_code = "address_quota_exceeded"
+    default_detail = _(
+        "Today's try-ons from your network are used up. "
+        "Come back tomorrow, or sign in if you have an account."
+    )
+
+
+class GuestQuotaExceeded(_CapUsedUp):
+    default_code = "guest_quota_exceeded"
+    default_detail = _(
+        "Try-ons for visitors are used up for today. "
+        "Come back tomorrow, or sign in if you have an account."
+    )
+
+
+def quota_refusal(err):
+    """The API's answer to a :class:`django_tryon.quota.QuotaExceeded`, by its cap."""
+    if err.scope == "address":
+        return AddressQuotaExceeded(err.retry_after)
+    if err.scope == "guests":
+        return GuestQuotaExceeded(err.retry_after)
+    return QuotaExceeded(err.limit, err.retry_after)
+
+
 class TooFast(_RetryLater):
     default_code = "throttled"
 

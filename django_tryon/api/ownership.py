@@ -6,25 +6,45 @@ from django.dispatch import receiver
 
 from ..shopper import Owner
 
-# Session data naming the session key a guest's try-ons were started under.
-# Signing in gives the session a new key but keeps its data, so this survives
-# the sign-in and tells which try-ons were the guest's.
+# Session data naming the guest a session's try-ons belong to: the session key
+# the guest's first try-on was started under. The session's own key changes
+# each time the guest starts a try-on (see guest_job_started), and on sign-in,
+# but its data is kept, so this keeps naming the guest's try-ons.
 GUEST_SESSION_KEY = "django_tryon_guest_session"
 
 
 def owner_for(request, *, create_session=False):
     """The :class:`~django_tryon.shopper.Owner` of ``request``: its signed-in user, or
-    else its session. ``create_session`` starts a session for a guest who has none
-    (its cookie goes out with the response), so the guest can find the job again."""
+    else the guest its session names. ``create_session`` starts a session for a
+    guest who has none (its cookie goes out with the response), so the guest can
+    find the job again."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return Owner(user_id=user.pk)
     session = request.session
     if session.session_key is None and create_session:
         session.save()
-    if create_session and session.get(GUEST_SESSION_KEY) != session.session_key:
-        session[GUEST_SESSION_KEY] = session.session_key
-    return Owner(session_key=session.session_key or "")
+    guest = session.get(GUEST_SESSION_KEY)
+    if create_session and not guest:
+        guest = session[GUEST_SESSION_KEY] = session.session_key
+    # A session from before GUEST_SESSION_KEY was kept is its own guest.
+    return Owner(session_key=guest or session.session_key or "")
+
+
+def guest_job_started(request):
+    """Give a guest's session a new key once a try-on of theirs is written.
+
+    A session cookie planted in the shopper's browser beforehand (by a page of
+    another site on a sibling domain, say) stops working then, so whoever
+    planted it cannot read the try-on. The session's data, and with it the
+    guest's try-ons, go to the new key. Signed-in shoppers are left alone:
+    their try-ons follow the account, and Django gave their session a new key
+    at sign-in.
+    """
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return
+    request.session.cycle_key()
 
 
 @receiver(user_logged_in, dispatch_uid="tryon_guest_jobs_on_sign_in")

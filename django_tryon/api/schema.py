@@ -32,7 +32,12 @@ NOT_ACCEPTABLE_CODES = ["not_acceptable"]
 TOO_LARGE_CODES = ["too_large_upload"]
 UNSUPPORTED_MEDIA_CODES = ["unsupported_media_type"]
 THROTTLED_CODES = ["throttled"]
-CREATE_REFUSED_CODES = ["throttled", "quota_exceeded"]
+CREATE_REFUSED_CODES = [
+    "throttled",
+    "quota_exceeded",
+    "address_quota_exceeded",
+    "guest_quota_exceeded",
+]
 BUSY_CODES = ["intake_busy"]
 
 
@@ -203,7 +208,9 @@ def create_job(method):
             413: _error("The declared body length is over `MAX_UPLOAD_BYTES`.", TOO_LARGE_CODES),
             415: _error("The body is not `multipart/form-data`.", UNSUPPORTED_MEDIA_CODES),
             429: _error(
-                "Over `THROTTLE_RATE` (`throttled`) or the daily quota (`quota_exceeded`).",
+                "Over `THROTTLE_RATE` (`throttled`), or a daily quota: the shopper's "
+                "(`quota_exceeded`), their client address's (`address_quota_exceeded`) or "
+                "all guests' (`guest_quota_exceeded`).",
                 CREATE_REFUSED_CODES,
             ),
             503: _error(

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import quota
+from ..addresses import client_address
 from ..conf import tryon_settings
 from ..images import MESSAGES as IMAGE_MESSAGES
 from ..models import Garment
@@ -25,12 +26,12 @@ from . import schema as openapi
 from .authentication import ShopperSessionAuthentication
 from .exceptions import (
     JobNotFound,
-    QuotaExceeded,
     TooFast,
     UploadTooLarge,
     api_exception_handler,
+    quota_refusal,
 )
-from .ownership import owner_for
+from .ownership import guest_job_started, owner_for
 from .serializers import GarmentSerializer, JobCreateSerializer, JobSerializer
 from .throttling import ShopperRateThrottle
 
@@ -76,9 +77,12 @@ class JobListView(ShopperAPIView):
                 data["photo"],
                 consent_at=now if data["consent"] else None,
                 now=now,
+                address=client_address(request),
             )
         except quota.QuotaExceeded as err:
-            raise QuotaExceeded(err.limit, err.retry_after) from err
+            raise quota_refusal(err) from err
+        if not reused:
+            guest_job_started(request)
         location = request.build_absolute_uri(
             reverse("django_tryon:job-detail", kwargs={"pk": job.pk})
         )

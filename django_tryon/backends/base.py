@@ -25,6 +25,7 @@ from django.http import HttpRequest
 
 from ..conf import tryon_settings
 from ..errors import is_shopper_fault
+from ..redaction import api_key, redact
 
 QUEUED = "queued"
 PROCESSING = "processing"
@@ -115,6 +116,8 @@ class ProviderErrorDetails(Exception):
         in_doubt: bool = False,
         job_error_code: str | None = None,
     ) -> None:
+        # The provider's words may quote the request, its key included.
+        message, code = redact(message), redact(code)
         super().__init__(message)
         self.message = message
         self.provider = provider
@@ -315,7 +318,8 @@ class TryOnBackend:
     known_options: ClassVar[Mapping[str, Option]] = {}
 
     def __init__(self, **kwargs: Any) -> None:
-        self.api_key: str = backend_setting("API_KEY", kwargs, "")
+        # Stripped: a key read from a file or a secret mount often ends in a newline.
+        self.api_key: str = api_key(backend_setting("API_KEY", kwargs, ""))
         self.base_url: str = str(
             backend_setting("BASE_URL", kwargs, "") or self.default_base_url
         ).rstrip("/")

@@ -16,6 +16,16 @@ With FASHN's: ``POST /v1/run`` (``?webhook_url=`` delivers the task's end),
 
 A thread per connection (HTTP/1.1, kept alive), so slow answers of one client
 never hold up another; the result picture is made once, on first download.
+
+A web page the developer visits can send requests to the sandbox too. Every
+request must name the sandbox by a ``Host`` it answers to (a loopback name or
+address, its own, or one of ``allowed_hosts``), so a page whose name was
+rebound to 127.0.0.1 reaches nothing. The control endpoints, which change
+the sandbox, also refuse a request a browser sent from another origin
+(``Origin``, ``Sec-Fetch-Site``) and a body that is not JSON (a cross-site
+form can send no JSON). The provider endpoints need the API key header, which
+a cross-site page cannot send without a CORS preflight the sandbox never
+grants, and result pictures are named by unguessable tokens.
 """
 
 import contextlib
@@ -43,6 +53,9 @@ RESULTS_PREFIX = "/results/"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_CONTROL_BYTES = 64 * 1024
 LOOPBACK_NAMES = {"localhost"}
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+# What a browser's fetch metadata says of a request the developer made themselves.
+OWN_FETCH_SITES = {"same-origin", "none"}
 
 
 def is_loopback(host):
@@ -83,6 +96,7 @@ class SandboxServer:
         credits=1_000_000,
         seed=None,
         allow_remote=False,
+        allowed_hosts=(),
         log=None,
         protocol="ailab",
         **options,
@@ -101,6 +115,10 @@ class SandboxServer:
             else AILabWire()
         )
         self.api_key = api_key
+        # Names besides loopback's and the address listened on (a container's name).
+        self.allowed_hosts = {name.lower() for name in allowed_hosts}
+        if host not in WILDCARD_HOSTS:
+            self.allowed_hosts.add(host.lower())
         self.options = Options()
         self.options.update(options)
         self._initial_options = self.options.as_dict()
@@ -183,6 +201,14 @@ class SandboxServer:
             "tasks": len(self.store),
             "counters": self.stats(),
         }
+
+    def answers_to(self, host_header):
+        """Whether a request whose ``Host`` is ``host_header`` is meant for this sandbox."""
+        try:
+            host = urlsplit(f"//{host_header}").hostname or ""
+        except ValueError:
+            return False
+        return is_loopback(host) or host in self.allowed_hosts
 
     # The provider's behaviour ----------------------------------------------------
 
@@ -332,6 +358,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method):
         parts = urlsplit(self.path)
         path = parts.path
+        refusal = self._refusal(method, path)
+        if refusal is not None:
+            self.sandbox.counters.request("refused")
+            return self._json(refusal[0], {"error": refusal[1]}, close=True)
         try:
             kind = self.sandbox.wire.kind(method, path)
             if kind is not None:
@@ -354,6 +384,40 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         except _Drop:
             self._drop()
+
+    def _refusal(self, method, path):
+        """``(status, reason)`` for a request the sandbox must not answer, else ``None``."""
+        host = self.headers.get("Host", "")
+        if not self.sandbox.answers_to(host):
+            return 403, (
+                f"This sandbox does not answer to the host {host!r}: use 127.0.0.1 or "
+                "localhost (or start it with --allowed-host)."
+            )
+        if path not in (CONTROL_PATH, RESET_PATH) or method != "POST":
+            return None
+        origin = self.headers.get("Origin")
+        if origin is not None and not self._own_origin(origin):
+            return 403, f"Changes from a page of another origin ({origin}) are refused."
+        site = self.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in OWN_FETCH_SITES:
+            return 403, f"Changes sent by a {site} page are refused."
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        has_body = self.headers.get("Content-Length", "0") not in ("", "0")
+        if has_body and content_type != "application/json":
+            return 415, "Send the changes as JSON, with Content-Type: application/json."
+        return None
+
+    def _own_origin(self, origin):
+        parts = urlsplit(origin)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        return (
+            parts.scheme == "http"
+            and self.sandbox.answers_to(parts.netloc)
+            and port == self.sandbox.port
+        )
 
     # The provider's API -----------------------------------------------------------
 
@@ -412,6 +476,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if not isinstance(changes, dict):
                     raise ValueError("The body must be a JSON object of options.")
                 sandbox.configure(**changes)
+            except RecursionError:
+                return self._json(400, {"error": "The body is nested too deep to be options."})
             except ValueError as err:
                 return self._json(400, {"error": str(err)})
         self._json(200, sandbox.state())

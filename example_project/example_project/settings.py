@@ -64,7 +64,9 @@ DATABASES = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("TRYON_DEMO_DB", str(BASE_DIR / "db.sqlite3")),
         # The worker and the web server write at once: wait for the lock, do not fail.
-        "OPTIONS": {"timeout": 20},
+        # IMMEDIATE: a transaction takes the write lock when it begins, so one that
+        # reads before it writes waits its turn instead of failing "database is locked".
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
 }
 

@@ -44,6 +44,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Allow a host that is not loopback (the sandbox has no real security).",
         )
+        parser.add_argument(
+            "--allowed-host",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="A host name the sandbox answers to besides loopback's (repeatable).",
+        )
         parser.add_argument("--api-key", help="Accept only this key (default: any non-empty key).")
         parser.add_argument("--credits", type=int, default=1_000_000, help="Starting balance.")
         parser.add_argument("--seed", type=int, help="Seed of the fault dice, to repeat a run.")
@@ -84,6 +91,7 @@ class Command(BaseCommand):
                 credits=options["credits"],
                 seed=options["seed"],
                 allow_remote=options["allow_remote"],
+                allowed_hosts=options["allowed_host"],
                 log=self.stderr.write if verbosity >= 2 else None,
                 protocol=options["protocol"],
                 **_options(options),

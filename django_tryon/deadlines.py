@@ -1,0 +1,123 @@
+"""Total deadlines on HTTP exchanges, however steadily their bytes arrive.
+
+A read timeout bounds each wait for the next bytes: a peer that sends one byte
+just within it holds a request for as long as it likes, headers or body. Under
+:func:`deadline`, every connection the thread makes or uses again (those of
+:class:`~django_tryon.http.PeerCheckingAdapter`) is registered, and shut down
+when the time is up: the read waiting on it fails at once.
+
+One watchdog thread serves every deadline of the process: starting and ending
+one costs a heap push and a flag, not a thread.
+"""
+
+import contextlib
+import heapq
+import itertools
+import socket
+import threading
+import time
+
+
+class Deadline:
+    """One running deadline. ``expired`` is set once it passed and its sockets
+    were shut; a failure of the exchange then was caused by it."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self.ended = False  # the block ended first: nothing to shut
+        self._sockets = []
+        self._lock = threading.Lock()
+
+    def watch(self, sock):
+        with self._lock:
+            if not self.expired:
+                self._sockets.append(sock)
+                return
+        _shut(sock)
+
+    def expire(self):
+        with self._lock:
+            if self.ended:
+                return
+            self.expired = True
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            _shut(sock)
+
+    def end(self):
+        with self._lock:
+            self.ended = True
+            self._sockets = []
+
+
+class _Watchdog:
+    """The thread that expires deadlines when their time comes, started on first use."""
+
+    def __init__(self):
+        self._due = []  # (at, order, Deadline), a heap
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread = None
+
+    def add(self, running):
+        with self._wake:
+            heapq.heappush(self._due, (running.at, next(self._order), running))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="tryon-deadlines", daemon=True
+                )
+                self._thread.start()
+            if self._due[0][2] is running:  # the new first: sleep less
+                self._wake.notify()
+
+    def _run(self):
+        while True:
+            with self._wake:
+                while self._due and self._due[0][2].ended:
+                    heapq.heappop(self._due)  # ended in time: forget it
+                if not self._due:
+                    self._wake.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                running = heapq.heappop(self._due)[2]
+            running.expire()  # outside the lock: shutting sockets may take a moment
+
+
+_watchdog = _Watchdog()
+_running = threading.local()
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """Hold the HTTP exchanges this thread makes in the block to ``seconds`` in all.
+
+    Yields the :class:`Deadline`, whose ``expired`` tells a failure it caused.
+    """
+    running = Deadline(seconds)
+    outer = getattr(_running, "deadline", None)
+    _running.deadline = running
+    _watchdog.add(running)
+    try:
+        yield running
+    finally:
+        running.end()
+        _running.deadline = outer
+
+
+def watch_socket(sock):
+    """Register ``sock`` with this thread's running deadline, if there is one."""
+    running = getattr(_running, "deadline", None)
+    if running is not None and sock is not None:
+        running.watch(sock)
+
+
+def _shut(sock):
+    # socket.socket's own shutdown, also for a TLS socket: it wakes a read blocked
+    # in another thread without touching the TLS object that read is using.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
