@@ -289,24 +289,22 @@ def check_api_key(app_configs, **kwargs):
     if key is None:
         return []  # no key at all: E001 says so, for backends that need one
     if not isinstance(key, str):
-        return [
-            Error(
-                f"TRYON['API_KEY'] is a {type(key).__name__}, not a string.",
-                hint="Set it to the key as text, for example from an environment variable.",
-                id="django_tryon.E041",
-            )
-        ]
-    faults = [(position, char) for position, char in enumerate(key) if not "!" <= char <= "~"]
-    if not faults:
-        return []
-    position, character = faults[0]
+        problem = f"TRYON['API_KEY'] is a {type(key).__name__}, not a string."
+    else:
+        faults = [(place, char) for place, char in enumerate(key) if not "!" <= char <= "~"]
+        if not faults:
+            return []
+        position, character = faults[0]
+        problem = (
+            f"TRYON['API_KEY'] holds {_character_kind(character)} at character {position + 1} "
+            f"of {len(key)} (after the whitespace around it is stripped): it cannot be sent "
+            "in an HTTP header."
+        )
     return [
         Error(
-            f"TRYON['API_KEY'] holds {_character_kind(character)} at character {position + 1} of "
-            f"{len(key)} (after the whitespace around it is stripped): "
-            "it cannot be sent in an HTTP header.",
-            hint="Copy the key again from the provider's dashboard; check the file or "
-            "secret it is read from holds the key alone.",
+            problem,
+            hint="Set it to the key alone, as text: copy it again from the provider's "
+            "dashboard, and check the file or secret it is read from holds nothing else.",
             id="django_tryon.E041",
         )
     ]

@@ -26,6 +26,7 @@ from .backends import get_backend
 from .backends.base import ConfigurationError, OutOfCreditsError, TransientError, TryOnError
 from .checks import TAG
 from .conf import tryon_settings
+from .redaction import redact
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
 #: (connect, read) timeouts of every request made here: an operator waits on them.
@@ -42,6 +43,10 @@ class Finding:
     status: str  # OK, SKIPPED or FAILED
     message: str
     hint: str = ""
+
+    def __post_init__(self):
+        # The words of an error quoted here may quote the request, key included.
+        object.__setattr__(self, "message", redact(self.message))
 
     def as_dict(self):
         return asdict(self)

@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from PIL import Image
 from rest_framework.throttling import BaseThrottle
 
-from django_tryon import quota
+from django_tryon import diagnostics, quota
 from django_tryon.addresses import client_address, client_group
 from django_tryon.api.exceptions import AddressQuotaExceeded, GuestQuotaExceeded
 from django_tryon.api.ownership import GUEST_SESSION_KEY
@@ -955,6 +955,13 @@ def test_item1_the_overview_says_none_for_a_cap_turned_off(settings, admin_clien
         page = admin_client.get(reverse(OVERVIEW)).content.decode()
     row = page.split('id="tryon-quota-user"')[1].split("</tr>")[0]
     assert "none" in row and "30" in row and "%" not in row
+
+
+def test_sibling_of_item3_tryon_check_lines_never_show_the_key(settings):
+    settings.TRYON = {**settings.TRYON, "API_KEY": SECRET}
+    finding = diagnostics.Finding("provider", diagnostics.FAILED, f"refused header {SECRET!r}")
+    assert SECRET not in finding.message and "[redacted]" in finding.message
+    assert SECRET not in json.dumps(finding.as_dict())
 
 
 # Item 6: one slow download stops the worker ------------------------------------------
