@@ -57,8 +57,8 @@ from .backends.base import (
 from .conf import tryon_settings
 from .leased_writes import Increment, LeasedWrites, Release
 from .models import JobStatus, TryOnJob
-from .results import ResultFetcher, result_from_content, store_result
 from .redaction import get_logger
+from .results import ResultFetcher, result_from_content, store_result
 from .schedule import QuerySchedule, job_kind, retry_delay
 
 logger = get_logger("django_tryon.worker")

@@ -409,12 +409,14 @@ def test_item3_the_http_clients_own_error_quoting_the_key_is_redacted(settings):
     # The report's case: a key with a newline, as the backend had it before the
     # strip. Requests refuses the header and quotes its value.
     settings.TRYON = {**settings.TRYON, "API_KEY": SECRET + "\n"}
-    backend = AILabBackend(api_key=SECRET + "\n", base_url="https://api.tryon.test")
+    backend = AILabBackend(base_url="https://api.tryon.test")
+    assert backend.api_key == SECRET  # stripped when the backend is made
+    backend.api_key = SECRET + "\n"  # as a backend had it before the strip
     quiet = responses.RequestsMock(assert_all_requests_are_fired=False)
     with quiet, pytest.raises(ProviderConnectionError) as caught:
         backend.credits()
-    assert "header" in str(caught.value) and "[redacted]" in str(caught.value)
-    assert SECRET not in str(caught.value)
+    assert SECRET not in str(caught.value)  # Requests' own error quoted it
+    assert "InvalidHeader" in str(caught.value)
 
 
 def test_item3_every_package_log_line_is_redacted(settings, caplog):

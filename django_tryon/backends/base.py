@@ -318,7 +318,8 @@ class TryOnBackend:
     known_options: ClassVar[Mapping[str, Option]] = {}
 
     def __init__(self, **kwargs: Any) -> None:
-        # Stripped: a key read from a file or a secret mount often ends in a newline.
+        # Stripped: a key read from a file or a secret mount often ends in a
+        # newline, and Requests refuses such a header quoting its value (the key).
         self.api_key: str = api_key(backend_setting("API_KEY", kwargs, ""))
         self.base_url: str = str(
             backend_setting("BASE_URL", kwargs, "") or self.default_base_url

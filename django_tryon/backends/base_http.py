@@ -52,11 +52,7 @@ class HTTPBackend(TryOnBackend):
     max_answer_bytes = MAX_ANSWER_BYTES
 
     def __init__(self, *, pool_size: int = 10, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # Header values cannot hold line breaks, and a key pasted with a
-        # trailing newline would be refused by Requests with the value (the
-        # key) in its error message.
-        self.api_key = self.api_key.strip()
+        super().__init__(**kwargs)  # the API key comes stripped (TryOnBackend)
         self._pool_size = pool_size
         # One session per thread: connections are reused, and no two threads
         # share a session's connection pool state.

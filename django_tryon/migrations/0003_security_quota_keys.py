@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_tryon", "0001_initial"),
+        ("django_tryon", "0002_engine_error_detail"),
     ]
 
     operations = [
