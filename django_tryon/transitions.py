@@ -54,7 +54,6 @@ from django.dispatch import Signal
 from django.utils import translation
 
 from .backends import base
-from .conf import tryon_settings
 from .errors import message_for
 from .models import (
     ACTIVE_STATUSES,
@@ -64,6 +63,7 @@ from .models import (
     TryOnJob,
 )
 from .quota import give_credit_back
+from .redaction import redact
 from .signals import job_failed, job_succeeded
 
 __all__ = [
@@ -247,12 +247,7 @@ def error_detail(err: BaseException | None) -> str:
     network's words and what was tried, with the API key never in it."""
     if err is None:
         return ""
-    text = str(err) or type(err).__name__
-    key = str(tryon_settings.API_KEY or "")
-    for secret in {key, key.strip()}:
-        if len(secret) >= 4:
-            text = text.replace(secret, "[API key]")
-    return text[:MAX_DETAIL_LENGTH]
+    return redact(str(err) or type(err).__name__)[:MAX_DETAIL_LENGTH]
 
 
 def succeeded(
