@@ -26,8 +26,12 @@ DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 30.0,
     # Worker
     "POLL_INTERVAL": 5.0,
-    # Longest idle sleep of `tryon_poll`: how soon a new job is picked up.
+    # Longest idle sleep of `tryon_poll`: how soon a new job is picked up when nothing
+    # wakes it (see WAKE_ON_COMMIT).
     "IDLE_INTERVAL": 1.0,
+    # On PostgreSQL, a new job wakes `tryon_poll` when its row is committed
+    # (NOTIFY / LISTEN) instead of waiting for the idle sleep.
+    "WAKE_ON_COMMIT": True,
     "CONCURRENCY": 3,
     "BATCH_SIZE": 100,
     "LEASE_SECONDS": 300,
@@ -99,6 +103,7 @@ class TryOnSettings:
     # Worker
     POLL_INTERVAL: float
     IDLE_INTERVAL: float
+    WAKE_ON_COMMIT: bool
     CONCURRENCY: int
     BATCH_SIZE: int
     LEASE_SECONDS: float

@@ -1,4 +1,7 @@
-"""The worker's loop: passes back to back while there is work, short sleeps when idle."""
+"""The worker's loop: passes back to back while there is work, short sleeps when idle.
+
+On PostgreSQL a new job ends the sleep at once (:mod:`django_tryon.wakeup`).
+"""
 
 import threading
 import time
@@ -11,6 +14,7 @@ from .conf import tryon_settings
 from .models import TryOnJob
 from .redaction import get_logger
 from .retention import purge_expired
+from .wakeup import Wakeup
 
 logger = get_logger("django_tryon.worker")
 
@@ -28,6 +32,15 @@ def run(worker, *, stop=None, once=False, on_pass=None):
     every pass. Returns the number of passes run.
     """
     stop = stop or threading.Event()
+    wakeup = None if once else Wakeup.for_worker(stop)
+    try:
+        return _loop(worker, stop, once, on_pass, wakeup)
+    finally:
+        if wakeup is not None:
+            wakeup.close()
+
+
+def _loop(worker, stop, once, on_pass, wakeup):
     passes = 0
     last_purge = None
     while True:
@@ -43,7 +56,12 @@ def run(worker, *, stop=None, once=False, on_pass=None):
             return passes
         if report.claimed >= tryon_settings.BATCH_SIZE and not worker.rate_pause_remaining:
             continue  # a full batch: more may be due right now
-        stop.wait(idle_sleep(worker))
+        # Until the next job is due; on PostgreSQL a new job ends the wait (its
+        # NOTIFY), including one that arrived during the pass that just ended.
+        if wakeup is None or worker.rate_pause_remaining:
+            stop.wait(idle_sleep(worker))  # (no new job can be submitted during a 429 pause)
+        else:
+            wakeup.wait(idle_sleep(worker))
         if stop.is_set():
             return passes
 

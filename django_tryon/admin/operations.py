@@ -7,8 +7,9 @@ the list is left as the worker wrote it, and counted as skipped. Clearing a
 job's lease also fences off a worker still holding it: the worker's own writes
 require its lease (see :mod:`django_tryon.leased_writes`).
 
-With ``CELERY_ENABLED``, every job an action makes or makes due is handed to
-Celery once the transaction commits, as the shopper API's new jobs are.
+Every job an action makes or makes due is handed on once the transaction
+commits, as the shopper API's new jobs are: to Celery with ``CELERY_ENABLED``,
+else as a wake-up of ``tryon_poll`` on PostgreSQL (see :mod:`django_tryon.queueing`).
 """
 
 import hashlib
@@ -21,8 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .. import transitions
-from ..conf import tryon_settings
 from ..models import ACTIVE_STATUSES, Garment, JobSource, JobStatus, TryOnJob
+from ..queueing import jobs_due_now
 from ..storage import upload_storage
 from ..transitions import RETRYABLE_STATUSES
 
@@ -256,15 +257,11 @@ def _pairs_taken_meanwhile(pairs):
 
 
 def hand_off(job_ids):
-    """Send the jobs to Celery after the commit, when ``CELERY_ENABLED``.
+    """Tell the workers that ``job_ids`` are due now, once committed: a Celery message
+    each when ``CELERY_ENABLED``, else a wake-up of ``tryon_poll`` on PostgreSQL.
 
     ``bulk_create`` and ``update`` send no ``post_save``, so the hand-off of
-    :mod:`django_tryon.queueing` does not see these jobs. A message for a job
-    that is not due (or changed meanwhile) claims nothing and ends.
+    :mod:`django_tryon.queueing` does not see these jobs by itself. A message
+    for a job that is not due (or changed meanwhile) claims nothing and ends.
     """
-    if not job_ids or not tryon_settings.CELERY_ENABLED:
-        return
-    from .. import tasks  # needs Celery, installed when CELERY_ENABLED is set
-
-    ids = list(job_ids)
-    transaction.on_commit(lambda: [tasks.enqueue(job_id) for job_id in ids])
+    jobs_due_now(job_ids)
