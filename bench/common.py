@@ -58,8 +58,12 @@ def database_settings(workdir):
     }
 
 
-def setup_django(tryon):
-    """Configure a minimal project with ``TRYON = tryon``; return the temporary directory."""
+def setup_django(tryon, *, media_root=None, fresh=True):
+    """Configure a minimal project with ``TRYON = tryon``; return the temporary directory.
+
+    ``media_root`` shares another process's files; ``fresh=False`` keeps the
+    PostgreSQL tables as they are (for a second process on the same data).
+    """
     import django
     from django.conf import settings
 
@@ -84,7 +88,7 @@ def setup_django(tryon):
             "django.contrib.auth.middleware.AuthenticationMiddleware",
         ],
         DATABASES={"default": database_settings(workdir)},
-        MEDIA_ROOT=str(workdir / "media"),
+        MEDIA_ROOT=media_root or str(workdir / "media"),
         MEDIA_URL="/media/",
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         TRYON=tryon,
@@ -94,7 +98,7 @@ def setup_django(tryon):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    if fresh and settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         call_command("flush", interactive=False, verbosity=0)
     return workdir
 
