@@ -59,7 +59,7 @@ from .leased_writes import Increment, LeasedWrites, Release
 from .models import JobStatus, TryOnJob
 from .redaction import get_logger
 from .results import ResultFetcher, result_from_content, store_result
-from .schedule import QuerySchedule, job_kind, retry_delay
+from .schedule import QuerySchedule, retry_delay
 
 logger = get_logger("django_tryon.worker")
 
@@ -579,9 +579,10 @@ class Worker:
             change = change.plus(polls=Increment(), last_polled_at=now)
         estimate = self._provider_seconds(job, now)
         if estimate is not None:
-            seconds, spread = estimate
-            change = change.plus(provider_seconds=seconds)
-            self.schedule.learn(job_kind(job), seconds, spread)
+            change = change.plus(provider_seconds=estimate[0])
+            # The schedule learns the span itself (from the submit, if this was
+            # the first query), not the middle kept for the record.
+            self.schedule.learn_found(job, now)
         result_name = outcome.result_name
 
         def succeeded(recorded):

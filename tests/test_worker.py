@@ -692,8 +692,9 @@ def test_a_task_found_done_by_its_first_query_finished_just_before_it(worker, pr
     found = (job.finished_at - submitted).total_seconds()
     # Not halfway since the submit (10 s), but within a second before the query.
     assert found - 1.0 <= job.provider_seconds <= found
-    ((seconds, spread),) = worker.schedule._samples["ailabapi:upper_body"]
-    assert seconds == job.provider_seconds and spread == pytest.approx(1.0)
+    # The schedule learns what is known: the task finished since the submit.
+    (span,) = worker.schedule._spans["ailabapi:upper_body"]
+    assert span == pytest.approx((0.0, found), abs=1e-3)
 
 
 def test_a_duration_is_learned_with_the_span_it_is_known_within(worker, provider, make_job):
@@ -708,9 +709,9 @@ def test_a_duration_is_learned_with_the_span_it_is_known_within(worker, provider
     worker.run_pass()
     job = TryOnJob.objects.get()
     found = (job.finished_at - submitted).total_seconds()
-    ((seconds, spread),) = worker.schedule._samples["ailabapi:upper_body"]
-    assert spread == pytest.approx(found - 15, abs=1e-3)
-    assert seconds == pytest.approx((15 + found) / 2, abs=1e-3) == job.provider_seconds
+    (span,) = worker.schedule._spans["ailabapi:upper_body"]
+    assert span == pytest.approx((15.0, found), abs=1e-3)
+    assert job.provider_seconds == pytest.approx((15 + found) / 2, abs=1e-3)
 
 
 def test_downloads_read_the_proxy_environment_once_per_host(monkeypatch):
