@@ -1,15 +1,20 @@
 """Benchmark 1, added latency: from the moment the provider has a result to the moment
-it is on storage and visible in the job's JSON, adaptive schedule against naive.
+it is on storage and visible in the job's JSON, learned schedule against naive, and
+against the best schedule for the same provider times at the same query budget.
 
-    python -m bench.latency [--jobs 20] [--warmup 20] [--window 40] [--scale 1] [--seed 1]
+    python -m bench.latency [--jobs 60] [--warmup 100] [--window 60] [--scale 1] [--seed 1]
 
-The provider is the sandbox, in this process, where each kind of job (the
-three clothes types) has its own typical processing time drawn from 5-30 s,
-and each job its own jitter around it (normal, 10 % standard deviation,
-clipped to 5-30 s). ``--warmup`` jobs per kind arrive at random over
-``--window`` seconds (a shop in production has history; the figures exclude
-them), then ``--jobs`` jobs per kind over the next ``--window`` seconds. The worker's loop
-(``runner.run``) runs in a thread, exactly as ``tryon_poll`` runs it.
+The provider is the sandbox, in this process. Each kind of job (the three
+clothes types) takes its own spread of times, as real providers' do:
+
+- ``upper_body``, tight: 20 s, normal, 10 % standard deviation;
+- ``lower_body``, log-normal: median 10 s, sigma 0.35 (p5 5.6 s, p95 17.8 s);
+- ``full_body``, two modes: 60 % around 7 s, 40 % around 19 s (each 10 %).
+
+``--warmup`` jobs per kind arrive at random over ``--window`` seconds (a shop
+in production has history; the figures exclude them), then ``--jobs`` jobs per
+kind over the next ``--window`` seconds. The worker's loop (``runner.run``)
+runs in a thread, exactly as ``tryon_poll`` runs it.
 
 "Visible" is the moment ``job_succeeded`` is sent, i.e. the row is saved,
 checked by serialising the job as the API does (its ``result_url`` set).
@@ -19,11 +24,18 @@ interval, minimum step) to run faster; figures are divided by it back to
 real seconds, which also multiplies the worker's own overhead by 1/scale,
 so a scaled run can only look worse than a real-time one.
 
-Both schedules run at once, in two child processes (``--one``), so they see
-the same machine load.
+The learned and the naive schedule run at once, in two child processes
+(``--one``), so they see the same machine load. The best schedule is then
+computed in this process for each kind (:func:`best_delay`): the query
+times with the least mean delay for the kind's distribution of times (a
+dynamic programme over 20,000 times drawn from it), at the queries per job
+the learned schedule made, evaluated on the very jobs measured.
 """
 
 import argparse
+import bisect
+import itertools
+import math
 import random
 import sys
 import threading
@@ -33,25 +45,42 @@ from bench import common
 
 API_KEY = "bench"
 KINDS = ("upper_body", "lower_body", "full_body")
-MIN_SECONDS, MAX_SECONDS = 5.0, 30.0
-JITTER = 0.10
+# No provider time outside these bounds (a log-normal has no upper bound of its own).
+MIN_SECONDS, MAX_SECONDS = 1.0, 45.0
+POLL_INTERVAL = 5.0
+# Times drawn from each distribution to find its best schedule.
+BEST_SAMPLES = 20_000
+BEST_CANDIDATES = 200
+BEST_PRICES = 80
 
 
-def typical_times(seed):
-    """Each kind's typical processing time: one from each third of 5-30 s, shuffled."""
-    rng = random.Random(seed)
-    third = (MAX_SECONDS - MIN_SECONDS) / 3
-    times = [MIN_SECONDS + third * (i + rng.random()) for i in range(3)]
-    rng.shuffle(times)
-    return dict(zip(KINDS, times, strict=True))
+def _tight(rng):
+    return 20.0 * (1 + rng.gauss(0, 0.10))
 
 
-def job_time(typical, rng):
-    return min(MAX_SECONDS, max(MIN_SECONDS, typical * (1 + rng.gauss(0, JITTER))))
+def _log_normal(rng):
+    return 10.0 * math.exp(rng.gauss(0, 0.35))
+
+
+def _two_modes(rng):
+    centre = 7.0 if rng.random() < 0.6 else 19.0
+    return centre * (1 + rng.gauss(0, 0.10))
+
+
+DISTRIBUTIONS = {
+    "upper_body": ("tight, 20 s +/- 10 %", _tight),
+    "lower_body": ("log-normal, median 10 s, sigma 0.35", _log_normal),
+    "full_body": ("two modes, 60 % 7 s and 40 % 19 s", _two_modes),
+}
+
+
+def job_time(kind, rng):
+    """A provider time for a job of ``kind``, in seconds."""
+    return min(MAX_SECONDS, max(MIN_SECONDS, DISTRIBUTIONS[kind][1](rng)))
 
 
 def run_one(schedule_name, *, jobs, warmup, window, scale, seed):
-    poll = 5.0 * scale
+    poll = POLL_INTERVAL * scale
     common.setup_django(
         {
             "API_KEY": API_KEY,
@@ -70,8 +99,8 @@ def run_one(schedule_name, *, jobs, warmup, window, scale, seed):
     from django_tryon.signals import job_succeeded
 
     schedule.MIN_STEP *= scale
+    schedule.MIN_CELL *= scale
     worker.FIRST_QUERY_SPREAD *= scale
-    typical = typical_times(seed)
     # The same jobs (times and arrivals) for both schedules: the warm-up's arrive
     # over the first window, the measured ones over the next.
     rng = random.Random(seed + 1)
@@ -80,7 +109,7 @@ def run_one(schedule_name, *, jobs, warmup, window, scale, seed):
         for _ in range(count):
             for kind in KINDS:
                 at = (start + rng.uniform(0, window)) * scale
-                planned.append((at, phase, kind, job_time(typical[kind], rng) * scale))
+                planned.append((at, phase, kind, job_time(kind, rng) * scale))
     planned.sort()
 
     pending_times = []  # processing times for the next submits, in submit order per kind
@@ -156,12 +185,12 @@ def run_one(schedule_name, *, jobs, warmup, window, scale, seed):
                     "waiting": max(0.0, planned - task.finishes_at) / scale,
                     "engine": (visible[job.pk] - max(planned, task.finishes_at)) / scale,
                     "queries": job.polls,
+                    "provider_seconds": task.processing_time / scale,
                 }
             )
     result = summary(rows)
     result.update(
         schedule=schedule_name,
-        typical_seconds={kind: round(value, 1) for kind, value in typical.items()},
         scale=scale,
         kinds={kind: summary([r for r in rows if r["kind"] == kind]) for kind in KINDS},
     )
@@ -172,6 +201,7 @@ def summary(rows):
     added = [r["added"] for r in rows]
     return {
         "jobs": len(rows),
+        "mean": sum(added) / len(added),
         "median": common.median(added),
         "p95": common.percentile(added, 95),
         "max": max(added),
@@ -179,8 +209,10 @@ def summary(rows):
         # Where the added time goes: waiting for the planned query, then the
         # engine (the pass starting, the query, download, storage, the write).
         "waiting_median": common.median([r["waiting"] for r in rows]),
+        "waiting_mean": sum(r["waiting"] for r in rows) / len(rows),
         "engine_median": common.median([r["engine"] for r in rows]),
         "engine_p95": common.percentile([r["engine"] for r in rows], 95),
+        "provider_seconds": [r["provider_seconds"] for r in rows],
     }
 
 
@@ -188,6 +220,9 @@ class NaiveSchedule:
     """The baseline: a query every POLL_INTERVAL, whatever the provider took before."""
 
     def learn(self, kind, seconds, spread=0.0):
+        pass
+
+    def learn_found(self, job, now):
         pass
 
     def replace_samples(self, rows):
@@ -199,6 +234,55 @@ class NaiveSchedule:
         from django_tryon.conf import tryon_settings
 
         return now + timedelta(seconds=float(tryon_settings.POLL_INTERVAL))
+
+
+def best_delay(kind, durations, budget, seed):
+    """The least mean delay over ``durations`` of a schedule made for ``kind``'s
+    distribution of times, at ``budget`` queries per job.
+
+    For each price of a query, the dynamic programme of
+    :meth:`django_tryon.schedule.QueryTable.solve` finds the query times that
+    cost least (mean delay plus price times queries) over ``BEST_SAMPLES``
+    times drawn from the distribution; each such schedule is replayed over
+    ``durations``. Between the two schedules that bracket the budget, the
+    best is their mix (each job following one or the other at random), which
+    no single schedule beats: the figure is a floor.
+    """
+    from django_tryon.schedule import MIN_STEP, QueryTable, quantile
+
+    rng = random.Random(f"{seed}:{kind}")
+    drawn = sorted(job_time(kind, rng) for _ in range(BEST_SAMPLES))
+    candidates = sorted(
+        {max(MIN_STEP, quantile(drawn, i / BEST_CANDIDATES)) for i in range(BEST_CANDIDATES + 1)}
+    )
+    table = QueryTable(drawn, [1.0] * len(drawn), candidates)
+    points = set()
+    for step in range(BEST_PRICES):
+        price = 1e-3 * 1e6 ** (step / (BEST_PRICES - 1))
+        times, _queries, _delay = table.solve(price, MIN_STEP)
+        points.add(replay(times, durations))
+    points = sorted(points)
+    best = min((delay for queries, delay in points if queries <= budget), default=math.inf)
+    for (q1, d1), (q2, d2) in itertools.combinations(points, 2):
+        if q1 < budget <= q2:
+            best = min(best, d1 + (d2 - d1) * (budget - q1) / (q2 - q1))
+    return best
+
+
+def replay(times, durations):
+    """(queries per job, mean delay) of the query ``times`` over ``durations``; a job
+    slower than the last time is queried every ``POLL_INTERVAL`` after it."""
+    queries = delay = 0.0
+    for duration in durations:
+        index = bisect.bisect_left(times, duration)
+        if index < len(times):
+            queries += index + 1
+            delay += times[index] - duration
+        else:
+            more = math.ceil((duration - times[-1]) / POLL_INTERVAL)
+            queries += len(times) + more
+            delay += times[-1] + more * POLL_INTERVAL - duration
+    return queries / len(durations), delay / len(durations)
 
 
 def submit_jobs(planned, garments, photo, pending_times, lock):
@@ -222,9 +306,9 @@ def wait_for(jobs, visible, timeout, loop):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=20, help="Measured jobs per kind.")
-    parser.add_argument("--warmup", type=int, default=20, help="Warm-up jobs per kind.")
-    parser.add_argument("--window", type=float, default=40.0, help="Arrival window, seconds.")
+    parser.add_argument("--jobs", type=int, default=60, help="Measured jobs per kind.")
+    parser.add_argument("--warmup", type=int, default=100, help="Warm-up jobs per kind.")
+    parser.add_argument("--window", type=float, default=60.0, help="Arrival window, seconds.")
     parser.add_argument("--scale", type=float, default=1.0, help="Time scale (1 = real time).")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--one", choices=["adaptive", "naive"], help=argparse.SUPPRESS)
@@ -245,9 +329,14 @@ def main(argv=None):
         timeout=900,
     )
     adaptive, naive = (figures for _, figures in results)
+    for kind, figures in adaptive["kinds"].items():
+        figures["best_mean"] = best_delay(
+            kind, figures["provider_seconds"], figures["queries_per_job"], args.seed
+        )
+        figures["ratio_to_best"] = figures["mean"] / figures["best_mean"]
+        figures["wait_ratio_to_best"] = figures["waiting_mean"] / figures["best_mean"]
     print(
-        f"Added latency, provider times per kind {adaptive['typical_seconds']} s "
-        f"(+/- {JITTER:.0%}), {adaptive['jobs']} jobs each, time scale {args.scale}:"
+        f"Added latency, {adaptive['jobs'] // len(KINDS)} jobs per kind, time scale {args.scale}:"
     )
     for r in (adaptive, naive):
         print(
@@ -258,9 +347,22 @@ def main(argv=None):
         )
         for kind, k in r["kinds"].items():
             print(
-                f"    {kind:10} ({r['typical_seconds'][kind]:4.1f} s) median {k['median']:.2f} s"
-                f"   p95 {k['p95']:.2f} s   queries/job {k['queries_per_job']:.2f}"
+                f"    {kind:10} ({DISTRIBUTIONS[kind][0]}) median {k['median']:.2f} s"
+                f"   p95 {k['p95']:.2f} s   mean {k['mean']:.2f} s   "
+                f"queries/job {k['queries_per_job']:.2f}"
             )
+    print("  Against the best schedule for each distribution at the same queries per job:")
+    for kind, k in adaptive["kinds"].items():
+        print(
+            f"    {kind:10} mean added {k['mean']:.2f} s (of which waiting for the query "
+            f"{k['waiting_mean']:.2f} s), best {k['best_mean']:.2f} s: "
+            f"ratio {k['ratio_to_best']:.2f}x ({k['wait_ratio_to_best']:.2f}x waiting only); "
+            f"queries/job {k['queries_per_job']:.2f}, every 5 s "
+            f"{naive['kinds'][kind]['queries_per_job']:.2f}"
+        )
+    for r in (adaptive, naive):
+        for figures in (r, *r["kinds"].values()):
+            figures.pop("provider_seconds")
     common.emit({"adaptive": adaptive, "naive": naive})
 
 
