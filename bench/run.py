@@ -119,6 +119,18 @@ def rows(figures):
                 target,
             )
         )
+    for kind, figures_of_kind in adaptive["kinds"].items():
+        out.append(
+            (
+                "1 latency",
+                f"added latency, mean, {kind}",
+                _fmt(figures_of_kind["mean"], "s"),
+                "best schedule, same queries per job",
+                _fmt(figures_of_kind["best_mean"], "s"),
+                figures_of_kind["ratio_to_best"],
+                "<= 1.15x",
+            )
+        )
     levels = figures["throughput"]["levels"]
     base = levels[0]
     for level in levels[1:]:

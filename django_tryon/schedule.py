@@ -215,7 +215,7 @@ def estimate(spans):
     """
     longest = max(by for _, by in spans)
     cell = max(MIN_CELL, longest / ESTIMATE_CELLS)
-    counts = Counter()
+    counts: Counter[tuple[int, int]] = Counter()
     for after, by in spans:
         low = max(0, math.floor(after / cell + 1e-9))
         high = max(low + 1, math.ceil(by / cell - 1e-9))

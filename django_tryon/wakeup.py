@@ -22,6 +22,7 @@ import select
 import socket
 import threading
 import time
+from typing import Any
 
 from django.db import connections, router, transaction
 
@@ -85,7 +86,7 @@ class Listener:
 
     def __init__(self, using):
         self.using = using
-        self._wrapper = None
+        self._wrapper: Any = None  # a DatabaseWrapper of its own while listening
         self._retry_at = 0.0
         self._connect()
 
