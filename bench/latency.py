@@ -40,6 +40,7 @@ import random
 import sys
 import threading
 import time
+from collections import defaultdict
 
 from bench import common
 
@@ -147,6 +148,7 @@ def run_one(schedule_name, *, jobs, warmup, window, scale, seed):
         the_worker = worker.Worker(worker_id=f"bench-{schedule_name}")
         if schedule_name == "naive":
             the_worker.schedule = NaiveSchedule()
+        the_worker.schedule = recorder = PlannedTimes(the_worker.schedule)
         stop = threading.Event()
         loop = threading.Thread(target=runner.run, args=(the_worker,), kwargs={"stop": stop})
         loop.start()
@@ -178,6 +180,12 @@ def run_one(schedule_name, *, jobs, warmup, window, scale, seed):
                 raise RuntimeError(f"Job {job.pk} did not finish: {job.status} {job.error_code}")
             # A finished job keeps the time its last query was planned for.
             planned = job.next_attempt_at.timestamp() - wall_offset
+            # The schedule's own delay: its first planned query at or after the
+            # finish, wherever the worker's lag put the query that found it.
+            times = sorted(moment - wall_offset for moment in recorder.planned[job.pk])
+            index = bisect.bisect_left(times, task.finishes_at)
+            if index == len(times):  # found by a query that left later than planned
+                index -= 1
             rows.append(
                 {
                     "kind": job.garment.clothes_type,
@@ -186,6 +194,8 @@ def run_one(schedule_name, *, jobs, warmup, window, scale, seed):
                     "engine": (visible[job.pk] - max(planned, task.finishes_at)) / scale,
                     "queries": job.polls,
                     "provider_seconds": task.processing_time / scale,
+                    "scheduled": max(0.0, times[index] - task.finishes_at) / scale,
+                    "scheduled_queries": index + 1,
                 }
             )
     result = summary(rows)
@@ -213,7 +223,26 @@ def summary(rows):
         "engine_median": common.median([r["engine"] for r in rows]),
         "engine_p95": common.percentile([r["engine"] for r in rows], 95),
         "provider_seconds": [r["provider_seconds"] for r in rows],
+        # The schedule alone, as planned (see run_one), for the best schedule.
+        "scheduled_mean": sum(r["scheduled"] for r in rows) / len(rows),
+        "scheduled_queries_per_job": sum(r["scheduled_queries"] for r in rows) / len(rows),
     }
+
+
+class PlannedTimes:
+    """A schedule that notes every query time it plans for each job (wall clock)."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+        self.planned = defaultdict(list)
+
+    def __getattr__(self, name):
+        return getattr(self.schedule, name)
+
+    def next_query_at(self, job, now):
+        when = self.schedule.next_query_at(job, now)
+        self.planned[job.pk].append(when.timestamp())
+        return when
 
 
 class NaiveSchedule:
@@ -331,10 +360,10 @@ def main(argv=None):
     adaptive, naive = (figures for _, figures in results)
     for kind, figures in adaptive["kinds"].items():
         figures["best_mean"] = best_delay(
-            kind, figures["provider_seconds"], figures["queries_per_job"], args.seed
+            kind, figures["provider_seconds"], figures["scheduled_queries_per_job"], args.seed
         )
-        figures["ratio_to_best"] = figures["mean"] / figures["best_mean"]
-        figures["wait_ratio_to_best"] = figures["waiting_mean"] / figures["best_mean"]
+        figures["ratio_to_best"] = figures["scheduled_mean"] / figures["best_mean"]
+        figures["added_ratio_to_best"] = figures["mean"] / figures["best_mean"]
     print(
         f"Added latency, {adaptive['jobs'] // len(KINDS)} jobs per kind, time scale {args.scale}:"
     )
@@ -351,14 +380,17 @@ def main(argv=None):
                 f"   p95 {k['p95']:.2f} s   mean {k['mean']:.2f} s   "
                 f"queries/job {k['queries_per_job']:.2f}"
             )
-    print("  Against the best schedule for each distribution at the same queries per job:")
+    print(
+        "  The learned schedule's own delay (its first planned query after the finish) "
+        "against the best schedule for the same times at as many queries per job:"
+    )
     for kind, k in adaptive["kinds"].items():
         print(
-            f"    {kind:10} mean added {k['mean']:.2f} s (of which waiting for the query "
-            f"{k['waiting_mean']:.2f} s), best {k['best_mean']:.2f} s: "
-            f"ratio {k['ratio_to_best']:.2f}x ({k['wait_ratio_to_best']:.2f}x waiting only); "
-            f"queries/job {k['queries_per_job']:.2f}, every 5 s "
-            f"{naive['kinds'][kind]['queries_per_job']:.2f}"
+            f"    {kind:10} schedule {k['scheduled_mean']:.2f} s at "
+            f"{k['scheduled_queries_per_job']:.2f} queries/job (every 5 s: "
+            f"{naive['kinds'][kind]['queries_per_job']:.2f}), best {k['best_mean']:.2f} s: "
+            f"ratio {k['ratio_to_best']:.2f}x; with the engine (added latency, mean "
+            f"{k['mean']:.2f} s) {k['added_ratio_to_best']:.2f}x"
         )
     for r in (adaptive, naive):
         for figures in (r, *r["kinds"].values()):
