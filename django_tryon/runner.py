@@ -48,7 +48,9 @@ def _loop(worker, stop, once, on_pass, wakeup):
         if last_purge is None or time.monotonic() - last_purge >= PURGE_INTERVAL:
             purge(worker)
             last_purge = time.monotonic()
-        report = worker.run_pass(should_stop=stop.is_set)
+        # A job announced during the pass joins it (wakeup.pending).
+        more_due = wakeup.pending if wakeup is not None else None
+        report = worker.run_pass(should_stop=stop.is_set, more_due=more_due)
         passes += 1
         if on_pass is not None:
             on_pass(report)

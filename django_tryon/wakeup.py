@@ -214,6 +214,15 @@ class Wakeup:
             return not self.stop.is_set()
         return False
 
+    def pending(self):
+        """Whether a new job was announced, without waiting (for a pass in progress:
+        see :meth:`django_tryon.worker.Worker.run_pass`)."""
+        listener = self.listener
+        if listener is None or not listener.listening:
+            return False
+        readable, _, _ = select.select([listener], [], [], 0)
+        return bool(readable) and listener.drain()
+
     def close(self):
         self._closed.set()
         if self.listener is not None:

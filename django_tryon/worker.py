@@ -69,6 +69,8 @@ MAX_RATE_PAUSE = 60.0
 SCHEDULE_REFRESH_SECONDS = 600
 # Recent successes read to learn provider times.
 SCHEDULE_SAMPLE_ROWS = 500
+# How often a pass with calls in flight asks whether new jobs came (see run_pass).
+MORE_DUE_CHECK = 0.02
 # Seconds before its first query that a task found done by it is taken to have finished.
 FIRST_QUERY_SPREAD = 1.0
 # Never look for more due jobs during a pass more often than this (seconds).
@@ -306,12 +308,17 @@ class Worker:
 
     # The pass ---------------------------------------------------------------
 
-    def run_pass(self, *, should_stop=lambda: False, job_ids=None):
+    def run_pass(self, *, should_stop=lambda: False, job_ids=None, more_due=None):
         """Claim due jobs and move each one step. Returns a :class:`PassReport`.
 
         ``should_stop`` is asked before each new job is started; jobs already
         at the provider are finished and recorded either way. ``job_ids``
         limits the pass to those jobs (the Celery tasks move one job at a time).
+        ``more_due``, if given, is asked every ``MORE_DUE_CHECK`` seconds while
+        calls are in flight; when it says new jobs came (the loop's wake-up,
+        :mod:`django_tryon.wakeup`), the pass takes due jobs into its free
+        places at once, as it otherwise does after ``top_up_after`` seconds
+        without an answer: a new job does not wait for the pass's slow calls.
         """
         current = Pass(self.worker_id, clock=self.clock, should_stop=should_stop)
         jobs = self._claim(current, job_ids, tryon_settings.BATCH_SIZE)
@@ -320,13 +327,13 @@ class Worker:
             return current.report
         self._refresh_schedule()
         try:
-            self._move(current, jobs, top_up=job_ids is None)
+            self._move(current, jobs, top_up=job_ids is None, more_due=more_due)
         finally:
             current.close()
         logger.debug("Pass %s: %s", current.token, current.report)
         return current.report
 
-    def _move(self, current: Pass, jobs, *, top_up):
+    def _move(self, current: Pass, jobs, *, top_up, more_due=None):
         """Move each claimed job one step, recording as answers come back."""
         waiting = self._not_expired(current, jobs)
         running: dict[Future[Outcome], TryOnJob] = {}
@@ -347,10 +354,15 @@ class Worker:
             if not running:
                 break
             try:
-                future = finished.get(timeout=self.top_up_after if top_up else None)
+                future = self._next_finished(
+                    finished,
+                    self.top_up_after if top_up else None,
+                    more_due if top_up else None,
+                )
             except queue.Empty:
-                # Every call in flight is slow: fill the free places with jobs
-                # that became due meanwhile, rather than wait for the slow ones.
+                # Every call in flight is slow, or new jobs were announced: fill
+                # the free places with jobs that became due meanwhile, rather
+                # than wait for the slow calls.
                 free = self.concurrency - len(running)
                 if not waiting and free and current.may_start() and not self._rate_paused():
                     waiting = self._not_expired(current, self._claim(current, None, free))
@@ -379,6 +391,24 @@ class Worker:
         kept = [job for job in jobs if not self._expire_if_late(current, job, now)]
         current.writes.flush()
         return kept
+
+    @staticmethod
+    def _next_finished(finished, timeout, more_due):
+        """The next finished call; ``queue.Empty`` after ``timeout`` seconds (``None``:
+        no limit), or as soon as ``more_due()`` says new jobs came (asked every
+        ``MORE_DUE_CHECK`` seconds)."""
+        if more_due is None:
+            return finished.get(timeout=timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = MORE_DUE_CHECK
+            if deadline is not None:
+                step = min(step, max(0.0, deadline - time.monotonic()))
+            try:
+                return finished.get(timeout=step)
+            except queue.Empty:
+                if more_due() or (deadline is not None and time.monotonic() >= deadline):
+                    raise
 
     # Claiming ---------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from django_tryon import runner
 from django_tryon.admin.operations import make_due
+from django_tryon.backends import base
 from django_tryon.models import JobStatus, TryOnJob
 from django_tryon.wakeup import CHANNEL, Listener, Wakeup, job_database
 from django_tryon.worker import Worker
@@ -46,6 +47,44 @@ def test_no_wake_up_when_turned_off_or_with_celery(tryon, settings):
     assert Wakeup.for_worker(threading.Event()) is None
     settings.TRYON = {**tryon, "CELERY_ENABLED": True}
     assert Wakeup.for_worker(threading.Event()) is None
+
+
+class FirstSubmitWaits(base.TryOnBackend):
+    """A provider whose first submit answers only once ``release`` is set."""
+
+    provider_name = "waits"
+    requires_api_key = False
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.submits = 0
+
+    def submit(self, request):
+        self.submits += 1
+        if self.submits == 1:
+            assert self.release.wait(LONG), "never released"
+        return base.Submission(task_id=f"task-{self.submits}")
+
+
+def test_a_job_announced_during_a_pass_joins_it(tryon, make_job):
+    first = make_job()
+    backend = FirstSubmitWaits()
+    announced = []
+
+    def more_due():
+        # Asked while the first submit is at the provider: a shopper sends a job.
+        if announced:
+            return False
+        announced.append(make_job())
+        backend.release.set()
+        return True
+
+    with Worker(worker_id="w", backend=backend) as worker:
+        report = worker.run_pass(more_due=more_due)
+    assert (report.claimed, report.submitted) == (2, 2)
+    for job in (first, *announced):
+        job.refresh_from_db()
+        assert job.status == JobStatus.QUEUED and job.lease_owner == ""
 
 
 if not ON_POSTGRESQL:
