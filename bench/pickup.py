@@ -101,10 +101,10 @@ def timed_sandbox():
     from django_tryon.sandbox import SandboxServer
 
     class TimedSandbox(SandboxServer):
-        def submit(self, key, content_type, body):
+        def submit(self, *args, **kwargs):
             self.arrived_at = time.time()
             self.arrived.set()
-            return super().submit(key, content_type, body)
+            return super().submit(*args, **kwargs)
 
     sandbox = TimedSandbox(processing_time=PROCESSING_SECONDS, result_mode="plain")
     sandbox.arrived, sandbox.arrived_at = threading.Event(), 0.0
