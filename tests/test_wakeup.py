@@ -55,7 +55,8 @@ class FirstSubmitWaits(base.TryOnBackend):
     provider_name = "waits"
     requires_api_key = False
 
-    def __init__(self):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
         self.release = threading.Event()
         self.submits = 0
 
