@@ -315,9 +315,9 @@ def estimate(data):
     figures = []
     prepare = images._prepare_decode
 
-    def spy(image, source):
+    def spy(image, *args):
         figures.append(None)
-        cost = prepare(image, source)
+        cost = prepare(image, *args)
         figures[-1] = cost
         return cost
 

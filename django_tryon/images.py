@@ -8,6 +8,13 @@ alone (EXIF orientation applied, EXIF/GPS, ICC, XMP and text chunks gone),
 scaled down to at most ``INTAKE_MAX_SIDE`` and under the provider's byte and
 pixel limits.
 
+A JPEG that is already what the intake would make (as the button sends them:
+upright, sRGB, 8-bit YCbCr, within ``INTAKE_MAX_SIDE`` and the provider's
+bytes) is not re-encoded: once it has decoded whole, its compressed data is
+copied as it is, with every metadata segment (APPn, COM) left out and a
+minimal JFIF header in their place. The same pixels, no metadata, and no
+second generation of JPEG loss.
+
 Cost is bounded before any pixel is decoded: the byte size is checked from the
 upload's recorded size (or a bounded read), the pixel count from the image
 header against ``MAX_IMAGE_PIXELS``, and the memory the decode will take (its
@@ -38,6 +45,7 @@ from django.core.files.base import ContentFile
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
+from . import jpeg
 from .conf import tryon_settings
 
 PURPOSES = ("person", "garment")
@@ -209,9 +217,11 @@ def normalise_image(file: IO[bytes] | Any, *, purpose: str = "person") -> Normal
         raise ImageRejected("truncated_image") from err
     with image:
         _check_header(image, accepted)
-        cost = _prepare_decode(image, source)
+        # Before _prepare_decode: a JPEG it sets to decode at a reduced scale is not one.
+        copyable = _may_copy_losslessly(image, _file_size(source))
+        cost = _prepare_decode(image, source, copyable)
         with _decode_slot(cost):
-            return _normalise(image, purpose)
+            return _normalise(image, purpose, source, copyable)
 
 
 def _bounded_source(file: Any) -> IO[bytes]:
@@ -311,6 +321,9 @@ DECODE_WAIT_SECONDS = 10.0
 BUSY_RETRY_AFTER = 5
 # The photo the button sends (scaled to INTAKE_MAX_SIDE) never waits for a slot.
 SMALL_PHOTO_MODE = "RGB"
+# A JPEG copied without its metadata is held as the file and its copy beside the
+# decoded pixels.
+LOSSLESS_COPY_FILE_COPIES = 2
 
 
 def _pixel_bytes(mode: str) -> int:
@@ -362,10 +375,11 @@ def _webp_canvas_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _prepare_decode(image: ImageFile.ImageFile, source: IO[bytes]) -> int:
+def _prepare_decode(image: ImageFile.ImageFile, source: IO[bytes], copyable: bool = False) -> int:
     """Set the decode up as cheaply as the result allows, and return the most memory
-    the intake will hold at once. Refuse it when that is over
-    ``INTAKE_MAX_DECODED_BYTES``."""
+    the intake will hold at once (``copyable``: a JPEG that may be copied without its
+    metadata, whose file is held twice beside its pixels). Refuse it when that is
+    over ``INTAKE_MAX_DECODED_BYTES``."""
     source_size = image.size
     max_side = _max_side()
     if image.format in JPEG_FORMATS:
@@ -376,7 +390,10 @@ def _prepare_decode(image: ImageFile.ImageFile, source: IO[bytes]) -> int:
             image.draft(image.mode, (image.width // scale, image.height // scale))
     elif image.format == "PNG" and image.mode in ("I;16", "I"):  # "I" before Pillow 11
         _decode_16_bit_grey_as_8_bit(image)
-    decoder_bytes = DECODER_FILE_COPIES.get(str(image.format), 0) * _file_size(source)
+    file_size = _file_size(source)
+    decoder_bytes = DECODER_FILE_COPIES.get(str(image.format), 0) * file_size
+    if copyable:
+        decoder_bytes += LOSSLESS_COPY_FILE_COPIES * file_size
     if image.format in JPEG_FORMATS and _jpeg_buffers_coefficients(image, source):
         decoder_bytes += _jpeg_coefficient_bytes(image, source_size)
     cost = intake_bytes(
@@ -559,15 +576,23 @@ def _decode_slot(cost: int) -> Iterator[None]:
         yield
 
 
-def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
+def _normalise(
+    image: Image.Image, purpose: str, source: IO[bytes], copyable: bool = False
+) -> NormalisedImage:
     orientation = _orientation(image)
     icc_profile = image.info.get("icc_profile")
     keep_alpha = purpose == "garment" and _has_alpha(image)
     max_side = _max_side()
+    copy = None
+    if copyable and orientation == 1 and _is_srgb(icc_profile):
+        copy = jpeg.without_metadata(_read_whole(source), image.size)
     try:
         image.load()
     except DECODE_ERRORS as err:
         raise ImageRejected("truncated_image") from err
+    if copy is not None and len(copy) <= tryon_settings.PROVIDER_MAX_BYTES:
+        # Decoded whole, so the copy is a valid picture: these very pixels.
+        return _normalised(copy, "image/jpeg", "jpg", image.size)
     target = _fit(image.size, max_side)
 
     picture = _comparable_mode(image)
@@ -584,11 +609,15 @@ def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
     # Nothing of the original's metadata may ride along into the encoder.
     picture.info = {}
     content, picture = _encode_within_limit(picture, keep_alpha)
-    width, height = picture.size
     if keep_alpha:
-        content_type, extension = "image/png", "png"
-    else:
-        content_type, extension = "image/jpeg", "jpg"
+        return _normalised(content, "image/png", "png", picture.size)
+    return _normalised(content, "image/jpeg", "jpg", picture.size)
+
+
+def _normalised(
+    content: bytes, content_type: str, extension: str, size: tuple[int, int]
+) -> NormalisedImage:
+    width, height = size
     return NormalisedImage(
         content=content,
         content_type=content_type,
@@ -597,6 +626,30 @@ def _normalise(image: Image.Image, purpose: str) -> NormalisedImage:
         height=height,
         digest=hashlib.sha256(content).hexdigest(),
     )
+
+
+def _may_copy_losslessly(image: Image.Image, file_size: int) -> bool:
+    """Whether ``image``, opened and not yet set up for decoding, may be what the
+    intake would make of it already, from its header: a JPEG (not a multi-picture one)
+    of RGB pixels within ``INTAKE_MAX_SIDE``, without Adobe's colour transform
+    segment, in a file of ``file_size`` bytes no larger than the provider takes. Its
+    orientation, colour profile and markers (:func:`jpeg.without_metadata`) decide."""
+    return (
+        image.format == "JPEG"
+        and image.mode == "RGB"
+        and "adobe" not in image.info
+        and file_size <= tryon_settings.PROVIDER_MAX_BYTES
+        and _fit(image.size, _max_side()) == image.size
+    )
+
+
+def _read_whole(source: IO[bytes]) -> bytes:
+    """The whole file, its position left where it was."""
+    start = source.tell()
+    source.seek(0)
+    data = source.read()
+    source.seek(start)
+    return data
 
 
 def _max_side() -> int:
@@ -673,10 +726,10 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     global _SRGB
     if not icc_profile or image.mode not in ("RGB", "RGBA", "CMYK"):
         return image
+    if image.mode != "CMYK" and _is_srgb(icc_profile):
+        return image
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-        if image.mode != "CMYK" and "srgb" in ImageCms.getProfileDescription(source).lower():
-            return image
         if _SRGB is None:
             _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
         output_mode = "RGBA" if image.mode == "RGBA" else "RGB"
@@ -685,6 +738,18 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
         return cast(Image.Image, converted)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return image
+
+
+def _is_srgb(icc_profile: bytes | None) -> bool:
+    """Whether pixels with ``icc_profile`` are sRGB already: no profile, or one that
+    names itself sRGB (not one that cannot be read: that is converted, or kept)."""
+    if not icc_profile:
+        return True
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        return "srgb" in ImageCms.getProfileDescription(profile).lower()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return False
 
 
 def _final_mode(image: Image.Image, keep_alpha: bool) -> Image.Image:

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, PngImagePlugin
 
-from django_tryon import images
+from django_tryon import images, jpeg
 from django_tryon.images import ImageRejected, NormalisedImage, normalise_image
 from tests.images import (
     HTML,
@@ -187,6 +187,152 @@ def test_every_kind_of_metadata_is_stripped():
     out = reopen(normalise_image(upload(png, "p.png")))
     assert "Author" not in out.info
     assert not out.getexif()
+
+
+# A JPEG that is already what the intake makes: copied without its metadata -----
+
+
+def srgb_profile(name="sRGB"):
+    """Pillow's sRGB profile, its description (UTF-16) naming it ``name``, four
+    letters: for any other name, converted to sRGB as a wide-gamut phone's profile is."""
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    renamed = profile.replace("sRGB".encode("utf-16-be"), name.encode("utf-16-be"))
+    description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(renamed)))
+    assert description.startswith(name)
+    return renamed
+
+
+def with_metadata(picture, **save):
+    """``picture`` as a JPEG (quality 85) with a phone's metadata: camera, GPS, date,
+    an sRGB profile, XMP and a comment; and the same JPEG without any."""
+    exif = picture.getexif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}
+    plain = io.BytesIO()
+    picture.save(plain, format="JPEG", quality=85, **save)
+    tagged = io.BytesIO()
+    picture.save(
+        tagged,
+        format="JPEG",
+        quality=85,
+        exif=exif,
+        icc_profile=srgb_profile(),
+        comment=b"shot at home",
+        xmp=b"<x:xmpmeta><dc:creator>Secret Person</dc:creator></x:xmpmeta>",
+        **save,
+    )
+    return tagged.getvalue(), plain.getvalue()
+
+
+def camera_picture(size=(1200, 1600)):
+    return Image.open(io.BytesIO(noisy_photo_bytes(size, quality=95))).convert("RGB")
+
+
+def encodes(monkeypatch):
+    """The intake's JPEG and PNG encodes, as they happen."""
+    calls = []
+    original = images._encode
+
+    def spy(*args):
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(images, "_encode", spy)
+    return calls
+
+
+@pytest.mark.parametrize("save", [{}, {"progressive": True}], ids=["baseline", "progressive"])
+def test_a_clean_jpeg_is_stored_as_its_compressed_data_without_metadata(save, monkeypatch):
+    """As the button sends photos: upright, sRGB, within INTAKE_MAX_SIDE. Not
+    re-encoded (no second generation of loss): the same bytes, metadata left out."""
+    upload_bytes, plain = with_metadata(camera_picture(), **save)
+    encoded = encodes(monkeypatch)
+
+    result = normalise_image(upload(upload_bytes))
+
+    assert not encoded
+    assert result.content == plain
+    assert result.digest == hashlib.sha256(result.content).hexdigest()
+    assert (result.width, result.height, result.extension) == (1200, 1600, "jpg")
+    for secret in (b"Secret Person", b"shot at home", b"PhoneMaker", b"xmpmeta", b"sRGB"):
+        assert secret not in result.content
+    stored = reopen(result)
+    assert stored.applist == [("APP0", jpeg.MINIMAL_JFIF[4:])]
+    assert not stored.getexif() and "icc_profile" not in stored.info
+    assert stored.tobytes() == Image.open(io.BytesIO(upload_bytes)).tobytes()
+
+
+def test_a_garment_jpeg_is_copied_too():
+    upload_bytes, plain = with_metadata(camera_picture((800, 800)))
+    assert normalise_image(upload(upload_bytes), purpose="garment").content == plain
+
+
+def uncopyable_jpegs():
+    """JPEGs within INTAKE_MAX_SIDE that the intake must change: each is re-encoded."""
+    picture = camera_picture((900, 1200))
+    turned, wide, adobe, grey, cmyk, multi = (io.BytesIO() for _ in range(6))
+    exif = picture.getexif()
+    exif[0x0112] = 6
+    picture.save(turned, format="JPEG", quality=85, exif=exif)
+    picture.save(wide, format="JPEG", quality=85, icc_profile=srgb_profile("P3 w"))
+    picture.save(adobe, format="JPEG", quality=85)
+    # Adobe's segment saying YCbCr, as some editors write it.
+    adobe_segment = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x01"
+    picture.convert("L").save(grey, format="JPEG", quality=85)
+    picture.convert("CMYK").save(cmyk, format="JPEG", quality=85)
+    picture.save(multi, format="MPO", save_all=True, append_images=[picture.resize((90, 120))])
+    clean = adobe.getvalue()
+    return {
+        "orientation": turned.getvalue(),
+        "colour profile": wide.getvalue(),
+        "Adobe segment": clean[:2] + adobe_segment + clean[2:],
+        "grey": grey.getvalue(),
+        "CMYK": cmyk.getvalue(),
+        "multi-picture": multi.getvalue(),
+        "data after the end": clean + b"<script>alert(1)</script>",
+    }
+
+
+@pytest.mark.parametrize("case", list(uncopyable_jpegs()))
+def test_a_jpeg_that_needs_changing_is_re_encoded_from_its_pixels(case, monkeypatch):
+    data = uncopyable_jpegs()[case]
+    encoded = encodes(monkeypatch)
+
+    result = normalise_image(upload(data))
+
+    assert len(encoded) == 1
+    assert result.content != data
+    stored = reopen(result)
+    assert (stored.format, stored.mode) == ("JPEG", "RGB")
+    assert stored.applist == [("APP0", jpeg.MINIMAL_JFIF[4:])]
+    assert b"script" not in result.content
+    if case == "orientation":
+        assert stored.size == (1200, 900)
+
+
+def test_a_clean_jpeg_over_the_provider_bytes_is_re_encoded_to_fit(tryon, monkeypatch):
+    data = noisy_photo_bytes((1200, 900), quality=95)
+    # Without a JFIF segment: its copy, given the minimal one, is 18 bytes larger.
+    bare = data[:2] + data[2 + len(jpeg.MINIMAL_JFIF) :]
+    tryon(PROVIDER_MAX_BYTES=len(bare))
+    encoded = encodes(monkeypatch)
+    result = normalise_image(upload(bare))
+    assert encoded and len(result.content) <= len(bare)
+    tryon(PROVIDER_MAX_BYTES=len(data))
+    assert normalise_image(upload(bare)).content == data
+    assert len(encoded) == 1
+
+
+def test_a_clean_jpeg_that_does_not_decode_is_refused():
+    """Its markers are in order, but its scan names a component the frame has not:
+    the copy is made only of a picture that decodes."""
+    data = bytearray(noisy_photo_bytes((900, 1200), quality=85))
+    scan = data.index(b"\xff\xda")
+    assert data[scan + 5] == 1  # the scan's first component: id 1
+    data[scan + 5] = 9
+    with pytest.raises(ImageRejected) as caught:
+        normalise_image(upload(bytes(data)))
+    assert caught.value.code == "truncated_image"
 
 
 def test_garment_keeps_transparency_as_png_and_person_is_flattened_on_white():
@@ -505,7 +651,7 @@ def test_large_decodes_run_at_most_the_setting_at_once(tryon, monkeypatch):
     lock = threading.Lock()
     original = images._normalise
 
-    def held(image, purpose):
+    def held(image, *args):
         with lock:
             inside.append(image)
             most[0] = max(most[0], len(inside))
@@ -514,7 +660,7 @@ def test_large_decodes_run_at_most_the_setting_at_once(tryon, monkeypatch):
         release.wait(10)
         with lock:
             inside.remove(image)
-        return original(image, purpose)
+        return original(image, *args)
 
     monkeypatch.setattr(images, "_normalise", held)
     data, results = large_photo(), []
