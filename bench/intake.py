@@ -1,16 +1,28 @@
-"""Benchmark: the shopper API's photo intake, against the bare cost of decoding the
-same bytes with Pillow (open + load, the best possible), in the same run.
+"""Benchmark: the photo intake, against the bare cost of decoding the same bytes
+with Pillow (open + load, the best possible), in the same run.
 
-    python bench/intake.py [--megapixels 1 2 4 8 12 24] [--repeat 5] [--no-memory]
+    python bench/intake.py [--megapixels 1 2 4 8 12 24] [--browser-side 2048]
+                           [--repeat 5] [--no-memory]
 
 Speed: for each size, a camera-like JPEG (smooth light, fine sensor noise,
-quality 90, as a phone writes them) and the same picture as a PNG are posted
-to ``POST tryon/api/jobs/`` through Django's test client, and the same bytes
-are decoded by Pillow; both are timed in turns (median of ``--repeat``) and
-the ratio printed (target < 2x). An upload the intake refuses (a PNG over
-``MAX_UPLOAD_BYTES``, say) is shown as refused, with the time of its refusal.
-Then where the time goes, in CPU time: the bare decode beside the intake's own
-decode, resize (and what Lanczos would cost), encode, and the whole of it.
+quality 90, as a phone writes them) and the same picture as a PNG; then a
+"browser-made" JPEG, as the button sends photos (a 12 MP picture scaled to
+``--browser-side`` with Lanczos, quality 85, no metadata). Three things are
+timed in turns (median of ``--repeat``), in CPU time with wall time beside it:
+
+- the bare decode of the bytes by Pillow;
+- the intake: :func:`django_tryon.images.normalise_image` on the bytes, what
+  the server does to a photo (the target: under 2x the bare decode);
+- the API request: ``POST tryon/api/jobs/`` through Django's test client,
+  the intake plus Django's request work (multipart parsing, the session, the
+  job's row, the file's write): context, not the target.
+
+An upload the intake refuses (a PNG over ``MAX_UPLOAD_BYTES``, say) is shown
+as refused, with the time of its refusal. Then where the intake's time goes,
+in CPU ms: the bare decode beside the intake's own decode, resize (and what a
+box filter or Lanczos would cost, and a JPEG's decode at half scale instead),
+encode, and the whole of it, with the path each photo took; and how much of
+the finest detail each filter turns into moire.
 
 Memory (unless --no-memory): the growth of the resident high-water mark
 (``VmHWM``) of a fresh child process per case, around one API intake, beside
@@ -216,21 +228,31 @@ class Intake:
         return status
 
 
-def timed(decode, accept, prepare, repeat, clock=time.perf_counter):
-    """Median seconds of ``decode()`` and of ``accept(prepare())`` by ``clock``, run in
-    turns so a busy machine slows both alike."""
-    decode()  # warm-up: imports, first-use caches
-    accept(prepare())
-    decode_times, accept_times = [], []
+def timed(steps, repeat, clock=time.perf_counter):
+    """Median seconds of each step by ``clock``: ``steps`` are pairs (``run``,
+    ``prepare``), timed as ``run(prepare())`` with ``prepare()`` outside the
+    measure, all in turns so a busy machine slows each alike."""
+    for run, prepare in steps:  # warm-up: imports, first-use caches
+        run(prepare())
+    times = [[] for _ in steps]
     for _ in range(repeat):
-        start = clock()
-        decode()
-        decode_times.append(clock() - start)
-        environ = prepare()
-        start = clock()
-        accept(environ)
-        accept_times.append(clock() - start)
-    return statistics.median(decode_times), statistics.median(accept_times)
+        for (run, prepare), step_times in zip(steps, times, strict=True):
+            argument = prepare()
+            start = clock()
+            run(argument)
+            step_times.append(clock() - start)
+    return [statistics.median(step_times) for step_times in times]
+
+
+def intake(data):
+    """The intake alone, as the API's serializer calls it: the photo's stored bytes,
+    or the refusal's code."""
+    from django_tryon.images import ImageRejected, normalise_image
+
+    try:
+        return normalise_image(io.BytesIO(data)).content
+    except ImageRejected as refusal:
+        return refusal.code
 
 
 def heap_peak(function, argument=None):
@@ -247,34 +269,44 @@ def heap_peak(function, argument=None):
 
 
 def measure(data, repeat=5, name="photo.jpg", heap=True):
-    """Time (and heap peaks) of the bare decode and of the API intake of ``data``. An
-    upload the API refuses is timed all the same, and its code noted."""
+    """Time (and heap peaks) of the bare decode, of the intake alone and of the API
+    request with ``data``. An upload the API refuses is timed all the same, and its
+    code noted."""
     from django.test import override_settings
 
+    def nothing():
+        return None
+
     with override_settings(TRYON=BENCH_TRYON):
-        intake = Intake(data, name)
-        status, code = intake.post()
-        # CPU time first: the request runs in this process, and its CPU time is what
+        request = Intake(data, name)
+        status, code = request.post()
+        steps = [
+            (lambda _: bare_decode(data), nothing),
+            (lambda _: intake(data), nothing),
+            (request.post, request.prepare),
+        ]
+        # CPU time first: everything runs in this process, and its CPU time is what
         # it costs whatever else the machine does; wall time beside it.
-        decode_cpu, api_cpu = timed(
-            lambda: bare_decode(data), intake.post, intake.prepare, repeat, time.process_time
-        )
-        decode_seconds, api_seconds = timed(
-            lambda: bare_decode(data), intake.post, intake.prepare, repeat
-        )
+        decode_cpu, intake_cpu, api_cpu = timed(steps, repeat, time.process_time)
+        decode_seconds, intake_seconds, api_seconds = timed(steps, repeat)
         results = {
             "upload_bytes": len(data),
             "status": status,
             "refused": code,
             "decode_cpu": decode_cpu,
+            "intake_cpu": intake_cpu,
             "api_cpu": api_cpu,
             "decode_seconds": decode_seconds,
+            "intake_seconds": intake_seconds,
             "api_seconds": api_seconds,
         }
         if heap:
             results["decode_heap_peak"] = heap_peak(lambda _: bare_decode(data))
-            results["api_heap_peak"] = heap_peak(intake.post, intake.prepare())
-    results["cpu_ratio"] = results["api_cpu"] / max(results["decode_cpu"], 1e-9)
+            results["api_heap_peak"] = heap_peak(request.post, request.prepare())
+    decode_cpu = max(results["decode_cpu"], 1e-9)
+    results["intake_cpu_ratio"] = results["intake_cpu"] / decode_cpu
+    results["cpu_ratio"] = results["api_cpu"] / decode_cpu
+    results["intake_time_ratio"] = results["intake_seconds"] / results["decode_seconds"]
     results["time_ratio"] = results["api_seconds"] / results["decode_seconds"]
     return results
 
@@ -427,10 +459,41 @@ def cpu_ms(function, repeat):
     return statistics.median(times) * 1000
 
 
+def path_taken(data):
+    """How the intake made the stored photo of ``data``: "copied" (a JPEG's own
+    compressed data without its metadata) or "re-encoded", after a decode at a DCT
+    scale and a resize when they happened."""
+    from PIL import Image
+
+    from django_tryon import images, jpeg
+
+    with Image.open(io.BytesIO(data)) as image:
+        size = image.size
+        images._prepare_decode(image, io.BytesIO(data))
+        decoded = image.size
+    stored = images.normalise_image(io.BytesIO(data))
+    if stored.content == jpeg.without_metadata(data, size):
+        return "copied"
+    steps = []
+    if decoded != size:
+        steps.append(f"1/{size[0] // decoded[0]} scale")
+    if (stored.width, stored.height) != decoded:
+        steps.append("resized")
+    return ", ".join([*steps, "re-encoded"])
+
+
+RESIZE_FILTERS = {
+    "resize": None,  # the intake's own
+    "resize (box)": "BOX",
+    "resize (Lanczos)": "LANCZOS",
+}
+
+
 def stages(data, repeat):
     """Where the intake's time goes, in CPU ms: the bare decode, the intake's own
     decode (reduced scale for a large JPEG), the resize to INTAKE_MAX_SIDE with the
-    intake's filter and with Lanczos, the JPEG encode, the whole normalisation."""
+    intake's filter, a box filter and Lanczos, a JPEG's decode at half scale (what
+    decoding instead of resizing would cost), the JPEG encode, the whole intake."""
     from PIL import Image
 
     from django_tryon import images
@@ -445,70 +508,122 @@ def stages(data, repeat):
         image.load()
         return image
 
+    def half_scale():
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft(image.mode, (image.width // 2, image.height // 2))
+            image.load()
+
     picture = images._comparable_mode(decoded())
     target = images._fit(picture.size, images._max_side())
     resized = picture.resize(target, images.RESAMPLING) if target != picture.size else picture
     figures = {
         "bare decode": cpu_ms(lambda: bare_decode(data), repeat),
         "intake decode": cpu_ms(decoded, repeat),
-        "resize": 0.0,
-        "resize (Lanczos)": 0.0,
+        **dict.fromkeys(RESIZE_FILTERS, 0.0),
+        "1/2 scale decode": 0.0,
         "encode": cpu_ms(lambda: images._encode(resized.convert("RGB"), False, 90), repeat),
         "normalise_image": cpu_ms(lambda: images.normalise_image(io.BytesIO(data)), repeat),
     }
     if target != picture.size:
-        figures["resize"] = cpu_ms(
-            lambda: picture.resize(target, images.RESAMPLING, reducing_gap=3.0), repeat
-        )
-        figures["resize (Lanczos)"] = cpu_ms(
-            lambda: picture.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0), repeat
-        )
-    return figures
+        for name, resampling in RESIZE_FILTERS.items():
+            chosen = Image.Resampling[resampling] if resampling else images.RESAMPLING
+            figures[name] = cpu_ms(
+                lambda chosen=chosen: picture.resize(target, chosen, reducing_gap=3.0), repeat
+            )
+        if picture.size == Image.open(io.BytesIO(data)).size and data[:2] == b"\xff\xd8":
+            figures["1/2 scale decode"] = cpu_ms(half_scale, repeat)
+    return figures, path_taken(data)
+
+
+def aliasing(side=2309, target=2048, frequencies=(0.40, 0.45, 0.48)):
+    """The amplitude (of 100) left of stripes near the finest detail a resize from
+    ``side`` to ``target`` pixels can keep, per filter. Stripes past the target's
+    limit (half a cycle per target pixel) that survive come out as moire, false
+    coarser stripes: on a striped shirt, a pattern that is not there."""
+    import numpy as np
+    from PIL import Image
+
+    from django_tryon import images
+
+    filters = {
+        f"{images.RESAMPLING.name.lower()} (intake)": images.RESAMPLING,
+        "box": Image.Resampling.BOX,
+        "Lanczos": Image.Resampling.LANCZOS,
+    }
+    rows = []
+    for frequency in frequencies:
+        stripes = 128 + 100 * np.cos(2 * np.pi * frequency * np.arange(side))
+        picture = Image.fromarray(np.tile(stripes, (64, 1)).astype(np.uint8))
+        amplitudes = {}
+        for name, resampling in filters.items():
+            row = np.asarray(picture.resize((target, 64), resampling), dtype=float)[32]
+            amplitudes[name] = (row - row.mean()).std() * np.sqrt(2)
+        rows.append((frequency, frequency * side / target, amplitudes))
+    return rows
+
+
+def print_aliasing(rows):
+    print(
+        "\nMoire: stripes resized by the factor of a 4 MP photo (2309 -> 2048 px), the "
+        "amplitude left of 100 (past 0.50 cycles per output pixel, all of it is moire)"
+    )
+    for frequency, output, amplitudes in rows:
+        cells = "   ".join(f"{name} {value:5.1f}" for name, value in amplitudes.items())
+        print(f"  {frequency:.2f} cycles/px ({output:.2f} per output px): {cells}")
 
 
 def print_stages(rows):
     print("\nWhere the time goes, CPU ms (median): the intake's steps beside the bare decode")
     names = list(rows[0][2])
-    print(f"  {'photo':17}" + "".join(f"{name:>17}" for name in names))
-    for label, (width, height), figures in rows:
+    print(f"  {'photo':24}" + "".join(f"{name:>17}" for name in names) + "   path")
+    for label, (width, height), figures, path in rows:
         cells = "".join(
             f"{figures[name]:17.1f}" if figures[name] else f"{'-':>17}" for name in names
         )
-        print(f"  {label + f' {width}x{height}':17}{cells}")
+        print(f"  {label + f' {width}x{height}':24}{cells}   {path}")
 
 
 def print_speed(rows, repeat):
     print(
-        "\nSpeed: API intake against a bare Pillow decode of the same bytes "
-        f"(median of {repeat}; CPU time, wall time in brackets)"
+        "\nSpeed: the intake (normalise_image) and the API request (POST tryon/api/jobs/) "
+        f"against a bare Pillow decode of the same bytes, CPU ms, median of {repeat} "
+        "(wall-time ratios in brackets). Target: intake < 2x."
+    )
+    print(
+        f"  {'photo':24}{'upload':>9}{'bare decode':>13}{'intake':>10}{'ratio':>16}"
+        f"{'API request':>13}{'ratio':>16}"
     )
     for label, (width, height), r in rows:
-        print(f"\n{label} {width}x{height}, {_mb(r['upload_bytes']).strip()}")
+        head = f"  {label + f' {width}x{height}':24}{_mb(r['upload_bytes']).strip():>9}"
+        decode = f"{r['decode_cpu'] * 1000:13.1f}"
+        if r["status"] != 201:
+            print(
+                f"{head}{decode}   refused ({r['status']} {r['refused']}): "
+                f"intake {r['intake_cpu'] * 1000:.1f} ms, API {r['api_cpu'] * 1000:.1f} ms"
+            )
+            continue
         print(
-            f"  bare Pillow decode : {r['decode_cpu'] * 1000:7.1f} ms CPU "
-            f"({r['decode_seconds'] * 1000:.1f} ms)",
-            end="",
+            f"{head}{decode}{r['intake_cpu'] * 1000:10.1f}"
+            f"{r['intake_cpu_ratio']:8.2f}x ({r['intake_time_ratio']:.2f}x)"
+            f"{r['api_cpu'] * 1000:13.1f}{r['cpu_ratio']:8.2f}x ({r['time_ratio']:.2f}x)"
         )
-        if "decode_heap_peak" in r:
-            print(f"   heap peak {_mb(r['decode_heap_peak'])}", end="")
-        print()
-        if r["status"] == 201:
-            print(
-                f"  API intake (201)   : {r['api_cpu'] * 1000:7.1f} ms CPU "
-                f"({r['api_seconds'] * 1000:.1f} ms)",
-                end="",
-            )
-            if "api_heap_peak" in r:
-                print(f"   heap peak {_mb(r['api_heap_peak'])}", end="")
-            print()
-            print(
-                f"  ratio API / decode : {r['cpu_ratio']:.2f}x "
-                f"({r['time_ratio']:.2f}x) (target < 2x)"
-            )
-        else:
-            print(
-                f"  API refused ({r['status']} {r['refused']}) in {r['api_cpu'] * 1000:.1f} ms CPU"
-            )
+
+
+def speed_cases(megapixels, browser_side):
+    """(label, file name, bytes) of the speed cases: a camera-like JPEG and PNG of each
+    size, then the browser-made JPEG."""
+    from PIL import Image
+
+    for size in megapixels:
+        picture = camera_picture(size)
+        yield "JPEG", "photo.jpg", encode(picture, "JPEG", quality=90)
+        yield "PNG", "photo.png", encode(picture, "PNG")
+    # As the button makes it: a phone photo (12 MP for 2048 px) scaled with a good
+    # filter, at quality 0.85, no metadata.
+    phone = camera_picture(12 * (browser_side / 2048) ** 2)
+    height = round(browser_side * phone.height / phone.width)
+    scaled = phone.resize((browser_side, height), Image.Resampling.LANCZOS)
+    yield "browser JPEG", "photo.jpg", encode(scaled, "JPEG", quality=85)
 
 
 def run_memory(copies=6):
@@ -550,6 +665,9 @@ def main(argv=None):
     parser.add_argument(
         "--megapixels", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0, 12.0, 24.0]
     )
+    parser.add_argument(
+        "--browser-side", type=int, default=2048, help="Longer side of the browser-made JPEG."
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-memory", action="store_true", help="Skip the child processes.")
     parser.add_argument("--child", choices=["decode", "api"], help=argparse.SUPPRESS)
@@ -565,18 +683,15 @@ def main(argv=None):
 
     print(f"Pillow {Image.__version__}, Python {sys.version.split()[0]}")
     rows, stage_rows = [], []
-    for megapixels in args.megapixels:
-        picture = camera_picture(megapixels)
-        for label, name, data in (
-            ("JPEG", "photo.jpg", encode(picture, "JPEG", quality=90)),
-            ("PNG", "photo.png", encode(picture, "PNG")),
-        ):
-            results = measure(data, args.repeat, name, heap=False)
-            rows.append((label, picture.size, results))
-            if results["status"] == 201:
-                stage_rows.append((label, picture.size, stages(data, args.repeat)))
+    for label, name, data in speed_cases(args.megapixels, args.browser_side):
+        size = Image.open(io.BytesIO(data)).size
+        results = measure(data, args.repeat, name, heap=False)
+        rows.append((label, size, results))
+        if results["status"] == 201:
+            stage_rows.append((label, size, *stages(data, args.repeat)))
     print_speed(rows, args.repeat)
     print_stages(stage_rows)
+    print_aliasing(aliasing())
     if not args.no_memory:
         run_memory()
 

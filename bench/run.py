@@ -48,7 +48,7 @@ QUICK = {
         "--rounds",
         "1",
     ],
-    "intake": ["--megapixels", "0.5", "--repeat", "1", "--no-memory"],
+    "intake": ["--megapixels", "0.5", "--browser-side", "640", "--repeat", "1", "--no-memory"],
 }
 
 
@@ -64,17 +64,19 @@ def run_intake(args, timeout):
     if done.returncode != 0:
         raise RuntimeError(f"bench/intake.py failed:\n{done.stdout}\n{done.stderr}")
     cases = []
+    # A row of its speed table: photo, upload, then CPU ms and ratios (wall-time
+    # ratios in brackets) of the bare decode, the intake and the API request.
     pattern = re.compile(
-        r"^(JPEG|PNG) (\d+x\d+), ([\d.]+ MB)\n"
-        r"\s+bare Pillow decode :\s+([\d.]+) ms.*?\n"
-        r"\s+API intake \(201\)\s+:\s+([\d.]+) ms",
+        r"^  ((?:browser )?(?:JPEG|PNG) \d+x\d+)\s+([\d.]+ MB)\s+([\d.]+)"
+        r"\s+([\d.]+)\s+[\d.]+x \([\d.]+x\)\s+([\d.]+)\s+[\d.]+x",
         re.MULTILINE,
     )
-    for image_format, pixels, size, decode_ms, api_ms in pattern.findall(done.stdout):
+    for photo, size, decode_ms, intake_ms, api_ms in pattern.findall(done.stdout):
         cases.append(
             {
-                "case": f"{image_format} {pixels}, {size}",
+                "case": f"{photo}, {size}",
                 "decode_ms": float(decode_ms),
+                "intake_ms": float(intake_ms),
                 "api_ms": float(api_ms),
             }
         )
@@ -244,17 +246,23 @@ def rows(figures):
         )
     )
     for case in figures["intake"]["cases"]:
-        out.append(
-            (
-                "intake",
-                f"API intake, {case['case']}",
-                f"{case['api_ms']:.1f} ms",
-                "bare Pillow decode",
-                f"{case['decode_ms']:.1f} ms",
-                case["api_ms"] / case["decode_ms"],
-                "< 2x",
+        # The intake is the target; the API request around it (Django's own work on
+        # top) is shown beside it.
+        for figure, key, target in (
+            ("intake", "intake_ms", "< 2x"),
+            ("API request", "api_ms", ""),
+        ):
+            out.append(
+                (
+                    "intake",
+                    f"{figure}, {case['case']}",
+                    f"{case[key]:.1f} ms",
+                    "bare Pillow decode",
+                    f"{case['decode_ms']:.1f} ms",
+                    case[key] / case["decode_ms"],
+                    target,
+                )
             )
-        )
     return out
 
 

@@ -50,7 +50,9 @@ def without_metadata(data: bytes, size: tuple[int, int]) -> bytes | None:
     as it is, so the caller decodes the picture to know it is whole and valid."""
     if not data.startswith(SOI):
         return None
-    kept = [SOI, MINIMAL_JFIF]
+    # Views of the segments kept, joined once at the end: the file is not copied twice.
+    view = memoryview(data)
+    kept: list[bytes | memoryview] = [SOI, MINIMAL_JFIF]
     length = len(data)
     position = len(SOI)
     frame_seen = scanned = False
@@ -74,24 +76,23 @@ def without_metadata(data: bytes, size: tuple[int, int]) -> bytes | None:
         end = position + int.from_bytes(data[position : position + 2], "big")
         if end < position + 2 or end > length:
             return None
-        payload = data[position + 2 : end]
         if APP0_CODE <= code <= APP15_CODE or code == COM_CODE:
             signature = UNCOPYABLE_APPS.get(code)
-            if signature is not None and payload.startswith(signature):
+            if signature is not None and data.startswith(signature, position + 2, end):
                 return None
         elif code in COPIED_FRAMES:
-            if frame_seen or not _copyable_frame(payload, size):
+            if frame_seen or not _copyable_frame(data[position + 2 : end], size):
                 return None
             frame_seen = True
-            kept.append(data[marker_at:end])
+            kept.append(view[marker_at:end])
         elif code in COPIED_TABLES:
-            kept.append(data[marker_at:end])
+            kept.append(view[marker_at:end])
         elif code == SOS_CODE and frame_seen:
             scan_end = SCAN_END.search(data, end)
             if scan_end is None:
                 return None
             end = scan_end.start()
-            kept.append(data[marker_at:end])
+            kept.append(view[marker_at:end])
             scanned = True
         else:
             return None

@@ -18,19 +18,66 @@ def bench():
     return module
 
 
+def speed_rows(out):
+    """The speed table's rows, split into cells: photo, size, upload, then CPU ms and
+    ratios of the bare decode, the intake and the API request."""
+    table = out.split("Target: intake < 2x.")[1].split("Where the time goes")[0]
+    return [line.split() for line in table.strip().splitlines()[1:]]
+
+
+def assert_ratio(printed, numerator, denominator):
+    """``printed`` ("1.23x") is ``numerator / denominator``, as far as the figures'
+    rounding to 0.1 ms and its own to 0.01 allow."""
+    ratio = numerator / denominator
+    rounding = ratio * (0.05 / numerator + 0.05 / denominator) + 0.005
+    assert abs(float(printed.rstrip("x")) - ratio) <= rounding
+
+
 @pytest.mark.django_db
-def test_the_benchmark_prints_both_figures_and_the_ratio(bench, capsys):
-    bench.main(["--megapixels", "0.5", "--repeat", "1", "--no-memory"])
+def test_the_benchmark_prints_the_intake_and_the_request_beside_the_decode(bench, capsys):
+    bench.main(["--megapixels", "0.5", "--browser-side", "640", "--repeat", "1", "--no-memory"])
     out = capsys.readouterr().out
-    assert out.count("bare Pillow decode :") == 2
-    assert out.count("API intake (201)") == 2
-    assert out.count("ratio API / decode") == 2
-    assert "JPEG 816x612," in out and "PNG 816x612," in out
-    stages = out.split("Where the time goes")[1].splitlines()[2:]
-    assert [row.split()[:2] for row in stages] == [["JPEG", "816x612"], ["PNG", "816x612"]]
-    # A first post, then a warm-up and a timed run by each clock (CPU, wall), for the
-    # photo as JPEG and as PNG.
-    assert TryOnJob.objects.count() == 2 * 5
+    rows = speed_rows(out)
+    assert [row[:-10] for row in rows] == [["JPEG"], ["PNG"], ["browser", "JPEG"]]
+    assert [row[-10] for row in rows] == ["816x612", "816x612", "640x480"]
+    for row in rows:
+        upload, unit, decode, intake, ratio, _wall, api, api_ratio, _api_wall = row[-9:]
+        assert unit == "MB" and float(upload) > 0
+        decode_ms, intake_ms, api_ms = float(decode), float(intake), float(api)
+        assert_ratio(ratio, intake_ms, decode_ms)
+        assert_ratio(api_ratio, api_ms, decode_ms)
+    stages = out.split("Where the time goes")[1].split("Moire")[0].strip().splitlines()[2:]
+    paths = {row[:26].strip(): row.rsplit("   ", 1)[1] for row in stages}
+    # Pillow's JPEGs are clean: copied; the PNG is re-encoded.
+    assert paths == {
+        "JPEG 816x612": "copied",
+        "PNG 816x612": "re-encoded",
+        "browser JPEG 640x480": "copied",
+    }
+    moire = out.split("Moire")[1].strip().splitlines()[1:]
+    assert len(moire) == 3 and all("bilinear (intake)" in line for line in moire)
+    # For each photo a first post, then a warm-up and a timed run by each clock (CPU,
+    # wall): the JPEG, the PNG and the browser-made JPEG.
+    assert TryOnJob.objects.count() == 3 * 5
+
+
+def test_the_path_each_photo_takes_is_named(bench):
+    picture = bench.camera_picture(6)
+    assert bench.path_taken(bench.encode(picture, "JPEG", quality=90)) == "1/2 scale, re-encoded"
+    assert bench.path_taken(bench.encode(picture.resize((2100, 1575)), "JPEG")) == (
+        "resized, re-encoded"
+    )
+    assert bench.path_taken(bench.encode(picture.resize((1000, 750)), "JPEG")) == "copied"
+
+
+def test_box_lets_through_the_detail_the_intake_filters(bench):
+    """The figures the intake's filter was chosen by: past the output's finest detail,
+    box keeps almost all of the stripes (moire), the intake's bilinear filter about as
+    little as Lanczos."""
+    for _frequency, output, amplitudes in bench.aliasing(frequencies=(0.48,)):
+        assert output > 0.5
+        assert amplitudes["box"] > 80
+        assert amplitudes["bilinear (intake)"] < amplitudes["Lanczos"] + 5 < 60
 
 
 @pytest.mark.django_db
@@ -39,8 +86,9 @@ def test_a_refused_upload_is_shown_refused_with_its_code(bench, settings, capsys
     bench.BENCH_TRYON = settings.TRYON
     results = bench.measure(bench.encode(bench.camera_picture(0.5), "PNG"), 1, "big.png")
     assert (results["status"], results["refused"]) == (413, "too_large_upload")
+    assert results["intake_cpu"] > 0
     bench.print_speed([("PNG", (816, 612), results)], 1)
-    assert "API refused (413 too_large_upload) in" in capsys.readouterr().out
+    assert "refused (413 too_large_upload): intake " in capsys.readouterr().out
     assert not TryOnJob.objects.exists()
 
 
@@ -48,13 +96,25 @@ def test_a_refused_upload_is_shown_refused_with_its_code(bench, settings, capsys
 def test_the_heap_does_not_grow_with_the_upload(bench, settings):
     # Spool uploads to disk from 64 KB on, as Django does from 2.5 MB on.
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
-    small = bench.measure(bench.make_jpeg(2.0, quality=60), repeat=1)
-    large = bench.measure(bench.make_jpeg(2.0, quality=98), repeat=1)
+    # Over INTAKE_MAX_SIDE: resized and re-encoded, whatever the upload's size.
+    small = bench.measure(bench.make_jpeg(5.0, quality=60), repeat=1)
+    large = bench.measure(bench.make_jpeg(5.0, quality=98), repeat=1)
     grown = large["upload_bytes"] - small["upload_bytes"]
     assert grown > 1024 * 1024
     assert large["api_heap_peak"] - small["api_heap_peak"] < grown / 4
     assert large["api_heap_peak"] < large["upload_bytes"]
     assert small["time_ratio"] > 0 and large["decode_seconds"] > 0
+
+
+@pytest.mark.django_db
+def test_a_copied_jpeg_holds_its_file_and_its_copy_only(bench, settings):
+    """A JPEG stored as its own compressed data is read whole (at most the provider's
+    3 MB) and copied once."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    data = bench.make_jpeg(2.0, quality=98)
+    assert 1024 * 1024 < len(data) <= 3 * 1024 * 1024
+    results = bench.measure(data, repeat=1)
+    assert 2 * len(data) < results["api_heap_peak"] < 2 * len(data) + 1024 * 1024
 
 
 @pytest.mark.slow
@@ -78,6 +138,8 @@ def test_the_intake_estimate_covers_what_the_process_holds(bench, tmp_path):
         "photo.png": bench.encode(picture, "PNG"),  # decoded whole, then resized
         "photo.webp": bench.encode(picture, "WEBP", quality=80),  # libwebp's buffers
         "photo.jpg": bench.encode(picture, "JPEG", quality=90, progressive=True),
+        # Copied without its metadata: the file and its copy beside the pixels.
+        "clean.jpg": bench.encode(picture.resize((2048, 1536)), "JPEG", quality=95),
     }
     for name, data in cases.items():
         path = tmp_path / name
