@@ -476,7 +476,7 @@ def path_taken(data):
         return "copied"
     steps = []
     if decoded != size:
-        steps.append(f"1/{size[0] // decoded[0]} scale")
+        steps.append(f"1/{round(size[0] / decoded[0])} scale")
     if (stored.width, stored.height) != decoded:
         steps.append("resized")
     return ", ".join([*steps, "re-encoded"])

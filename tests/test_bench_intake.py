@@ -64,6 +64,8 @@ def test_the_benchmark_prints_the_intake_and_the_request_beside_the_decode(bench
 def test_the_path_each_photo_takes_is_named(bench):
     picture = bench.camera_picture(6)
     assert bench.path_taken(bench.encode(picture, "JPEG", quality=90)) == "1/2 scale, re-encoded"
+    odd = picture.resize((3265, 2449))  # 1633 px at half scale
+    assert bench.path_taken(bench.encode(odd, "JPEG", quality=90)) == "1/2 scale, re-encoded"
     assert bench.path_taken(bench.encode(picture.resize((2100, 1575)), "JPEG")) == (
         "resized, re-encoded"
     )
