@@ -425,6 +425,11 @@ def memory_cases():
             encode(camera_picture(24), "JPEG", quality=90, progressive=True),
         ),
         ("PNG 12 MP", "photo.png", encode(_smooth(12), "PNG")),
+        (
+            "JPEG 2048 px, copied (quality 95)",
+            "photo.jpg",
+            encode(camera_picture(3.15).resize((2048, 1536)), "JPEG", quality=95),
+        ),
         ("WebP 7 MP", "photo.webp", encode(camera_picture(7), "WEBP", quality=85)),
     ]
     if heif_available():
