@@ -217,7 +217,8 @@ def normalise_image(file: IO[bytes] | Any, *, purpose: str = "person") -> Normal
         raise ImageRejected("truncated_image") from err
     with image:
         _check_header(image, accepted)
-        # Before _prepare_decode: a JPEG it sets to decode at a reduced scale is not one.
+        # From the header as opened: _prepare_decode may set a large JPEG to decode at a
+        # reduced scale, and those pixels are not its file's.
         copyable = _may_copy_losslessly(image, _file_size(source))
         cost = _prepare_decode(image, source, copyable)
         with _decode_slot(cost):
@@ -591,7 +592,7 @@ def _normalise(
     except DECODE_ERRORS as err:
         raise ImageRejected("truncated_image") from err
     if copy is not None and len(copy) <= tryon_settings.PROVIDER_MAX_BYTES:
-        # Decoded whole, so the copy is a valid picture: these very pixels.
+        # It decoded, and the copy's frame and scans are the upload's: these very pixels.
         return _normalised(copy, "image/jpeg", "jpg", image.size)
     target = _fit(image.size, max_side)
 
