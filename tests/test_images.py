@@ -262,6 +262,22 @@ def test_a_clean_jpeg_is_stored_as_its_compressed_data_without_metadata(save, mo
     assert stored.tobytes() == Image.open(io.BytesIO(upload_bytes)).tobytes()
 
 
+def test_the_api_stores_the_copy_and_its_digest(client, garment, media_root):
+    """Through the shopper's API: the stored file is the upload without its metadata,
+    and the job's digest is that file's."""
+    from django_tryon.models import TryOnJob
+    from tests.api_helpers import photo, post_job
+
+    upload_bytes, plain = with_metadata(camera_picture((1536, 2048)))
+    response = post_job(client, garment, photo(upload_bytes))
+    assert response.status_code == 201, response.content
+    job = TryOnJob.objects.get(pk=response.json()["id"])
+    with job.person_image.open("rb") as stored:
+        assert stored.read() == plain
+    assert job.person_image.name.endswith(".jpg")
+    assert job.photo_digest == hashlib.sha256(plain).hexdigest()
+
+
 def test_a_garment_jpeg_is_copied_too():
     upload_bytes, plain = with_metadata(camera_picture((800, 800)))
     assert normalise_image(upload(upload_bytes), purpose="garment").content == plain
