@@ -208,7 +208,7 @@ def normalise_image(file: IO[bytes] | Any, *, purpose: str = "person") -> Normal
     # Pillow's WebP decoder allocates its canvas as soon as the file is opened.
     _check_webp_header(source)
     try:
-        image = Image.open(source, formats=recognised)
+        image = Image.open(cast(IO[bytes], _Borrowed(source)), formats=recognised)
     except Image.DecompressionBombError as err:
         raise ImageRejected("too_many_pixels", **_pixel_params()) from err
     except UnidentifiedImageError as err:
@@ -245,6 +245,32 @@ def _bounded_source(file: Any) -> IO[bytes]:
     data = file.read(limit + 1)
     _check_size(len(data), limit)
     return io.BytesIO(data)
+
+
+class _Borrowed:
+    """The caller's file as Pillow sees it: read and seek go through, close does not.
+
+    Closing an image closes its file in every Pillow release we support (10.3
+    even through ``Image.Image.close``), and the upload belongs to the caller.
+    """
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._file.readline(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        pass
 
 
 def _seekable(file: Any) -> bool:
@@ -600,8 +626,8 @@ def _normalise(
     if picture.size != target:
         picture = picture.resize(target, RESAMPLING, reducing_gap=3.0)
         # The full-size pixels are done with: free them before the final steps.
-        # Image's own close, not ImageFile's: that one would close the caller's file.
-        Image.Image.close(image)
+        # Pillow sees the caller's file through _Borrowed, so this closes nothing of it.
+        image.close()
     picture = _to_srgb(picture, icc_profile)
     picture = _final_mode(picture, keep_alpha)
     transpose = TRANSPOSE_FOR_ORIENTATION.get(orientation)
