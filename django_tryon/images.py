@@ -45,7 +45,7 @@ from django.core.files.base import ContentFile
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from . import jpeg
+from . import jpeg, segments
 from .conf import tryon_settings
 
 PURPOSES = ("person", "garment")
@@ -207,6 +207,10 @@ def normalise_image(file: IO[bytes] | Any, *, purpose: str = "person") -> Normal
     accepted, recognised = _formats()
     # Pillow's WebP decoder allocates its canvas as soon as the file is opened.
     _check_webp_header(source)
+    # Pillow walks a JPEG's header and a PNG's chunks in Python: a file made of empty
+    # ones costs seconds of CPU before the first pixel.
+    if segments.has_too_many_segments(source):
+        raise ImageRejected("not_an_image")
     try:
         image = Image.open(cast(IO[bytes], _Borrowed(source)), formats=recognised)
     except Image.DecompressionBombError as err:
@@ -509,27 +513,11 @@ def _first_scan_components(source: IO[bytes]) -> int | None:
     markers before it cannot be walked."""
     start = source.tell()
     try:
-        source.seek(0)
-        if source.read(2) != b"\xff\xd8":
-            return None
-        while True:
-            byte = source.read(1)
-            if byte != b"\xff":
-                return None
-            marker = source.read(1)
-            while marker == b"\xff":  # fill bytes
-                marker = source.read(1)
-            if not marker:
-                return None
-            if marker[0] == 0x01 or 0xD0 <= marker[0] <= 0xD7:
-                continue  # markers without a length
-            length = int.from_bytes(source.read(2), "big")
-            if length < 2:
-                return None
-            if marker[0] == 0xDA:
+        for marker, _length in segments.jpeg_header_segments(source):
+            if marker == segments.START_OF_SCAN:
                 components = source.read(1)
                 return components[0] if components else None
-            source.seek(length - 2, io.SEEK_CUR)
+        return None
     finally:
         source.seek(start)
 

@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
+from . import segments
 from .backends.base import (
     PermanentError,
     ProviderConnectionError,
@@ -338,6 +339,10 @@ def _refuse_unless_public(host, address, how):
 
 def _image_format(fileobj):
     """The picture's format, after checking it decodes; raises InvalidResultError."""
+    if segments.has_too_many_segments(fileobj):
+        raise InvalidResultError(
+            "The result is not a readable image: it has more segments than any picture."
+        )
     try:
         with Image.open(fileobj) as image:
             image_format = image.format
