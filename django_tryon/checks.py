@@ -11,6 +11,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 
 from .conf import DEFAULTS, tryon_settings
 from .redaction import api_key
@@ -31,6 +32,7 @@ POSITIVE_NUMBERS = (
     "MAX_IMAGE_PIXELS",
     "INTAKE_MAX_DECODED_BYTES",
     "INTAKE_MAX_PARALLEL_DECODES",
+    "WEBHOOK_FALLBACK_INTERVAL",
 )
 NON_NEGATIVE_NUMBERS = (
     "POLL_INTERVAL",
@@ -352,3 +354,80 @@ def sqlite_mode_warnings(databases):
             )
         )
     return warnings
+
+
+@tryon_check(Tags.security, Tags.urls)
+def check_webhooks(app_configs, **kwargs):
+    """E030, E031, W030, W031: ``WEBHOOK_BASE_URL`` is the shop's public origin, the
+    webhook URL can be made, and the backend can push."""
+    base = tryon_settings.WEBHOOK_BASE_URL
+    if not base:
+        return []
+    parts = urlsplit(base) if isinstance(base, str) else None
+    try:
+        port_ok = parts is not None and (parts.port or 0) >= 0
+    except ValueError:
+        port_ok = False
+    if (
+        not parts
+        or not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        return [
+            Error(
+                f"TRYON['WEBHOOK_BASE_URL'] is {base!r}, which is not an origin "
+                "(scheme, host and port only).",
+                hint="Set it to the address the provider reaches the shop at, such as "
+                "'https://shop.example.com'; the path comes from where django_tryon.urls "
+                "is included.",
+                id="django_tryon.E030",
+            )
+        ]
+    errors = []
+    try:
+        backend_class = tryon_settings.import_path("BACKEND")
+    except ImproperlyConfigured:
+        return []  # E003 says why
+    provider = getattr(backend_class, "provider_name", "")
+    if not getattr(backend_class, "supports_callbacks", False):
+        errors.append(
+            Warning(
+                f"TRYON['WEBHOOK_BASE_URL'] is set, but {backend_class.__name__} cannot call "
+                "the shop back: its jobs are polled, the setting is not used.",
+                hint="Remove WEBHOOK_BASE_URL, or use a backend that pushes (see "
+                "docs/providers.md).",
+                id="django_tryon.W031",
+            )
+        )
+    else:
+        from .callbacks import url_name
+
+        try:
+            reverse(url_name(provider), kwargs={"job_id": "x", "secret": "x"})
+        except NoReverseMatch:
+            errors.append(
+                Error(
+                    f"The webhook URL for {provider} cannot be made: django_tryon.urls "
+                    "is not included in the URLconf, or has no view for this provider.",
+                    hint='Add path("tryon/", include("django_tryon.urls")) to the '
+                    "project's urls.py.",
+                    id="django_tryon.E031",
+                )
+            )
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        errors.append(
+            Warning(
+                f"TRYON['WEBHOOK_BASE_URL'] ({base}) is plain http: each webhook's secret "
+                "would cross the network unencrypted, and anyone on the way could end "
+                "jobs with it.",
+                hint="Use https, except for a sandbox on loopback.",
+                id="django_tryon.W030",
+            )
+        )
+    return errors

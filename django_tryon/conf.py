@@ -24,6 +24,12 @@ DEFAULTS: dict[str, Any] = {
     "OPTIONS": {},
     "CONNECT_TIMEOUT": 5.0,
     "READ_TIMEOUT": 30.0,
+    # Webhooks: the shop's public origin ("https://shop.example.com"). When set and the
+    # backend can push, every submit asks the provider to call a per-job URL under
+    # tryon/ when the task ends (see django_tryon.webhooks).
+    "WEBHOOK_BASE_URL": "",
+    # Seconds between the queries that still end a job whose webhook never came.
+    "WEBHOOK_FALLBACK_INTERVAL": 60.0,
     # Worker
     "POLL_INTERVAL": 5.0,
     # Longest idle sleep of `tryon_poll`: how soon a new job is picked up when nothing
@@ -100,6 +106,8 @@ class TryOnSettings:
     OPTIONS: dict[str, Any]
     CONNECT_TIMEOUT: float
     READ_TIMEOUT: float
+    WEBHOOK_BASE_URL: str
+    WEBHOOK_FALLBACK_INTERVAL: float
     # Worker
     POLL_INTERVAL: float
     IDLE_INTERVAL: float

@@ -264,6 +264,32 @@ class TryOnJob(models.Model):
         help_text=_("Set while a submit may be at the provider without a recorded task id."),
     )
 
+    # Webhooks (see django_tryon.webhooks)
+    callback_digest = models.CharField(
+        _("webhook secret digest"),
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_(
+            "SHA-256 of the secret in the webhook URL the provider was given (empty: "
+            "no webhook asked). The secret itself is never stored."
+        ),
+    )
+    pushed_at = models.DateTimeField(
+        _("webhook received at"),
+        null=True,
+        blank=True,
+        help_text=_("When the provider's webhook reported the task done."),
+    )
+    pushed_result_url = models.TextField(
+        _("pushed result URL"),
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_("The result URL the webhook reported, for the worker to download."),
+    )
+
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     started_at = models.DateTimeField(

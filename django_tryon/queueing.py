@@ -28,7 +28,7 @@ def jobs_due_now(job_ids, *, using=None):
     transaction commits: Celery, or a wake-up of ``tryon_poll``.
 
     ``post_save`` calls it for each new job; code that makes jobs due without
-    it (``bulk_create``, ``update()``) calls it itself.
+    it (``bulk_create``, ``update()``, a webhook's delivery) calls it itself.
     """
     if not job_ids:
         return

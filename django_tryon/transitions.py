@@ -29,12 +29,13 @@ statement changed, so a rolled-back request announces nothing.
 
 **A state pushed by the provider** (a webhook, when a push provider calls the
 shop as a task ends) is recorded by such a writer, never fetched again: the view
-checks the signature, finds the job by ``provider_task_id``, maps the pushed
-state with :func:`status_for_state`, and applies :func:`moved` (still at the
-provider) or :func:`made_due` (final) with ``next_attempt_at=now``, under the
-expectation that the job is still in flight, together with what the worker
-needs to finish the job (the result's URL or content, in the webhook's own
-columns). The worker's next pass claims it like any other due job and, in
+(:mod:`django_tryon.webhooks`) authenticates the delivery, finds the job by the
+id in its URL and checks the body names the job's ``provider_task_id``, maps
+the pushed state with :func:`status_for_state`, and applies :func:`moved`
+(still at the provider) or :func:`pushed` (done: due now, with the result's
+URL in the webhook's own columns), under the expectation that the job is
+still in flight and nothing was pushed for it yet. The worker's next pass
+claims it like any other due job and, in
 :meth:`~django_tryon.worker.Worker.provider_state`, the one place a task's
 state is asked for, takes the stored state instead of querying the provider:
 zero queries for a job whose push arrived. A pushed failure is simply
@@ -78,11 +79,13 @@ __all__ = [
     "browser_status_lists",
     "cancel",
     "canceled",
+    "ends_lease",
     "error_detail",
     "expired",
     "failed",
     "made_due",
     "moved",
+    "pushed",
     "retry_later",
     "sent_back",
     "site_message",
@@ -123,6 +126,9 @@ _STATUS_FOR_STATE: Mapping[str, str] = {
 # Fields that end a job's lease and its submit bookkeeping, written by every
 # status change made without the lease (the worker's own writes end the lease too).
 _FREES_LEASE = {"lease_owner": "", "lease_expires_at": None, "submit_started_at": None}
+
+# A job's webhook columns when no provider state was pushed for its task.
+_NOTHING_PUSHED = {"pushed_at": None, "pushed_result_url": ""}
 
 
 def browser_status_lists() -> dict[str, list[str]]:
@@ -217,14 +223,24 @@ def submit_started(now: datetime) -> Change:
 
 
 def submitted(
-    *, provider: str, task_id: str, now: datetime, request_id: str = "", next_attempt_at=None
+    *,
+    provider: str,
+    task_id: str,
+    now: datetime,
+    request_id: str = "",
+    next_attempt_at=None,
+    callback_digest: str = "",
 ) -> Change:
-    """The provider took the job as task ``task_id``."""
+    """The provider took the job as task ``task_id``; ``callback_digest`` is the digest
+    of the secret in the webhook URL it was given (:mod:`django_tryon.callbacks`), or
+    ``""`` when no webhook was asked. A state pushed for an earlier task is forgotten."""
     fields = {
         "provider": provider,
         "provider_task_id": task_id,
         "submitted_at": now,
         "submit_started_at": None,
+        "callback_digest": callback_digest,
+        **_NOTHING_PUSHED,
         **_given(provider_request_id=request_id, next_attempt_at=next_attempt_at),
     }
     return Change(S.QUEUED, fields)
@@ -357,6 +373,8 @@ def sent_back(now: datetime) -> Change:
         "provider_seconds": None,
         "next_attempt_at": now,
         "started_at": now,
+        "callback_digest": "",
+        **_NOTHING_PUSHED,
         **_FREES_LEASE,
     }
     return Change(S.PENDING, fields)
@@ -365,6 +383,25 @@ def sent_back(now: datetime) -> Change:
 def made_due(now: datetime) -> Change:
     """The job's next step is due now (a lease a worker holds is kept)."""
     return Change(None, {"next_attempt_at": now})
+
+
+def pushed(now: datetime, *, result_url: str = "") -> Change:
+    """The provider pushed that the job's task is done (a webhook): the worker is to
+    take the result from ``result_url`` at once, without querying the provider.
+
+    With no URL (a provider that pushed the picture itself, which is not kept in
+    the database) the worker queries the task as usual, now. The lease of a worker
+    querying the job at this moment ends: its answer, older than the push, is not
+    recorded, and the next pass takes the job up from the pushed state.
+    """
+    fields = {"pushed_at": now, "pushed_result_url": result_url, **_FREES_LEASE}
+    return made_due(now).plus(**fields)
+
+
+def ends_lease(change: Change) -> Change:
+    """``change``, ending the lease of a worker that holds the job (for a change
+    applied without it, whose status leaves the worker nothing to record)."""
+    return change.plus(lease_owner="", lease_expires_at=None)
 
 
 # Applying a change without a lease ---------------------------------------------

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.db import connections, router
 from django.utils import timezone
 
-from . import transitions
+from . import callbacks, transitions
 from .backends import get_backend
 from .backends.base import (
     SUCCEEDED,
@@ -98,6 +98,8 @@ class PassReport:
     retried: int = 0
     rate_limited: int = 0
     resubmitted: int = 0
+    #: Results taken from a webhook's push instead of a query.
+    pushed: int = 0
     released: int = 0
     errors: dict = field(default_factory=dict)
 
@@ -115,6 +117,7 @@ class PassReport:
                 ("claimed", self.claimed),
                 ("submitted", self.submitted),
                 ("queried", self.queried),
+                ("pushed", self.pushed),
                 ("succeeded", self.succeeded),
                 ("failed", self.failed),
                 ("expired", self.expired),
@@ -177,6 +180,10 @@ class Outcome:
     status: str = ""  # the job status the provider's state means, if it answered one
     result_name: str = ""
     error: BaseException | None = None
+    #: The digest of the webhook secret the submit gave the provider ("" if none).
+    callback_digest: str = ""
+    #: The state came from the provider's push (a webhook), not from a query.
+    pushed: bool = False
 
 
 class Pass:
@@ -490,20 +497,33 @@ class Worker:
                 garment_image=_image_input(job.garment.image),
                 clothes_type=job.garment.clothes_type,
             )
-            submission = self._submit_in_doubt_on_any_fault(job, request)
+            digest, url = "", ""
+            if callbacks.enabled_for(self.backend):
+                secret = callbacks.new_secret()
+                url = callbacks.webhook_url(self.backend.provider_name, job.pk, secret)
+                digest = callbacks.digest(secret)
+            submission = self._submit_in_doubt_on_any_fault(job, request, url)
             self.checkpoint("submitted")
-            outcome = Outcome(job=job, task_id=submission.task_id, request_id=submission.request_id)
+            outcome = Outcome(
+                job=job,
+                task_id=submission.task_id,
+                request_id=submission.request_id,
+                callback_digest=digest,
+            )
             if submission.state is not None and submission.state.is_final:
                 self._take_state(outcome, submission.state)
             return outcome
         except Exception as err:  # every fault becomes the job's outcome
             return Outcome(job=job, error=err)
 
-    def _submit_in_doubt_on_any_fault(self, job, request):
-        """``backend.submit(request)``, with any fault that is not a provider error
-        (a backend's bug while reading the answer, say) made an in-doubt one:
-        the request may have reached the provider and made a paid task."""
+    def _submit_in_doubt_on_any_fault(self, job, request, callback_url=""):
+        """``backend.submit(request)`` (asking for a webhook to ``callback_url``, if
+        given), with any fault that is not a provider error (a backend's bug while
+        reading the answer, say) made an in-doubt one: the request may have reached
+        the provider and made a paid task."""
         try:
+            if callback_url:
+                return self.backend.submit(request, callback_url=callback_url)
             return self.backend.submit(request)
         except (TryOnError, ConfigurationError):
             raise
@@ -517,7 +537,7 @@ class Worker:
 
     def _query_job(self, job):
         try:
-            outcome = Outcome(job=job)
+            outcome = Outcome(job=job, pushed=_pushed_result(job))
             self._take_state(outcome, self.provider_state(job))
             return outcome
         except Exception as err:
@@ -526,9 +546,14 @@ class Worker:
     def provider_state(self, job: TryOnJob) -> TaskState:
         """Where ``job``'s task stands at the provider: the one place it is asked for.
 
-        A state the provider pushed (webhooks, see :mod:`django_tryon.transitions`)
-        is to be taken here instead of a query. Runs on a pool thread.
+        A result the provider pushed (a webhook, see :mod:`django_tryon.webhooks`)
+        is taken as it was stored, instead of a query: its URL is downloaded
+        under the same result-URL policy as a queried one. Runs on a pool thread.
         """
+        if _pushed_result(job):
+            return TaskState(
+                status=SUCCEEDED, result_url=job.pushed_result_url, request_id=job.provider_task_id
+            )
         return self.backend.query(job.provider_task_id)
 
     def _take_state(self, outcome, state):
@@ -570,12 +595,14 @@ class Worker:
             # already say which provider it is at.
             job.provider, job.submitted_at = self.backend.provider_name, now
             if not outcome.result_name:
+                job.callback_digest = outcome.callback_digest
                 change = transitions.submitted(
                     provider=job.provider,
                     task_id=outcome.task_id,
                     request_id=outcome.request_id,
                     now=now,
-                    next_attempt_at=self.schedule.next_query_at(job, now),
+                    next_attempt_at=self._next_query_at(job, now),
+                    callback_digest=outcome.callback_digest,
                 )
                 current.record(job, change, _counting(report, "submitted"))
                 return
@@ -586,13 +613,22 @@ class Worker:
         if outcome.status != job.status:
             change = transitions.moved(
                 outcome.status,
-                next_attempt_at=self.schedule.next_query_at(job, now),
+                next_attempt_at=self._next_query_at(job, now),
                 request_id=outcome.request_id,
             )
             current.record(job, change.plus(polls=Increment(), last_polled_at=now))
         else:
             # Nothing changed but the time of the next query: batched at the end.
-            current.release(job, Release(self.schedule.next_query_at(job, now), queried=True))
+            current.release(job, Release(self._next_query_at(job, now), queried=True))
+
+    def _next_query_at(self, job, now):
+        """When to query ``job``, at the provider, next: by the learned schedule, or
+        only as the fallback of a webhook (``WEBHOOK_FALLBACK_INTERVAL``) when the
+        provider was asked to call back."""
+        if job.callback_digest:
+            fallback = float(tryon_settings.WEBHOOK_FALLBACK_INTERVAL)
+            return now + timedelta(seconds=fallback)
+        return self.schedule.next_query_at(job, now)
 
     def _succeed(self, current: Pass, outcome: Outcome, now):
         job, report = outcome.job, current.report
@@ -604,10 +640,12 @@ class Worker:
             change = change.plus(
                 provider=job.provider, provider_task_id=outcome.task_id, submitted_at=now
             )
+        elif outcome.pushed:
+            report.pushed += 1
         else:
             report.queried += 1
             change = change.plus(polls=Increment(), last_polled_at=now)
-        estimate = self._provider_seconds(job, now)
+        estimate = self._provider_seconds(job, now, pushed=outcome.pushed)
         if estimate is not None:
             change = change.plus(provider_seconds=estimate[0])
             # The schedule learns the span itself (from the submit, if this was
@@ -624,7 +662,7 @@ class Worker:
         current.record(job, change, succeeded)
 
     @staticmethod
-    def _provider_seconds(job, now):
+    def _provider_seconds(job, now, *, pushed=False):
         """When the provider finished, as ``(seconds after the submit, spread)``: the
         middle and the width of the span it finished in, between the last query
         that found the task unfinished and the one that found it done.
@@ -633,10 +671,14 @@ class Worker:
         the submit; halfway would often be far too early, and pull the next
         plans' first query down for nothing. It is taken to have finished
         within ``FIRST_QUERY_SPREAD`` before that query: a provider that got
-        faster is still followed, by that much per job.
+        faster is still followed, by that much per job. A result pushed by a
+        webhook (``pushed``) finished when the webhook came.
         """
         if job.submitted_at is None:
             return None
+        if pushed and job.pushed_at is not None:
+            # The provider said when it finished: the webhook came as it did.
+            return max(0.0, (job.pushed_at - job.submitted_at).total_seconds()), 0.0
         found = (now - job.submitted_at).total_seconds()
         if job.last_polled_at is None or job.last_polled_at <= job.submitted_at:
             before = max(0.0, found - FIRST_QUERY_SPREAD)
@@ -746,6 +788,11 @@ class Worker:
     def rate_pause_remaining(self):
         """Seconds until provider calls may resume after a 429 (0 if not paused)."""
         return max(0.0, self._rate_pause_until - time.monotonic())
+
+
+def _pushed_result(job: TryOnJob) -> bool:
+    """Whether a webhook pushed ``job``'s result URL (so no query is needed)."""
+    return job.pushed_at is not None and bool(job.pushed_result_url)
 
 
 def _counting(report: PassReport, name: str):

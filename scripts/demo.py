@@ -7,8 +7,10 @@ try-on worker and the web server. Prints the shop's address. Ctrl-C (or
 SIGTERM) stops all three; if one of them dies, the others are stopped too.
 
 Environment: ``DEMO_PROVIDER`` (``ailab``, the default, or ``fashn``: the
-provider the sandbox and the shop speak), ``DEMO_PORT`` (web server, default
-8000), ``TRYON_SANDBOX_PORT`` (sandbox, default 8765),
+provider the sandbox and the shop speak), ``DEMO_WEBHOOKS`` (``1``, the
+default on FASHN: the sandbox calls the shop back when a try-on is ready;
+``0``: the worker polls), ``DEMO_PORT`` (web server, default 8000),
+``TRYON_SANDBOX_PORT`` (sandbox, default 8765),
 ``TRYON_SANDBOX_PROCESSING_TIME`` (seconds a try-on takes, default 3), and the
 example settings' ``TRYON_DEMO_DB`` and ``TRYON_DEMO_MEDIA``.
 """
@@ -27,6 +29,7 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "tryon-demo"  # a local demo account on loopback only
 STOP_TIMEOUT = 15
 PROVIDERS = ("ailab", "fashn")  # the sandbox's protocols (tryon_sandbox --protocol)
+PUSH_PROVIDERS = ("fashn",)  # those that call the shop back (webhooks)
 
 ADMIN_EMAIL = "admin@example.com"
 BY_USERNAME = f"  (user {ADMIN_USERNAME!r}, password {ADMIN_PASSWORD!r})"
@@ -59,8 +62,19 @@ def main(argv=None):
     provider = os.environ.get("DEMO_PROVIDER", "ailab")
     if provider not in PROVIDERS:
         sys.exit(f"DEMO_PROVIDER is {provider!r}; use one of: {', '.join(PROVIDERS)}.")
+    webhooks = os.environ.get("DEMO_WEBHOOKS", "1" if provider in PUSH_PROVIDERS else "0")
+    if webhooks not in ("0", "1"):
+        sys.exit(f"DEMO_WEBHOOKS is {webhooks!r}; use 1 (webhooks) or 0 (polling).")
+    webhooks = webhooks == "1"
+    if webhooks and provider not in PUSH_PROVIDERS:
+        sys.exit(
+            f"DEMO_WEBHOOKS=1 needs a provider that calls back: {', '.join(PUSH_PROVIDERS)} "
+            f"(DEMO_PROVIDER is {provider!r})."
+        )
     env = {
         **os.environ,
+        # The shop's origin as the sandbox reaches it, or nothing: polling.
+        "TRYON_WEBHOOK_BASE_URL": f"http://127.0.0.1:{web_port}" if webhooks else "",
         "DEMO_PROVIDER": provider,
         "DJANGO_SETTINGS_MODULE": settings_module,
         "TRYON_SANDBOX_PORT": str(sandbox_port),
@@ -104,7 +118,7 @@ def main(argv=None):
             sandbox_port, processes, stopping
         ):
             return stop_all(processes, failed=True)
-        banner(web_port, sandbox_port, pages, provider)
+        banner(web_port, sandbox_port, pages, provider, webhooks)
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:
@@ -174,11 +188,13 @@ def wait_for_port(port, processes, stopping, timeout=60):
     return False
 
 
-def banner(web_port, sandbox_port, pages, provider):
+def banner(web_port, sandbox_port, pages, provider, webhooks):
     shop = f"http://127.0.0.1:{web_port}/"
+    results = "the sandbox calls the shop back (webhooks)" if webhooks else "the worker polls"
     lines = [
         "",
-        f"The example shop is running (provider: the sandbox speaking {provider}):",
+        f"The example shop is running (provider: the sandbox speaking {provider}; "
+        f"results: {results}):",
         *(f"  {(label + ':').ljust(9)} {shop}{path}{account}" for label, path, account in pages),
         f"  Sandbox:  http://127.0.0.1:{sandbox_port}/_sandbox/control",
         "Open a product and press 'Try it on'. Press Ctrl-C to stop everything.",

@@ -10,6 +10,7 @@ import base64
 import json
 from email.parser import BytesParser
 from email.policy import HTTP
+from urllib.parse import parse_qs, urlsplit
 
 SUBMIT_PATH = "/api/portrait/editing/try-on-clothes"
 QUERY_PATH = "/api/common/query-async-task-result"
@@ -204,6 +205,8 @@ class AILabContract:
     backend = "django_tryon.backends.ailab.AILabBackend"
     #: A photo without a person is refused at the submit (not found at run time).
     refuses_photos_at_submit = True
+    #: The provider calls the shop back when a task ends (webhooks).
+    pushes = False
 
     def route(self, method, path, query):
         """``(kind, task_id)`` of a request: ``submit``, ``query``, ``credits`` or ``None``."""
@@ -272,6 +275,17 @@ class FashnContract:
     name = "fashn"
     backend = "django_tryon.backends.fashn.FashnBackend"
     refuses_photos_at_submit = False
+    pushes = True
+
+    def callback_url_sent(self, submit_url):
+        """The webhook URL a submit (its path and query string) asked for, or ``""``."""
+        query = parse_qs(urlsplit(submit_url).query)
+        return query.get("webhook_url", [""])[0]
+
+    def delivery(self, answer):
+        """A webhook's ``(headers, body)`` reporting ``answer`` (a status answer):
+        FASHN POSTs the status answer itself as JSON, unsigned."""
+        return {"Content-Type": "application/json"}, json.dumps(answer).encode()
 
     def route(self, method, path, query):
         if method == "POST" and path == FASHN_RUN_PATH:
@@ -343,3 +357,5 @@ AILAB = AILabContract()
 FASHN = FashnContract()
 #: Every protocol the shared contract suite runs over.
 PROTOCOLS = [AILAB, FASHN]
+#: Those whose provider calls the shop back (their callbacks are in the contract too).
+PUSH_PROTOCOLS = [protocol for protocol in PROTOCOLS if protocol.pushes]

@@ -10,6 +10,7 @@ provider's documented words (see :mod:`tests.contract`).
 import socket
 
 import pytest
+from django.test import RequestFactory
 from django.utils.module_loading import import_string
 
 from django_tryon.backends import base
@@ -234,3 +235,102 @@ def test_a_key_with_a_line_break_never_shows_in_an_error(protocol, provider):
         backend.close()
     headers, _ = provider.submits[0]
     assert protocol.api_key(headers) == KEY
+
+
+# Callbacks: every provider that pushes --------------------------------------------------
+#
+# A push provider is asked for a callback in its own documented way, and its
+# delivery of each situation reads as the same state its query answers.
+
+
+@pytest.fixture(params=contract.PUSH_PROTOCOLS, ids=lambda protocol: protocol.name)
+def pusher(request):
+    return request.param
+
+
+@pytest.fixture
+def push_backend(pusher):
+    provider = FakeProvider(pusher).start()
+    backend = import_string(pusher.backend)(api_key=KEY, base_url=provider.url, read_timeout=5)
+    yield backend, provider
+    backend.close()
+    provider.stop()
+
+
+def delivered(pusher, backend, status_and_answer):
+    """What the backend reads from a delivery of ``answer`` (``(status, answer)``)."""
+    _, answer = status_and_answer
+    headers, body = pusher.delivery(answer)
+    return backend.parse_callback(callback_request(headers, body))
+
+
+def callback_request(headers, body):
+    meta = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+    meta.pop("HTTP_CONTENT_TYPE", None)
+    return RequestFactory().post(
+        "/tryon/webhooks/x/", data=body, content_type=headers.get("Content-Type", ""), **meta
+    )
+
+
+def test_a_push_backend_says_so_and_a_poll_backend_does_not(protocol):
+    backend_class = import_string(protocol.backend)
+    assert backend_class.supports_callbacks is protocol.pushes
+
+
+def test_a_submit_asks_for_the_callback_where_the_provider_reads_it(push_backend, pusher):
+    backend, provider = push_backend
+    url = "https://shop.example.com/tryon/webhooks/x/123/s3cr3t/?a=1&b=2"
+    backend.submit(try_on(), callback_url=url)
+    assert pusher.callback_url_sent(provider.submit_urls[0]) == url
+
+
+def test_a_submit_without_a_callback_asks_for_none(push_backend, pusher):
+    backend, provider = push_backend
+    backend.submit(try_on())
+    assert pusher.callback_url_sent(provider.submit_urls[0]) == ""
+
+
+def test_a_delivered_success_reads_as_the_queried_one(push_backend, pusher):
+    backend, provider = push_backend
+    answer = pusher.done("T-1", "https://cdn.example.com/r.png")
+    provider.script_query("T-1", answer)
+
+    task_id, state = delivered(pusher, backend, answer)
+
+    assert task_id == "T-1"
+    assert state == backend.query("T-1")
+    assert state.status == base.SUCCEEDED
+    assert state.result_url == "https://cdn.example.com/r.png"
+
+
+def test_a_delivered_failure_is_nobody_s_fault_but_the_provider_s(push_backend, pusher):
+    backend, _ = push_backend
+    task_id, state = delivered(pusher, backend, pusher.task_failed("T-1"))
+    assert task_id == "T-1"
+    assert state.status == base.FAILED
+    assert isinstance(state.error, base.TaskFailedError)
+    assert not state.error.shopper_fault
+
+
+def test_a_delivered_photo_refusal_is_the_shopper_s_to_fix(push_backend, pusher):
+    backend, _ = push_backend
+    _, state = delivered(pusher, backend, pusher.photo_refused("T-1"))
+    assert isinstance(state.error, base.InvalidPhotoError)
+    assert state.error.shopper_fault
+
+
+REFUSED_DELIVERIES = {
+    "not json": b"not json",
+    "a json list": b"[1]",
+    "empty": b"",
+    "oversized": b'{"pad": "' + b"x" * (1024 * 1024) + b'"}',
+    "nested too deep": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("body", REFUSED_DELIVERIES.values(), ids=REFUSED_DELIVERIES.keys())
+def test_a_delivery_that_is_not_the_provider_s_is_refused(push_backend, pusher, body):
+    backend, _ = push_backend
+    headers, _ = pusher.delivery({})
+    with pytest.raises(base.RequestRejectedError):
+        backend.parse_callback(callback_request(headers, body))

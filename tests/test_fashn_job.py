@@ -114,3 +114,27 @@ def test_a_failure_on_fashn_reaches_the_shopper_and_their_quota(
     assert error == {"code": code, "message": str(message_for(code))}
     # The guest's, their address's and all guests' counters, alike.
     assert sorted(DailyUsage.objects.values_list("count", flat=True)) == [counted] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_try_on_goes_from_upload_to_a_stored_result_on_fashn_by_webhook(
+    client, settings, tryon, sandbox, shirt, live_server
+):
+    # The provider calls the shop (a real server on loopback) as the prediction ends.
+    settings.TRYON = {**tryon, "WEBHOOK_BASE_URL": live_server.url}
+    sandbox.configure(processing_time=0.5)
+    created = post_job(client, shirt, shopper_photo())
+    assert created.status_code == 201, created.content
+    job_id = created.json()["id"]
+
+    job = run_until_final(job_id)
+
+    assert job.status == "succeeded"
+    assert job.pushed_at is not None
+    assert job.polls == 0
+    stats = sandbox.stats()
+    assert stats["accepted"]["submit"] == 1
+    assert stats["accepted"].get("query", 0) == 0  # the webhook replaced every query
+    assert stats["webhooks"]["accepted"] == 1
+    assert stats["accepted"]["download"] == 1
+    assert client.get(job_url(job_id)).json()["result_url"]

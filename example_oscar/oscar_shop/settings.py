@@ -167,6 +167,8 @@ TRYON = {
     "API_KEY": os.environ.get("TRYON_API_KEY", "sandbox-demo-key"),
     "BASE_URL": os.environ.get("TRYON_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}"),
     "POLL_INTERVAL": 1.0,
+    # Where FASHN calls the shop back (make demo-oscar sets it on FASHN): the shop's origin.
+    "WEBHOOK_BASE_URL": os.environ.get("TRYON_WEBHOOK_BASE_URL", ""),
 }
 
 # Which products are garments: by category (and its subcategories), else by product class.

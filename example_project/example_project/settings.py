@@ -121,5 +121,8 @@ TRYON = {
     "BASE_URL": os.environ.get("TRYON_BASE_URL", f"http://127.0.0.1:{SANDBOX_PORT}"),
     # The sandbox answers in seconds: ask often, so the demo feels quick.
     "POLL_INTERVAL": 1.0,
+    # Where the provider calls the shop back when a try-on is ready (FASHN): the shop's
+    # public origin. `make demo` sets it to the web server's address on FASHN.
+    "WEBHOOK_BASE_URL": os.environ.get("TRYON_WEBHOOK_BASE_URL", ""),
     "PRIVACY_URL": "/privacy/",
 }
