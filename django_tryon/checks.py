@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
@@ -389,7 +389,7 @@ def check_webhooks(app_configs, **kwargs):
                 id="django_tryon.E030",
             )
         ]
-    errors = []
+    errors: list[CheckMessage] = []
     try:
         backend_class = tryon_settings.import_path("BACKEND")
     except ImproperlyConfigured:

@@ -117,7 +117,7 @@ class WebhookView(View):
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any):
         # Django's own would log the path, secret included.
         logger.warning("Webhook (%s) refused: method %s.", self.provider_name, request.method)
-        return _logged(HttpResponseNotAllowed(self._allowed_methods()))
+        return _logged(HttpResponseNotAllowed(["POST"]))
 
     # The steps ---------------------------------------------------------------
 

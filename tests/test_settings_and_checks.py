@@ -291,3 +291,57 @@ def test_the_lease_check_draws_the_line_where_the_worker_does(
         worker.run_pass()
     job.refresh_from_db()
     assert job.status == ("succeeded" if calls_start else "pending")
+
+
+# Webhooks -----------------------------------------------------------------------
+
+FASHN = {"API_KEY": "k", "BACKEND": "django_tryon.backends.fashn.FashnBackend"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop.example.com",
+        "https://shop.example.com/",
+        "https://shop.example.com:8443",
+        "http://127.0.0.1:8000",
+    ],
+)
+def test_a_webhook_origin_passes(settings, url):
+    settings.TRYON = {**FASHN, "WEBHOOK_BASE_URL": url}
+    assert check_ids() == set()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "shop.example.com",
+        "ftp://shop.example.com",
+        "https://",
+        "https://shop.example.com/tryon/",
+        "https://shop.example.com?x=1",
+        "https://shop.example.com#top",
+        "https://user:pass@shop.example.com",
+        "https://shop.example.com:99999",
+        42,
+    ],
+)
+def test_a_webhook_base_url_that_is_not_an_origin_is_e030(settings, url):
+    settings.TRYON = {**FASHN, "WEBHOOK_BASE_URL": url}
+    assert check_ids() == {"django_tryon.E030"}
+
+
+def test_a_plain_http_webhook_origin_off_loopback_is_w030(settings):
+    settings.TRYON = {**FASHN, "WEBHOOK_BASE_URL": "http://shop.example.com"}
+    assert check_ids() == {"django_tryon.W030"}
+
+
+def test_webhooks_for_a_backend_that_cannot_push_are_w031(settings):
+    settings.TRYON = {"API_KEY": "k", "WEBHOOK_BASE_URL": "https://shop.example.com"}
+    assert check_ids() == {"django_tryon.W031"}
+
+
+def test_webhooks_without_the_apps_urls_are_e031(settings):
+    settings.ROOT_URLCONF = "tests.testapp.urls_without_tryon"
+    settings.TRYON = {**FASHN, "WEBHOOK_BASE_URL": "https://shop.example.com"}
+    assert check_ids() == {"django_tryon.E031"}
