@@ -6,8 +6,9 @@
 The demo runs on free ports with a throw-away database and media folder. The
 shopper's steps: open the catalogue and a product page, take a sample photo
 from the page, send it with consent through the shopper API, poll until the
-picture is ready, fetch it. Exits 0 when the picture arrived and the demo then
-stopped cleanly; prints what went wrong otherwise.
+picture is ready, fetch it. With webhooks (the default on FASHN) the sandbox's
+delivery must have reached the shop. Exits 0 when the picture arrived and the
+demo then stopped cleanly; prints what went wrong otherwise.
 """
 
 import argparse
@@ -149,6 +150,7 @@ def main(argv=None):
             raise
         exit_code = stop_demo(process)
         problems = check_stopped(exit_code if args.no_make else None, output)
+        problems += check_webhook(output)
         if problems:
             print("".join(output[-60:]), file=sys.stderr)
             print("Demo smoke test failed: " + "; ".join(problems), file=sys.stderr)
@@ -173,6 +175,17 @@ def check_stopped(exit_code, output):
     if any("Traceback" in line for line in output):
         problems.append("a process printed a traceback")
     return problems
+
+
+def check_webhook(output):
+    """On a provider that calls back (the demo's default on FASHN), the result came by
+    webhook: the web server logged the sandbox's delivery, answered 200."""
+    banner = next((line for line in output if "results:" in line), "")
+    if "webhooks" not in banner:
+        return []
+    if any(re.search(r'"POST /tryon/webhooks/\w+/[^ ]+ HTTP/1\.1" 200', line) for line in output):
+        return []
+    return ["the demo runs with webhooks, but no webhook was delivered"]
 
 
 if __name__ == "__main__":
