@@ -100,7 +100,7 @@ class TryOnJobAdmin(admin.ModelAdmin):
         ),
         (
             gettext_lazy("Provider"),
-            {"fields": ("provider", "provider_task_id", "provider_request_id")},
+            {"fields": ("provider", "provider_task_id", "provider_request_id", "pushed_at")},
         ),
         (
             gettext_lazy("Worker"),
