@@ -7,9 +7,10 @@ same run, and the ratio.
 The benchmarks (see docs/performance.md): added latency (``bench.latency``),
 throughput (``bench.throughput``), database queries per pass
 (``bench.database``), worker memory (``bench.memory``), provider calls per
-try-on (``bench.cost``) and photo intake (``bench/intake.py``). Each runs in
-its own process. The latency benchmark spends most of its time waiting for
-the provider, so it runs beside the database, memory and cost benchmarks,
+try-on (``bench.cost``), results pushed by webhook (``bench.webhooks``) and
+photo intake (``bench/intake.py``). Each runs in its own process. The latency
+and webhook benchmarks spend most of their time waiting for the provider, so
+they run beside the database, memory and cost benchmarks,
 which count queries, bytes and calls rather than time; throughput and intake,
 which time CPU work, run alone afterwards.
 """
@@ -25,6 +26,9 @@ from bench import common
 
 FULL = {
     "latency": [],
+    # The worker's idle sleep bounds how soon a pushed result is taken (see
+    # docs/performance.md, which also records the run at the default 1 s).
+    "webhooks": ["--idle-interval", "0.1"],
     "database": [],
     "memory": [],
     "cost": [],
@@ -33,6 +37,7 @@ FULL = {
 }
 QUICK = {
     "latency": ["--jobs", "2", "--warmup", "3", "--window", "2", "--scale", "0.05"],
+    "webhooks": ["--jobs", "2", "--warmup", "2", "--window", "2", "--scale", "0.05"],
     "database": ["--sizes", "5,20", "--concurrency", "4"],
     "memory": ["--sizes", "0.2,1"],
     "cost": ["--processing-time", "0.05"],
@@ -89,10 +94,13 @@ def run_all(plan):
     texts, figures = {}, {}
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=2) as pool:
+        # Both wait on the provider far more than they compute.
         latency = pool.submit(common.run_child, "latency", plan["latency"], timeout=900)
+        webhooks = pool.submit(common.run_child, "webhooks", plan["webhooks"], timeout=900)
         for name in ("database", "memory", "cost"):
             texts[name], figures[name] = common.run_child(name, plan[name], timeout=600)
         texts["latency"], figures["latency"] = latency.result()
+        texts["webhooks"], figures["webhooks"] = webhooks.result()
     texts["throughput"], figures["throughput"] = common.run_child(
         "throughput", plan["throughput"], timeout=900
     )
@@ -133,6 +141,35 @@ def rows(figures):
                 "<= 1.15x",
             )
         )
+    pushed, polled = figures["webhooks"]["webhook"], figures["webhooks"]["polling"]
+    idle = f"IDLE_INTERVAL {pushed['idle_interval']:g} s"
+    for key, label, target in (
+        ("median", f"result after the provider finished, median ({idle})", ""),
+        ("p95", f"result after the provider finished, p95 ({idle})", "< 0.3 s"),
+    ):
+        out.append(
+            (
+                "6 webhooks",
+                label,
+                _fmt(pushed[key], "s"),
+                "polling, learned schedule",
+                _fmt(polled[key], "s"),
+                pushed[key] / polled[key],
+                target,
+            )
+        )
+    per_pushed_job = pushed["queries_of_pushed_jobs"] / max(1, pushed["pushed_jobs"])
+    out.append(
+        (
+            "6 webhooks",
+            "provider queries per pushed job",
+            f"{per_pushed_job:.2f}",
+            "polling, queries per job",
+            f"{polled['queries_per_job']:.2f}",
+            per_pushed_job / polled["queries_per_job"],
+            "0",
+        )
+    )
     levels = figures["throughput"]["levels"]
     base = levels[0]
     for level in levels[1:]:

@@ -50,6 +50,7 @@ def test_every_benchmark_reports_beside_its_baseline(quick_run):
         "3 database",
         "4 memory",
         "5 provider cost",
+        "6 webhooks",
         "intake",
     }
     figures = {row[1] for row in rows}
@@ -77,6 +78,9 @@ def test_the_counted_figures_hold_even_at_a_tiny_size(quick_run):
     assert set(results) == {5, 20}
     for jobs, queries in results.items():
         assert in_flight[0] <= queries <= in_flight[0] - 1 + jobs
+    # A job whose webhook arrived costs no provider query.
+    pushed = rows[("6 webhooks", "provider queries per pushed job")]
+    assert float(pushed[2]) == 0.0 and float(pushed[4]) >= 1.0
     # Reuse answers repeated tries without a paid task.
     cost = rows[("5 provider cost", "submits (paid tasks) per try-on")]
     assert float(cost[2]) < 0.5 and float(cost[4]) == 1.0
