@@ -12,6 +12,7 @@ import io
 import ipaddress
 import secrets
 import socket
+import uuid
 from dataclasses import asdict, dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -22,11 +23,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import InvalidStorageError, storages
 from PIL import Image
 
+from . import callbacks
 from .backends import get_backend
 from .backends.base import ConfigurationError, OutOfCreditsError, TransientError, TryOnError
 from .checks import TAG
 from .conf import tryon_settings
 from .redaction import redact
+from .webhooks import NOT_VALID
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
 #: (connect, read) timeouts of every request made here: an operator waits on them.
@@ -58,6 +61,8 @@ def run_all(site_url=None):
     findings += check_storages()
     findings.append(check_media_serving(site_url))
     findings.append(check_result_hosts())
+    if tryon_settings.WEBHOOK_BASE_URL:
+        findings.append(check_webhooks())
     return findings
 
 
@@ -329,3 +334,77 @@ def _is_address(host):
     except ValueError:
         return False
     return True
+
+
+# Webhooks -----------------------------------------------------------------------------
+
+
+def check_webhooks():
+    """The webhook endpoint answers at ``WEBHOOK_BASE_URL``, as the provider will call it.
+
+    A delivery for a made-up job with a made-up secret is posted there: the
+    endpoint refuses it (403, in its own words, nothing changed), which shows
+    that the address reaches this app's view through whatever stands in front
+    of the site (as far as this machine can tell: the provider calls from the
+    internet).
+    """
+    try:
+        backend_class = tryon_settings.import_path("BACKEND")
+    except ImproperlyConfigured as err:
+        return Finding("webhooks", SKIPPED, str(err), "Fix TRYON['BACKEND'] first.")
+    if not getattr(backend_class, "supports_callbacks", False):
+        return Finding(
+            "webhooks",
+            SKIPPED,
+            f"WEBHOOK_BASE_URL is set, but {backend_class.__name__} cannot call the shop "
+            "back: its jobs are polled.",
+            "Remove TRYON['WEBHOOK_BASE_URL'], or use a backend that pushes.",
+        )
+    try:
+        url = callbacks.webhook_url(
+            backend_class.provider_name, uuid.uuid4(), f"tryon-check-{secrets.token_hex(8)}"
+        )
+    except Exception as err:  # E030/E031 say why; one line here, not a traceback
+        return Finding(
+            "webhooks",
+            FAILED,
+            f"No webhook URL can be made: {err}",
+            "Run manage.py check: WEBHOOK_BASE_URL must be an origin, and "
+            "django_tryon.urls included.",
+        )
+    try:
+        response = requests.post(url, json={}, timeout=TIMEOUT, allow_redirects=False)
+    except requests.RequestException as err:
+        return Finding(
+            "webhooks",
+            FAILED,
+            f"POST {url} failed: {type(err).__name__}.",
+            "The provider must reach the shop at TRYON['WEBHOOK_BASE_URL']: is the site "
+            "running there, and do DNS, the firewall and the proxy in front of it let it "
+            "through? Until then every job waits WEBHOOK_FALLBACK_INTERVAL for its result.",
+        )
+    if _is_our_refusal(response):
+        return Finding(
+            "webhooks",
+            OK,
+            f"POST {url} reached the webhook endpoint (a made-up delivery refused with 403, "
+            "as it must be).",
+        )
+    return Finding(
+        "webhooks",
+        FAILED,
+        f"POST {url} answered {response.status_code}, not the webhook endpoint.",
+        "Something else answers at that address (a redirect, such as http to https: "
+        "then set the origin it leads to; a login wall; another site): the provider's "
+        "deliveries would be lost, and every job would wait WEBHOOK_FALLBACK_INTERVAL.",
+    )
+
+
+def _is_our_refusal(response):
+    if response.status_code != 403:
+        return False
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return False
+    return error == NOT_VALID

@@ -57,6 +57,8 @@ logger = logging.getLogger("django_tryon.webhooks")
 RETRY_AFTER_SECONDS = 5
 #: The longest result URL kept from a delivery (the column is text; this is a sanity cap).
 MAX_RESULT_URL_LENGTH = 4096
+#: The answer to a delivery whose URL does not authenticate (one for every reason).
+NOT_VALID = "This webhook URL is not valid: unknown job or wrong secret."
 
 
 class Refused(Exception):
@@ -145,7 +147,7 @@ class WebhookView(View):
         # The digest is computed whether or not the job exists: the time taken does
         # not tell an unknown job from a wrong secret.
         if not callbacks.matches(secret, stored or "0" * 64) or job is None:
-            raise Refused(403, "This webhook URL is not valid: unknown job or wrong secret.")
+            raise Refused(403, NOT_VALID)
         if job.provider and job.provider != self.provider_name:
             raise Refused(403, f"This job was not made by {self.provider_name}.")
         return job

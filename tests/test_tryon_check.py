@@ -205,3 +205,54 @@ def test_result_hosts_that_do_not_resolve_are_named(settings):
     )
     settings.TRYON = {"API_KEY": "k", "RESULT_HOSTS": ["results.example.net"]}
     assert diagnostics.check_result_hosts(resolver=resolver).status == diagnostics.OK
+
+
+# Webhooks -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def on_fashn(settings, media_root):
+    with SandboxServer(protocol="fashn", api_key=KEY, processing_time=0) as server:
+        settings.TRYON = {
+            "BACKEND": "django_tryon.backends.fashn.FashnBackend",
+            "API_KEY": KEY,
+            "BASE_URL": server.url,
+        }
+        yield settings
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_webhook_endpoint_is_reached_at_the_shops_origin(on_fashn, live_server):
+    on_fashn.TRYON = {**on_fashn.TRYON, "WEBHOOK_BASE_URL": live_server.url}
+    _, lines, _ = run()
+    found = line(lines, "webhooks")
+    assert found.startswith(f"[ok] webhooks: POST {live_server.url}/tryon/webhooks/fashn/")
+    assert "refused with 403" in found
+
+
+def test_a_webhook_origin_nothing_answers_at_fails_with_what_it_costs(on_fashn):
+    on_fashn.TRYON = {**on_fashn.TRYON, "WEBHOOK_BASE_URL": f"http://127.0.0.1:{unused_port()}"}
+    status, lines, _ = run()
+    assert status == 1
+    found = line(lines, "webhooks")
+    assert found.startswith("[FAIL] webhooks: POST http://127.0.0.1:")
+    assert "WEBHOOK_FALLBACK_INTERVAL" in found
+
+
+def test_a_webhook_origin_where_another_site_answers_fails(on_fashn, media_server):
+    # A plain file server: it answers, but not as the webhook endpoint does.
+    on_fashn.TRYON = {**on_fashn.TRYON, "WEBHOOK_BASE_URL": media_server}
+    status, lines, _ = run()
+    assert status == 1
+    assert "not the webhook endpoint" in line(lines, "webhooks")
+
+
+def test_webhooks_for_a_backend_that_cannot_push_are_skipped(configured):
+    configured.TRYON = {**configured.TRYON, "WEBHOOK_BASE_URL": "https://shop.example.com"}
+    _, lines, _ = run()
+    assert line(lines, "webhooks").startswith("[skip] webhooks: WEBHOOK_BASE_URL is set, but")
+
+
+def test_without_webhooks_there_is_no_webhook_line(configured):
+    _, lines, _ = run()
+    assert not [text for text in lines if "webhooks:" in text]
