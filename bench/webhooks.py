@@ -18,7 +18,9 @@ machine load: ``webhook`` (``WEBHOOK_BASE_URL`` set: the sandbox POSTs each
 task's end to the shop) and ``polling`` (no webhook: the learned query
 schedule). For each measured job: the added latency (the job's
 ``job_succeeded`` moment minus the sandbox task's own finish time, one clock),
-the provider queries it cost, and for webhooks the delivery's own delay.
+the provider queries it cost, and for webhooks where the time went: from
+the provider's finish to the delivery recorded, then from there to the
+result visible (the worker's idle wait, the download, storage and write).
 ``--idle-interval`` is the worker's ``IDLE_INTERVAL``: without a wake-up at
 commit, a job a webhook made due waits for the worker's next pass, at most
 that long. ``--scale`` below 1 shrinks every provider time, the poll and
@@ -158,6 +160,7 @@ def run_one(mode, *, jobs, warmup, window, scale, idle_interval, seed):
                     "queries": job.polls,
                     "pushed": job.pushed_at is not None,
                     "delivery": (pushed - task.finishes_at) / scale if pushed else None,
+                    "pickup": (visible[job.pk] - pushed) / scale if pushed else None,
                 }
             )
         stats = sandbox.stats()
@@ -174,6 +177,7 @@ def summary(rows):
     added = [r["added"] for r in rows]
     pushed = [r for r in rows if r["pushed"]]
     deliveries = [r["delivery"] for r in pushed]
+    pickups = [r["pickup"] for r in pushed]
     return {
         "jobs": len(rows),
         "median": common.median(added),
@@ -184,6 +188,8 @@ def summary(rows):
         "queries_of_pushed_jobs": sum(r["queries"] for r in pushed),
         "delivery_median": common.median(deliveries) if deliveries else None,
         "delivery_p95": common.percentile(deliveries, 95) if deliveries else None,
+        "pickup_median": common.median(pickups) if pickups else None,
+        "pickup_p95": common.percentile(pickups, 95) if pickups else None,
     }
 
 
@@ -232,9 +238,14 @@ def main(argv=None):
     )
     print(
         f"  webhooks: {webhook['pushed_jobs']} of {webhook['jobs']} jobs pushed, "
-        f"{webhook['queries_of_pushed_jobs']} provider queries for them; delivery "
-        f"{webhook['delivery_median']:.3f} s median, {webhook['delivery_p95']:.3f} s p95 "
-        f"after the provider finished; sandbox deliveries {webhook['webhooks']}"
+        f"{webhook['queries_of_pushed_jobs']} provider queries for them; sandbox deliveries "
+        f"{webhook['webhooks']}"
+    )
+    print(
+        f"  where the time goes: the delivery recorded {webhook['delivery_median']:.3f} s "
+        f"median ({webhook['delivery_p95']:.3f} s p95) after the provider finished, then the "
+        f"worker's pickup, download, storage and write {webhook['pickup_median']:.3f} s "
+        f"median ({webhook['pickup_p95']:.3f} s p95)"
     )
     common.emit({"webhook": webhook, "polling": polling})
 
