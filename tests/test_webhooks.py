@@ -334,10 +334,20 @@ def with_job(path, job_id):
         lambda path: with_secret(path, "x" * 43),
         lambda path: with_secret(path, path.split("/")[-2][:-1]),
         lambda path: with_secret(path, "a" * 5000),
+        lambda path: with_secret(path, "%C3%A9%00%ED%A0%80"),
         lambda path: with_job(path, "00000000-0000-4000-8000-000000000000"),
         lambda path: with_job(path, "not-a-uuid"),
+        lambda path: with_job(path, "%E2%80%AE" + path.split("/")[-3]),
     ],
-    ids=["wrong secret", "secret cut short", "huge secret", "unknown job", "malformed job id"],
+    ids=[
+        "wrong secret",
+        "secret cut short",
+        "huge secret",
+        "escaped bytes in the secret",
+        "unknown job",
+        "malformed job id",
+        "escaped bytes in the job id",
+    ],
 )
 def test_a_forged_delivery_is_refused(submitted, forge, caplog):
     job, path = submitted
