@@ -171,6 +171,7 @@ class WebhookView(View):
         """Record ``state`` for ``job``; return what happened, in words."""
         now = timezone.now()
         status = transitions.status_for_state(state.status)
+        expected = IN_FLIGHT_STATUSES
         if state.status == SUCCEEDED:
             if len(state.result_url) > MAX_RESULT_URL_LENGTH:
                 raise Refused(400, "The result URL is too long.")
@@ -193,12 +194,14 @@ class WebhookView(View):
             change = transitions.moved(
                 status, next_attempt_at=now + fallback, request_id=state.request_id
             )
+            # A job already so: the same news again moves nothing (nor its fallback).
+            expected = tuple(other for other in IN_FLIGHT_STATUSES if other != status)
         with transaction.atomic():
             done = transitions.apply(
                 [job.pk],
                 change,
                 now=now,
-                expected=IN_FLIGHT_STATUSES,
+                expected=expected,
                 provider_task_id=job.provider_task_id,
                 pushed_at__isnull=True,
             )

@@ -278,6 +278,16 @@ def test_a_pushed_state_still_running_moves_the_job_and_keeps_the_fallback(submi
     assert job.next_attempt_at - timezone.now() > timedelta(seconds=50)
 
 
+def test_the_same_running_state_again_changes_nothing(submitted):
+    job, path = submitted
+    running = contract.fashn_status_answer(job.provider_task_id, "processing")
+    deliver(path, running)
+    same = unchanged(job)
+    again = deliver(path, running)
+    assert again.json() == {"status": "already recorded"}
+    assert same()
+
+
 def test_a_push_ends_the_lease_of_a_worker_querying_the_job_meanwhile(submitted):
     job, path = submitted
     TryOnJob.objects.filter(pk=job.pk).update(
