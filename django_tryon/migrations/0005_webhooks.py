@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_tryon', '0002_engine_error_detail'),
+        ('django_tryon', '0004_security_quota_keys'),
     ]
 
     operations = [
