@@ -171,7 +171,7 @@ class WebhookView(View):
         """Record ``state`` for ``job``; return what happened, in words."""
         now = timezone.now()
         status = transitions.status_for_state(state.status)
-        expected = IN_FLIGHT_STATUSES
+        expected: tuple[str, ...] = IN_FLIGHT_STATUSES
         if state.status == SUCCEEDED:
             if len(state.result_url) > MAX_RESULT_URL_LENGTH:
                 raise Refused(400, "The result URL is too long.")
