@@ -95,8 +95,10 @@ def test_late_repeated_and_lost_webhooks_end_every_job_once(
 ):
     count = 12
     sandbox.configure(webhook_duplicate=0.5, webhook_missing=0.25, webhook_delay=0.3)
-    # A lost webhook's job is found by the fallback query, two seconds on.
-    tryon = settings_for(sandbox, live_server.url, WEBHOOK_FALLBACK_INTERVAL=2)
+    # A lost webhook's job is found by the fallback query, three seconds on (a
+    # delivered one, late by 0.3 s, comes well before). One submit at a time, so
+    # the sandbox draws each task's faults in the same order on every run.
+    tryon = settings_for(sandbox, live_server.url, WEBHOOK_FALLBACK_INTERVAL=3, CONCURRENCY=1)
     settings.TRYON = tryon
     jobs = [
         TryOnJob.objects.create(
