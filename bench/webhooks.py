@@ -13,22 +13,25 @@ clipped to 5-17 s). The shop is a real HTTP server on loopback serving
 its schedule from them; the figures exclude them), then ``--jobs`` more over
 the next ``--window`` seconds.
 
-Two runs at once, in two child processes (``--one``), so they see the same
-machine load: ``webhook`` (``WEBHOOK_BASE_URL`` set: the sandbox POSTs each
+Two runs, in two child processes (``--one``), at once on SQLite so they see
+the same machine load: ``webhook`` (``WEBHOOK_BASE_URL`` set: the sandbox POSTs each
 task's end to the shop) and ``polling`` (no webhook: the learned query
 schedule). For each measured job: the added latency (the job's
 ``job_succeeded`` moment minus the sandbox task's own finish time, one clock),
 the provider queries it cost, and for webhooks where the time went: from
 the provider's finish to the delivery recorded, then from there to the
 result visible (the worker's idle wait, the download, storage and write).
-``--idle-interval`` is the worker's ``IDLE_INTERVAL``: without a wake-up at
-commit, a job a webhook made due waits for the worker's next pass, at most
-that long. ``--scale`` below 1 shrinks every provider time, the poll and
+``--idle-interval`` is the worker's ``IDLE_INTERVAL``: on SQLite, a job a
+webhook made due waits for the worker's next pass, at most that long; on
+PostgreSQL (``TRYON_BENCH_DATABASE_URL``) the delivery's commit wakes the
+worker (``WAKE_ON_COMMIT``), and the two runs go one after the other, as they
+share the database. ``--scale`` below 1 shrinks every provider time, the poll and
 the idle interval (figures are divided back to real seconds, so the worker's own
 overhead is multiplied by 1/scale: a scaled run can only look worse).
 """
 
 import argparse
+import os
 import random
 import sys
 import threading
@@ -39,6 +42,10 @@ from bench import common
 API_KEY = "bench"
 MEDIAN_SECONDS, MIN_SECONDS, MAX_SECONDS = 8.0, 5.0, 17.0
 SPREAD = 0.3  # sigma of the log-normal
+
+
+def on_postgresql():
+    return os.environ.get("TRYON_BENCH_DATABASE_URL", "").startswith("postgres")
 
 
 def provider_times(count, seed):
@@ -217,14 +224,17 @@ def main(argv=None):
         common.emit(run_one(args.one, **options))
         return
     passed = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
-    results = common.run_parallel(
-        [("webhooks", [*passed, f"--one={mode}"]) for mode in ("webhook", "polling")],
-        timeout=900,
-    )
+    children = [("webhooks", [*passed, f"--one={mode}"]) for mode in ("webhook", "polling")]
+    if on_postgresql():
+        # One database for both: one after the other (each empties its tables first).
+        results = [common.run_child(*child, timeout=900) for child in children]
+    else:
+        results = common.run_parallel(children, timeout=900)
     webhook, polling = (figures for _, figures in results)
+    database = "PostgreSQL, woken at commit" if on_postgresql() else "SQLite"
     print(
         f"Result on storage after the provider finished, FASHN protocol, {webhook['jobs']} jobs "
-        f"(provider times 5-17 s, median {MEDIAN_SECONDS:g} s), IDLE_INTERVAL "
+        f"(provider times 5-17 s, median {MEDIAN_SECONDS:g} s), {database}, IDLE_INTERVAL "
         f"{args.idle_interval:g} s, time scale {args.scale}:"
     )
     for r in (webhook, polling):
