@@ -545,3 +545,16 @@ def test_a_failure_inside_the_view_is_a_500_that_never_logs_the_secret(
     assert "the database went away" in caplog.text  # staff see the cause
     assert path.split("/")[-2] not in caplog.text
     assert refreshed(job).pushed_at is None
+
+
+def test_a_pushed_result_wakes_tryon_poll_and_nothing_else_does(submitted, monkeypatch):
+    job, path = submitted
+    woken = []
+    monkeypatch.setattr("django_tryon.queueing.announce_new_jobs", woken.append)
+    running = contract.fashn_status_answer(job.provider_task_id, "processing")
+    deliver(path, running)
+    assert woken == []  # still running: nothing for the worker to do
+    deliver(path, done(job))
+    assert len(woken) == 1  # the result: the worker is woken at the commit
+    deliver(path, done(job))
+    assert len(woken) == 1  # a repeat changes nothing, wakes nobody

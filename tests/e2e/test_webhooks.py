@@ -47,7 +47,7 @@ def settings_for(sandbox, webhook_base_url="", **more):
 
 def start_worker(processes, tryon, media_root):
     worker = processes.manage(
-        "worker", "tryon_poll", env=process_env(tryon=tryon, media_root=media_root)
+        "worker", "tryon_poll", "-v", "2", env=process_env(tryon=tryon, media_root=media_root)
     )
     worker.wait_for_output("backend fashn")
     return worker
@@ -125,3 +125,25 @@ def test_late_repeated_and_lost_webhooks_end_every_job_once(
     assert pushed.count() == count - lost
     assert set(pushed.values_list("polls", flat=True)) == {0}
     assert ended.filter(pushed_at__isnull=True, polls__gte=1).count() == lost
+
+
+def test_a_pushed_result_wakes_the_sleeping_worker(
+    client, settings, sandbox, shirt, processes, media_root, live_server
+):
+    # An idle sleep far longer than the test: only the delivery's NOTIFY, at its
+    # commit, can make the worker take the result in time.
+    tryon = settings_for(sandbox, live_server.url, IDLE_INTERVAL=60)
+    settings.TRYON = tryon
+    worker = start_worker(processes, tryon, media_root)
+    worker.wait_for_output("Listening for new jobs")
+    worker.wait_for_output("Pass: nothing due")  # its first pass is over: it sleeps
+
+    created = post_job(client, shirt, photo(samples.encode(samples.model_photo("ava"))))
+    assert created.status_code == 201, created.content
+    wait_for_the_end(1, timeout=30)
+    assert worker.stop() == 0
+
+    job = TryOnJob.objects.get()
+    assert job.status == "succeeded"
+    assert job.polls == 0
+    assert (job.finished_at - job.pushed_at).total_seconds() < 5
