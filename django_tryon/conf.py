@@ -30,6 +30,14 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_BASE_URL": "",
     # Seconds between the queries that still end a job whose webhook never came.
     "WEBHOOK_FALLBACK_INTERVAL": 60.0,
+    # Failover: further providers, in order, each {BACKEND, API_KEY, BASE_URL, OPTIONS};
+    # new jobs go to the first one that is up (see docs/providers.md, "Failover").
+    "FALLBACK_BACKENDS": [],
+    # Seconds a provider may keep failing transiently (no call answered) before new
+    # jobs go to the next one.
+    "FAILOVER_AFTER": 60.0,
+    # Seconds between two checks (its credits query) of a provider new jobs left.
+    "FAILOVER_PROBE_INTERVAL": 60.0,
     # Worker
     "POLL_INTERVAL": 5.0,
     # Longest idle sleep of `tryon_poll`: how soon a new job is picked up when nothing
@@ -108,6 +116,9 @@ class TryOnSettings:
     READ_TIMEOUT: float
     WEBHOOK_BASE_URL: str
     WEBHOOK_FALLBACK_INTERVAL: float
+    FALLBACK_BACKENDS: list[dict[str, Any]]
+    FAILOVER_AFTER: float
+    FAILOVER_PROBE_INTERVAL: float
     # Worker
     POLL_INTERVAL: float
     IDLE_INTERVAL: float

@@ -41,10 +41,12 @@ class Increment:
 @dataclass(frozen=True)
 class Release:
     """A job handed back unchanged at the end of a pass, due again at ``next_attempt_at``
-    (``queried``: after a query that found it as it was)."""
+    (``queried``: after a query that found it as it was; ``unbind``: after a submit
+    refused with an answer, so the job names no provider any more)."""
 
     next_attempt_at: datetime
     queried: bool = False
+    unbind: bool = False
 
 
 @dataclass
@@ -121,6 +123,7 @@ class LeasedWrites:
         if not releases:
             return
         queried = [pk for pk, release in releases.items() if release.queried]
+        unbound = [pk for pk, release in releases.items() if release.unbind]
         now = self.clock()
         TryOnJob.objects.filter(pk__in=list(releases), lease_owner=self.token).update(
             next_attempt_at=Case(
@@ -140,6 +143,7 @@ class LeasedWrites:
                 default=F("last_polled_at"),
                 output_field=models.DateTimeField(),
             ),
+            **_unbinding(unbound),
             lease_owner="",
             lease_expires_at=None,
             submit_started_at=None,
@@ -177,7 +181,7 @@ class LeasedWrites:
                 write.on_done(held)
 
     def mark(self, jobs: Iterable[TryOnJob], change) -> list[TryOnJob]:
-        """Write ``change`` (one field, no status: a
+        """Write ``change`` (plain values, no status: a
         :func:`~django_tryon.transitions.submit_started`) now, in one statement, on
         those of ``jobs`` this pass holds and that are still active, keeping their
         leases; return them."""
@@ -185,16 +189,17 @@ class LeasedWrites:
         jobs = list(jobs)
         if not jobs:
             return []
-        ((name, value),) = change.values().items()
+        values = change.values()
         alias, connection = _database()
         pks = [job.pk for job in jobs]
+        assignments = ", ".join(f"{_column(connection, name)} = %s" for name in values)
         sql = (
-            f"UPDATE {_table(connection)} SET {_column(connection, name)} = %s "
+            f"UPDATE {_table(connection)} SET {assignments} "
             f"WHERE {_column(connection, 'pk')} IN ({', '.join(['%s'] * len(pks))}) "
             f"AND {_fence_sql(connection)}"
         )
         params = [
-            _field(name).get_db_prep_save(value, connection),
+            *(_field(name).get_db_prep_save(value, connection) for name, value in values.items()),
             *(_field("pk").get_db_prep_value(pk, connection) for pk in pks),
             *_fence_params(self.token),
         ]
@@ -206,12 +211,13 @@ class LeasedWrites:
             # jobs are still held.
             held = set(
                 TryOnJob.objects.using(alias)
-                .filter(pk__in=pks, lease_owner=self.token, **{name: value})
+                .filter(pk__in=pks, lease_owner=self.token, **values)
                 .values_list("pk", flat=True)
             )
             jobs = [job for job in jobs if job.pk in held]
         for job in jobs:
-            setattr(job, name, value)
+            for name, value in values.items():
+                setattr(job, name, value)
         return jobs
 
     def _stamp(self):
@@ -256,6 +262,16 @@ class LeasedWrites:
                 value = getattr(job, name) + value.by
             setattr(job, name, value)
         job.updated_at, job.lease_owner, job.lease_expires_at = stamp, "", None
+
+
+def _unbinding(pks: list[Any]) -> dict[str, Any]:
+    """The ``provider`` column cleared for ``pks`` in a release, kept for the others."""
+    if not pks:
+        return {}
+    provider = Case(
+        When(pk__in=pks, then=Value("")), default=F("provider"), output_field=models.CharField()
+    )
+    return {"provider": provider}
 
 
 _statements: dict[tuple, str] = {}

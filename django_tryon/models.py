@@ -381,3 +381,52 @@ class DailyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.day}: {self.count}"
+
+
+class ProviderState(models.TextChoices):
+    UP = "up", _("Up")
+    DOWN = "down", _("Down")
+
+
+class DownReason(models.TextChoices):
+    OUT_OF_CREDITS = "out_of_credits", _("out of credits")
+    CONFIGURATION = "configuration", _("refused the API key")
+    UNAVAILABLE = "unavailable", _("failing")
+
+
+class ProviderHealth(models.Model):
+    """Whether new jobs may go to one provider, as every worker process sees it.
+
+    Written by the workers (:mod:`django_tryon.failover`) with conditional
+    updates, so that several processes agree without a coordinator: of two that
+    see the same refusal, one records the switch and tells staff.
+    """
+
+    State = ProviderState
+    Reason = DownReason
+
+    provider = models.CharField(_("provider"), max_length=50, unique=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=ProviderState.choices, default=ProviderState.UP
+    )
+    reason = models.CharField(
+        _("reason"), max_length=20, choices=DownReason.choices, blank=True, default=""
+    )
+    detail = models.TextField(_("detail"), blank=True, default="")
+    changed_at = models.DateTimeField(_("state changed at"), default=timezone.now)
+    failing_since = models.DateTimeField(
+        _("failing since"),
+        null=True,
+        blank=True,
+        help_text=_("The first of the transient failures since its last answered call."),
+    )
+    last_failure_at = models.DateTimeField(_("last failure at"), null=True, blank=True)
+    next_probe_at = models.DateTimeField(_("next check at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("provider health")
+        verbose_name_plural = _("provider health")
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.state}"

@@ -50,7 +50,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Case, F, Value, When
 from django.dispatch import Signal
 from django.utils import translation
 
@@ -86,6 +87,7 @@ __all__ = [
     "made_due",
     "moved",
     "pushed",
+    "rerouted",
     "retry_later",
     "sent_back",
     "site_message",
@@ -216,10 +218,25 @@ def _given(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None and value != ""}
 
 
-def submit_started(now: datetime) -> Change:
-    """A submit is leaving: until its task id is saved, the provider may have a task
-    the job does not name (a crash in between is found from this mark)."""
-    return Change(None, {"submit_started_at": now})
+def submit_started(now: datetime, *, provider: str) -> Change:
+    """A submit to ``provider`` is leaving: until its task id is saved, the provider may
+    have a task the job does not name (a crash in between is found from this mark,
+    and ``provider`` says where: a submit in doubt is never sent elsewhere)."""
+    return Change(None, {"submit_started_at": now, "provider": provider})
+
+
+def rerouted(*, now: datetime, detail: str = "") -> Change:
+    """The provider refused the submit with an answer, so it made no task (out of
+    credits, key refused): the job no longer names it, and goes where new jobs go
+    (:mod:`django_tryon.failover`) at once. Not an attempt: nothing failed that a
+    retry of the same call would mend."""
+    fields = {
+        "provider": "",
+        "next_attempt_at": now,
+        "submit_started_at": None,
+        "error_detail": detail,
+    }
+    return Change(None, fields)
 
 
 def submitted(
@@ -356,9 +373,17 @@ def sent_back(now: datetime) -> Change:
 
     Counters, errors and the provider's task are cleared, and ``started_at``
     becomes now: ``JOB_EXPIRY`` counts from it for a job not yet submitted,
-    so an old job would otherwise expire again at once.
+    so an old job would otherwise expire again at once. The provider is
+    cleared too (the job goes where new jobs go), except for a job whose submit
+    was interrupted: that provider may hold a task for it, and a submit in
+    doubt is only ever sent again to the same provider.
     """
     fields = {
+        "provider": Case(
+            When(error_code="submit_interrupted", then=F("provider")),
+            default=Value(""),
+            output_field=models.CharField(),
+        ),
         "attempts": 0,
         "polls": 0,
         "error_code": "",

@@ -41,7 +41,7 @@ from django.db import connections, router
 from django.utils import timezone
 
 from . import callbacks, transitions
-from .backends import get_backend
+from .backends import get_backend, get_backends, get_fallback_backends
 from .backends.base import (
     SUCCEEDED,
     ConfigurationError,
@@ -55,6 +55,7 @@ from .backends.base import (
     TryOnRequest,
 )
 from .conf import tryon_settings
+from .failover import PROBE_TIMEOUTS, ProviderChain
 from .leased_writes import Increment, LeasedWrites, Release
 from .models import JobStatus, TryOnJob
 from .redaction import get_logger
@@ -98,6 +99,7 @@ class PassReport:
     retried: int = 0
     rate_limited: int = 0
     resubmitted: int = 0
+    rerouted: int = 0
     #: Results taken from a webhook's push instead of a query.
     pushed: int = 0
     released: int = 0
@@ -124,6 +126,7 @@ class PassReport:
                 ("retried", self.retried),
                 ("rate-limited", self.rate_limited),
                 ("resubmitted", self.resubmitted),
+                ("sent to the next provider", self.rerouted),
             )
             if value
         ]
@@ -206,6 +209,9 @@ class Pass:
         self.report = PassReport()
         self.writes = LeasedWrites(self.token, clock=clock)
         self.releases: dict[Any, Release] = {}  # job pk -> release, one batched write at the end
+        #: Jobs this pass sent where new jobs go (not bound to a provider by an
+        #: earlier submit): a refusal that made no task may send them elsewhere.
+        self.routed: set[Any] = set()
 
     def may_start(self) -> bool:
         return not self.should_stop() and time.monotonic() <= self.start_deadline
@@ -247,7 +253,9 @@ class Worker:
     """Moves try-on jobs along. One instance per process; not thread-safe itself.
 
     The constructor takes what tests and special set-ups replace: the
-    ``backend``, the ``clock`` (``timezone.now``), the ``executor`` the
+    ``backend`` and its ``fallbacks`` (both from the settings by default:
+    ``BACKEND`` and ``FALLBACK_BACKENDS``, see :mod:`django_tryon.failover`),
+    the ``clock`` (``timezone.now``), the ``executor`` the
     provider calls run in (a thread pool of ``CONCURRENCY``), and
     ``checkpoint``, called with the name of each point of :data:`CHECKPOINTS`
     a pass reaches (``claimed`` and ``recording`` on the pass's thread, the
@@ -258,23 +266,31 @@ class Worker:
         self,
         *,
         backend=None,
+        fallbacks=None,
         worker_id=None,
         clock=timezone.now,
         executor: Executor | None = None,
         checkpoint: Callable[[str], None] | None = None,
     ):
+        #: The primary backend; :attr:`chain` holds it and its fallbacks.
         self.backend = backend or get_backend()
+        fallbacks = get_fallback_backends() if fallbacks is None else list(fallbacks)
+        probes = None
+        if backend is None and fallbacks:
+            # Probes wait on a down provider: short timeouts, their own sessions.
+            timeouts = dict(zip(("connect_timeout", "read_timeout"), PROBE_TIMEOUTS, strict=True))
+            probes = get_backends(**timeouts)
+        self.chain = ProviderChain([self.backend, *fallbacks], probes=probes)
+        self._probes = probes or []
         self.worker_id = worker_id or default_worker_id()
         self.clock = clock
         self.concurrency = max(1, int(tryon_settings.CONCURRENCY))
         self.checkpoint = checkpoint or _no_checkpoint
-        self.fetcher = ResultFetcher(
-            base_url=self.backend.base_url,
-            extra_hosts=[*tryon_settings.RESULT_HOSTS, *self.backend.result_hosts()],
-            max_bytes=tryon_settings.RESULT_MAX_BYTES,
-            timeout=(tryon_settings.CONNECT_TIMEOUT, tryon_settings.READ_TIMEOUT),
-            total_timeout=tryon_settings.RESULT_DOWNLOAD_TIMEOUT,
-        )
+        # Each provider's results are fetched under its own trusted hosts.
+        self.fetchers = {
+            candidate.provider_name: _fetcher_for(candidate) for candidate in self.chain.backends
+        }
+        self.fetcher = self.fetchers[self.backend.provider_name]
         self.executor = executor or ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="tryon-worker"
         )
@@ -286,7 +302,8 @@ class Worker:
 
     def close(self):
         self.executor.shutdown(wait=True)
-        self.backend.close()
+        for backend in [*self.chain.backends, *self._probes]:
+            backend.close()
 
     def __enter__(self):
         return self
@@ -298,13 +315,12 @@ class Worker:
         """What this worker works with, for its start-up line: the backend, the
         provider's address (never the key, nor any credentials in the URL), the
         concurrency and the database (vendor and name, never the password)."""
-        backend = type(self.backend)
         database = connections[router.db_for_write(TryOnJob)]
+        described = [_described(backend) for backend in self.chain.backends]
         return (
-            f"backend {self.backend.provider_name or backend.__name__} "
-            f"({backend.__module__}.{backend.__qualname__}) at "
-            f"{_without_credentials(self.backend.base_url) or '(no base URL)'}, "
-            f"concurrency {self.concurrency}, "
+            f"backend {described[0]}, "
+            + "".join(f"fallback {text}, " for text in described[1:])
+            + f"concurrency {self.concurrency}, "
             f"database {database.vendor} {database.settings_dict.get('NAME')!s}"
         )
 
@@ -333,6 +349,9 @@ class Worker:
             current.writes.close()
             return current.report
         self._refresh_schedule()
+        # Where new jobs go: what every worker has recorded, and the checks due.
+        self.chain.refresh()
+        self.chain.probe(current.clock())
         try:
             self._move(current, jobs, top_up=job_ids is None, more_due=more_due)
         finally:
@@ -470,8 +489,12 @@ class Worker:
         task for it.
         """
         started = {}
-        submits = []
+        submits: dict[str, list[TryOnJob]] = {}  # provider name -> jobs sent there
         for job in jobs:
+            backend = self.chain.backend_for(job)
+            if backend is None:
+                self._fail_unknown_provider(current, job)
+                continue
             if job.status == JobStatus.PENDING or not job.provider_task_id:
                 if job.submit_started_at is not None:
                     # The worker that held this job died while its submit was at
@@ -481,16 +504,36 @@ class Worker:
                         continue
                     current.report.resubmitted += 1
                     logger.warning("Resubmitting job %s after an interrupted submit.", job.pk)
-                submits.append(job)
+                if not job.provider:  # not bound by an earlier submit: where new jobs go
+                    backend = self.chain.choose()
+                    current.routed.add(job.pk)
+                submits.setdefault(backend.provider_name, []).append(job)
             else:
-                started[self.executor.submit(self._query_job, job)] = job
-        for job in current.writes.mark(submits, transitions.submit_started(current.clock())):
-            started[self.executor.submit(self._submit_job, job)] = job
+                started[self.executor.submit(self._query_job, job, backend)] = job
+        now = current.clock()
+        for name, group in submits.items():
+            backend = self.chain.by_name[name]
+            marked = current.writes.mark(group, transitions.submit_started(now, provider=name))
+            for job in marked:
+                started[self.executor.submit(self._submit_job, job, backend)] = job
         return started
+
+    def _fail_unknown_provider(self, current: Pass, job):
+        """A job whose provider is configured no more: nothing can ask it for the task
+        (or send the job again, there only), so the job ends, and staff read why."""
+        err = ConfigurationError(
+            f"This job is at the provider {job.provider!r}, which is no longer configured "
+            "(TRYON['BACKEND'] or TRYON['FALLBACK_BACKENDS']): the worker cannot ask it "
+            "for the job's task.",
+            provider=job.provider,
+        )
+        logger.error("Job %s: %s", job.pk, err)
+        in_doubt = not job.provider_task_id
+        self._fail(current, job, "submit_interrupted" if in_doubt else "configuration", err)
 
     # Off the main thread: provider calls and file transfers only -------------
 
-    def _submit_job(self, job):
+    def _submit_job(self, job, backend):
         try:
             request = TryOnRequest(
                 person_image=_image_input(job.person_image),
@@ -498,11 +541,11 @@ class Worker:
                 clothes_type=job.garment.clothes_type,
             )
             digest, url = "", ""
-            if callbacks.enabled_for(self.backend):
+            if callbacks.enabled_for(backend):
                 secret = callbacks.new_secret()
-                url = callbacks.webhook_url(self.backend.provider_name, job.pk, secret)
+                url = callbacks.webhook_url(backend.provider_name, job.pk, secret)
                 digest = callbacks.digest(secret)
-            submission = self._submit_in_doubt_on_any_fault(job, request, url)
+            submission = self._submit_in_doubt_on_any_fault(job, backend, request, url)
             self.checkpoint("submitted")
             outcome = Outcome(
                 job=job,
@@ -516,35 +559,36 @@ class Worker:
         except Exception as err:  # every fault becomes the job's outcome
             return Outcome(job=job, error=err)
 
-    def _submit_in_doubt_on_any_fault(self, job, request, callback_url=""):
+    def _submit_in_doubt_on_any_fault(self, job, backend, request, callback_url=""):
         """``backend.submit(request)`` (asking for a webhook to ``callback_url``, if
         given), with any fault that is not a provider error (a backend's bug while
         reading the answer, say) made an in-doubt one: the request may have reached
         the provider and made a paid task."""
         try:
             if callback_url:
-                return self.backend.submit(request, callback_url=callback_url)
-            return self.backend.submit(request)
+                return backend.submit(request, callback_url=callback_url)
+            return backend.submit(request)
         except (TryOnError, ConfigurationError):
             raise
         except Exception as err:
             logger.error("Job %s: the backend failed during a submit", job.pk, exc_info=err)
             raise InvalidResponseError(
                 f"The backend failed during the submit ({type(err).__name__}).",
-                provider=self.backend.provider_name,
+                provider=backend.provider_name,
                 in_doubt=True,
             ) from err
 
-    def _query_job(self, job):
+    def _query_job(self, job, backend):
         try:
             outcome = Outcome(job=job, pushed=_pushed_result(job))
-            self._take_state(outcome, self.provider_state(job))
+            self._take_state(outcome, self.provider_state(job, backend))
             return outcome
         except Exception as err:
             return Outcome(job=job, error=err)
 
-    def provider_state(self, job: TryOnJob) -> TaskState:
-        """Where ``job``'s task stands at the provider: the one place it is asked for.
+    def provider_state(self, job: TryOnJob, backend) -> TaskState:
+        """Where ``job``'s task stands at the provider that holds it (``backend``, the
+        one ``job.provider`` names): the one place it is asked for.
 
         A result the provider pushed (a webhook, see :mod:`django_tryon.webhooks`)
         is taken as it was stored, instead of a query: its URL is downloaded
@@ -554,7 +598,7 @@ class Worker:
             return TaskState(
                 status=SUCCEEDED, result_url=job.pushed_result_url, request_id=job.provider_task_id
             )
-        return self.backend.query(job.provider_task_id)
+        return backend.query(job.provider_task_id)
 
     def _take_state(self, outcome, state):
         outcome.request_id = state.request_id or outcome.request_id
@@ -568,32 +612,41 @@ class Worker:
                     state.result_content, tryon_settings.RESULT_MAX_BYTES
                 )
             else:
-                downloaded = self.fetcher.fetch(state.result_url, self._session())
+                fetcher = self.fetchers.get(outcome.job.provider) or self.fetcher
+                downloaded = fetcher.fetch(state.result_url, self._session(fetcher))
             try:
                 outcome.result_name = store_result(outcome.job, downloaded)
                 self.checkpoint("result_stored")
             finally:
                 downloaded.close()
 
-    def _session(self):
-        session = getattr(self._local, "session", None)
+    def _session(self, fetcher):
+        """This thread's download session for ``fetcher`` (one per provider: each
+        checks the addresses it connects to against its own trusted hosts)."""
+        sessions = getattr(self._local, "sessions", None)
+        if sessions is None:
+            sessions = self._local.sessions = {}
+        session = sessions.get(id(fetcher))
         if session is None:
-            session = self._local.session = self.fetcher.new_session()
+            session = sessions[id(fetcher)] = fetcher.new_session()
         return session
 
     # Back on the main thread: record what happened ----------------------------
 
     def _apply(self, current: Pass, outcome: Outcome):
+        provider = outcome.job.provider or self.backend.provider_name
         if outcome.error is not None:
+            self.chain.failed(provider, outcome.error, current.clock())
             self._apply_error(current, outcome)
             return
+        self.chain.answered(provider, current.clock())
         self._rate_strikes = 0
         job, report = outcome.job, current.report
         now = current.clock()
         if outcome.task_id:
             # The schedule below plans by provider and clothes type: the job must
-            # already say which provider it is at.
-            job.provider, job.submitted_at = self.backend.provider_name, now
+            # already say which provider it is at (its submit's mark wrote it).
+            job.provider, job.submitted_at = provider, now
             if not outcome.result_name:
                 job.callback_digest = outcome.callback_digest
                 change = transitions.submitted(
@@ -694,7 +747,13 @@ class Worker:
         if action is Action.PAUSE:
             report.rate_limited += 1
             self._rate_limited(err)
-            current.release(job, Release(self._resume_at()))
+            # A 429 made no task: a job sent where new jobs go is free to go elsewhere.
+            unbind = job.pk in current.routed and not job.provider_task_id
+            current.release(job, Release(self._resume_at(), unbind=unbind))
+        elif action in (Action.CONFIGURATION_ALARM, Action.CREDITS_ALARM) and self._reroute(
+            current, job, err
+        ):
+            return
         elif action is Action.CONFIGURATION_ALARM:
             logger.error("Job %s: the provider refused the configuration: %s", job.pk, err)
             self._fail(current, job, code, err)
@@ -710,6 +769,26 @@ class Worker:
             self._fail(current, job, "submit_interrupted", err)
         else:
             self._retry(current, job, code, err)
+
+    def _reroute(self, current: Pass, job, err) -> bool:
+        """Send ``job``, refused by a provider that made no task for it, to the next
+        provider up; return whether it was (no other is up: it is not)."""
+        if job.provider_task_id or job.pk not in current.routed or getattr(err, "in_doubt", False):
+            return False
+        successor = self.chain.next_up_after(job.provider)
+        if successor is None:
+            return False
+        logger.warning(
+            "Job %s: %s refused the submit (%s); it goes to %s.",
+            job.pk,
+            job.provider,
+            getattr(err, "job_error_code", "refused"),
+            successor.provider_name,
+        )
+        now = current.clock()
+        change = transitions.rerouted(now=now, detail=transitions.error_detail(err))
+        current.record(job, change, _counting(current.report, "rerouted"))
+        return True
 
     def _retry(self, current: Pass, job, code, err):
         if not isinstance(err, TryOnError):
@@ -736,6 +815,9 @@ class Worker:
             provider_code=getattr(err, "code", "") or "",
             detail=transitions.error_detail(err),
         )
+        if job.pk in current.routed and not getattr(err, "in_doubt", False):
+            # The submit surely made no task: the retry goes where new jobs go then.
+            change = change.plus(provider="")
         current.record(job, change)
 
     def _expire_if_late(self, current: Pass, job, now):
@@ -803,6 +885,26 @@ def _counting(report: PassReport, name: str):
             setattr(report, name, getattr(report, name) + 1)
 
     return count
+
+
+def _fetcher_for(backend) -> ResultFetcher:
+    """A downloader of ``backend``'s results: its own address and result hosts trusted."""
+    return ResultFetcher(
+        base_url=backend.base_url,
+        extra_hosts=[*tryon_settings.RESULT_HOSTS, *backend.result_hosts()],
+        max_bytes=tryon_settings.RESULT_MAX_BYTES,
+        timeout=(tryon_settings.CONNECT_TIMEOUT, tryon_settings.READ_TIMEOUT),
+        total_timeout=tryon_settings.RESULT_DOWNLOAD_TIMEOUT,
+    )
+
+
+def _described(backend) -> str:
+    """A backend as the start-up line names it: provider, class and address."""
+    kind = type(backend)
+    return (
+        f"{backend.provider_name or kind.__name__} ({kind.__module__}.{kind.__qualname__}) at "
+        f"{_without_credentials(backend.base_url) or '(no base URL)'}"
+    )
 
 
 def _without_credentials(url: str) -> str:

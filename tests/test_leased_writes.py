@@ -157,13 +157,14 @@ def test_a_mark_keeps_the_lease_and_skips_jobs_no_longer_held(make_job):
     moment = timezone.now()
 
     with CaptureQueriesContext(connection) as captured:
-        marked = _writes().mark([held, lost, canceled], submit_started(moment))
+        marked = _writes().mark([held, lost, canceled], submit_started(moment, provider="ailabapi"))
 
     assert marked == [held]
     assert held.submit_started_at == moment
     assert len(captured) == 2  # the mark, then which jobs it reached
     rows = {job.pk: job for job in TryOnJob.objects.all()}
     assert (rows[held.pk].submit_started_at, rows[held.pk].lease_owner) == (moment, TOKEN)
+    assert (held.provider, rows[held.pk].provider) == ("ailabapi", "ailabapi")
     assert rows[lost.pk].submit_started_at is None
     assert rows[canceled.pk].submit_started_at is None
 
@@ -171,7 +172,7 @@ def test_a_mark_keeps_the_lease_and_skips_jobs_no_longer_held(make_job):
 def test_a_mark_of_every_held_job_is_one_statement(make_job):
     jobs = _held(make_job, 4)
     with CaptureQueriesContext(connection) as captured:
-        marked = _writes().mark(jobs, submit_started(timezone.now()))
+        marked = _writes().mark(jobs, submit_started(timezone.now(), provider="ailabapi"))
     assert marked == jobs
     assert len(captured) == 1
 
@@ -185,7 +186,7 @@ def test_no_write_is_taken_once_the_pass_is_over(make_job):
     writes.close()
     for write in (
         lambda: writes.add(job, {"status": "failed"}),
-        lambda: writes.mark([job], submit_started(timezone.now())),
+        lambda: writes.mark([job], submit_started(timezone.now(), provider="ailabapi")),
         lambda: writes.claim(TryOnJob.objects.all(), now=timezone.now(), lease_seconds=60, limit=1),
     ):
         with pytest.raises(RuntimeError, match="within a pass"):

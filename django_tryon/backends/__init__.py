@@ -1,6 +1,15 @@
-"""Try-on providers. :func:`get_backend` builds the one the settings name."""
+"""Try-on providers. :func:`get_backend` builds the one the settings name;
+:func:`get_backends` builds it and its fallbacks (``TRYON["FALLBACK_BACKENDS"]``)."""
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from ..conf import tryon_settings
+
+#: The keys of one entry of ``TRYON["FALLBACK_BACKENDS"]``.
+FALLBACK_KEYS = ("BACKEND", "API_KEY", "BASE_URL", "OPTIONS")
 
 
 def get_backend(**overrides):
@@ -12,3 +21,37 @@ def get_backend(**overrides):
     """
     backend_class = tryon_settings.import_path("BACKEND")
     return backend_class(**overrides)
+
+
+def fallback_class(entry: Any, position: int) -> Any:
+    """The backend class an entry of ``FALLBACK_BACKENDS`` names (``position`` from 1)."""
+    where = f"TRYON['FALLBACK_BACKENDS'][{position - 1}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("BACKEND"), str):
+        raise ImproperlyConfigured(f"{where} must be a dict with a 'BACKEND' dotted path.")
+    try:
+        return import_string(entry["BACKEND"])
+    except ImportError as err:
+        raise ImproperlyConfigured(
+            f"{where}['BACKEND'] is {entry['BACKEND']!r}, which cannot be imported: {err}"
+        ) from err
+
+
+def get_fallback_backends(**overrides):
+    """An instance of each entry of ``TRYON['FALLBACK_BACKENDS']``, in order.
+
+    Each entry's ``API_KEY``, ``BASE_URL`` and ``OPTIONS`` are its own: a key
+    left out is the backend's own default, never the primary's value (the
+    primary's key is not sent to another provider). The timeouts are the
+    ``TRYON`` ones; ``overrides`` replace them as for :func:`get_backend`.
+    """
+    backends = []
+    for position, entry in enumerate(tryon_settings.FALLBACK_BACKENDS or (), start=1):
+        backend_class = fallback_class(entry, position)
+        own = {key.lower(): entry.get(key) for key in FALLBACK_KEYS if key != "BACKEND"}
+        backends.append(backend_class(**{**own, **overrides}))
+    return backends
+
+
+def get_backends(**overrides):
+    """The primary backend, then its fallbacks: the order new jobs try them in."""
+    return [get_backend(**overrides), *get_fallback_backends(**overrides)]

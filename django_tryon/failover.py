@@ -1,0 +1,317 @@
+"""Failover between providers: which backend a job goes to, and when new jobs switch.
+
+The primary (``TRYON["BACKEND"]``) and its fallbacks (``TRYON["FALLBACK_BACKENDS"]``)
+form a :class:`ProviderChain`, in that order. The rules:
+
+- **New jobs** go to the first provider that is up. A provider goes down when
+  it refuses our key (:class:`~.backends.base.ConfigurationError`), says the
+  account is out of credits (:class:`~.backends.base.OutOfCreditsError`), or
+  has failed transiently (timeouts, connection errors, 5xx, unreadable answers;
+  not 429, which only asks to slow down) with no call answered for
+  ``FAILOVER_AFTER`` seconds. If none is up, new jobs go to the first that is
+  down for failing (it may answer again), else to the primary, and end as they
+  would without failover.
+- **A job stays where it was sent.** Its ``provider`` is written with the mark
+  that precedes its submit (:func:`~.transitions.submit_started`), so even a
+  worker that dies mid-submit leaves the job naming the provider that may hold
+  a task for it. A job whose ``provider`` is set is queried there and, if its
+  submit is ever sent again (``RESUBMIT_INTERRUPTED``, staff retrying an
+  interrupted one), sent there again: never to a second provider. The worker
+  clears ``provider`` only when a submit certainly made no task (an answer that
+  refused it), and the job then goes where new jobs go.
+- **Back to the primary**: every ``FAILOVER_PROBE_INTERVAL`` seconds one worker
+  asks a provider that is down for its credits, the cheapest call, charged
+  nothing. An answer with credits left (or any answer, from a backend that
+  cannot tell its credits) puts it up again, and new jobs go back to it.
+
+Several worker processes agree without a coordinator: the state lives in
+:class:`~.models.ProviderHealth` rows, read once per pass and changed only by
+conditional ``UPDATE`` statements. Of two workers that see the same refusal,
+one changes the row, and that one logs the switch and mails the site's admins.
+A chain of one provider (no fallbacks) keeps no state at all.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.mail import mail_admins
+from django.db import IntegrityError, transaction
+
+from . import transitions
+from .backends.base import (
+    ConfigurationError,
+    OutOfCreditsError,
+    RateLimitedError,
+    TransientError,
+    TryOnBackend,
+)
+from .conf import tryon_settings
+from .models import DownReason, JobStatus, ProviderHealth, ProviderState, TryOnJob
+
+logger = logging.getLogger("django_tryon.failover")
+
+#: (connect, read) timeouts of a probe: a worker's pass waits on it.
+PROBE_TIMEOUTS = (2.0, 5.0)
+#: What each refusal means for the provider that made it.
+REFUSALS: tuple[tuple[type[BaseException], str], ...] = (
+    (OutOfCreditsError, DownReason.OUT_OF_CREDITS),
+    (ConfigurationError, DownReason.CONFIGURATION),
+)
+#: Staff's words for why a provider is down, in logs and mails.
+REASON_WORDS = {
+    DownReason.OUT_OF_CREDITS: "is out of credits (top the account up)",
+    DownReason.CONFIGURATION: "refused the API key (check its key and account)",
+    DownReason.UNAVAILABLE: "has failed for longer than TRYON['FAILOVER_AFTER']",
+}
+
+
+def refusal_reason(err: BaseException | None) -> str:
+    """The :class:`~.models.DownReason` a provider's refusal means, or ``""``."""
+    return next((reason for kind, reason in REFUSALS if isinstance(err, kind)), "")
+
+
+def counts_as_failure(err: BaseException | None) -> bool:
+    """Whether ``err``, raised by a call to a provider, says the provider is failing.
+
+    A 429 asks to slow down: the provider is there. Errors of the result's
+    download are the download's (:mod:`django_tryon.results`), not the API's.
+    """
+    from .results import InvalidResultError, ResultDownloadError
+
+    return (
+        isinstance(err, TransientError)
+        and not isinstance(err, (RateLimitedError, ResultDownloadError, InvalidResultError))
+        and not refusal_reason(err)
+    )
+
+
+class ProviderChain:
+    """The primary backend and its fallbacks, and which of them new jobs go to.
+
+    ``backends`` are in order, each with its own ``provider_name`` (the system
+    checks refuse two of one name: a job names its provider by it). ``probes``
+    are the same providers built with short timeouts, for :meth:`probe`
+    (default: ``backends``). One instance per worker process; the state it
+    acts on is in the database, read by :meth:`refresh`.
+    """
+
+    def __init__(
+        self,
+        backends: Sequence[TryOnBackend],
+        *,
+        probes: Sequence[TryOnBackend] | None = None,
+    ):
+        if not backends:
+            raise ValueError("A provider chain needs at least one backend.")
+        self.backends = list(backends)
+        self.primary = self.backends[0]
+        self.by_name = {backend.provider_name: backend for backend in self.backends}
+        self.probes = {
+            backend.provider_name: probe
+            for backend, probe in zip(self.backends, probes or self.backends, strict=True)
+        }
+        #: The rows as last read, by provider name (none: up, never failed).
+        self.health: dict[str, ProviderHealth] = {}
+
+    @property
+    def failover(self) -> bool:
+        """Whether there is anywhere to switch to (without fallbacks nothing is kept)."""
+        return len(self.backends) > 1
+
+    # Which provider ----------------------------------------------------------------
+
+    def backend_for(self, job: TryOnJob) -> TryOnBackend | None:
+        """The backend that holds ``job``'s task, or may (its ``provider``); the primary
+        for a job that names none; ``None`` if the one it names is not configured."""
+        if not job.provider:
+            return self.primary
+        return self.by_name.get(job.provider)
+
+    def is_up(self, name: str) -> bool:
+        row = self.health.get(name)
+        return row is None or row.state == ProviderState.UP
+
+    def choose(self) -> TryOnBackend:
+        """The backend new jobs go to now (see the module's rules)."""
+        for backend in self.backends:
+            if self.is_up(backend.provider_name):
+                return backend
+        for backend in self.backends:
+            if self.health[backend.provider_name].reason == DownReason.UNAVAILABLE:
+                return backend
+        return self.primary
+
+    def next_up_after(self, name: str) -> TryOnBackend | None:
+        """The first provider up other than ``name``, or ``None``."""
+        return next(
+            (b for b in self.backends if b.provider_name != name and self.is_up(b.provider_name)),
+            None,
+        )
+
+    # Reading and writing the shared state -------------------------------------------
+
+    def refresh(self) -> None:
+        """Read every provider's row (one query): what the other workers decided."""
+        if not self.failover:
+            return
+        self.health = {
+            row.provider: row for row in ProviderHealth.objects.filter(provider__in=self.by_name)
+        }
+
+    def _row(self, name: str, now: datetime) -> ProviderHealth:
+        row = self.health.get(name)
+        if row is None:
+            try:
+                with transaction.atomic():
+                    row, _created = ProviderHealth.objects.get_or_create(
+                        provider=name, defaults={"changed_at": now}
+                    )
+            except IntegrityError:  # another worker made it meanwhile
+                row = ProviderHealth.objects.get(provider=name)
+            self.health[name] = row
+        return row
+
+    def answered(self, name: str, now: datetime) -> None:
+        """A call to ``name`` was answered: a run of transient failures, if any, ends."""
+        row = self.health.get(name)
+        if not self.failover or row is None or row.failing_since is None:
+            return
+        ProviderHealth.objects.filter(pk=row.pk, failing_since__isnull=False).update(
+            failing_since=None
+        )
+        row.failing_since = None
+
+    def failed(self, name: str, err: BaseException | None, now: datetime) -> bool:
+        """A call to ``name`` raised ``err``: count it; return whether the provider
+        went down because of it (then new jobs go elsewhere)."""
+        if not self.failover or name not in self.by_name:
+            return False
+        reason = refusal_reason(err)
+        if reason:
+            return self._switch_away(name, reason, err, now)
+        if not counts_as_failure(err):
+            return False
+        row = self._row(name, now)
+        window = timedelta(seconds=float(tryon_settings.FAILOVER_AFTER))
+        # A run of failures starts again after a quiet spell as long as the window:
+        # two blips an hour apart are not an hour of failing.
+        fresh = row.last_failure_at is None or row.last_failure_at < now - window
+        if row.failing_since is None or fresh:
+            row.failing_since = now
+        row.last_failure_at = now
+        ProviderHealth.objects.filter(pk=row.pk).update(
+            failing_since=row.failing_since, last_failure_at=now
+        )
+        if now - row.failing_since >= window and row.state == ProviderState.UP:
+            return self._switch_away(name, DownReason.UNAVAILABLE, err, now)
+        return False
+
+    def _switch_away(self, name: str, reason: str, err: Any, now: datetime) -> bool:
+        row = self._row(name, now)
+        detail = transitions.error_detail(err)
+        next_probe = now + timedelta(seconds=float(tryon_settings.FAILOVER_PROBE_INTERVAL))
+        switched = ProviderHealth.objects.filter(pk=row.pk, state=ProviderState.UP).update(
+            state=ProviderState.DOWN,
+            reason=reason,
+            detail=detail,
+            changed_at=now,
+            next_probe_at=next_probe,
+        )
+        row.state, row.reason, row.detail = ProviderState.DOWN, reason, detail
+        if switched:
+            row.changed_at, row.next_probe_at = now, next_probe
+            self._announce_down(name, reason, detail, now)
+        return bool(switched)
+
+    def _announce_down(self, name: str, reason: str, detail: str, now: datetime) -> None:
+        successor = self.next_up_after(name)
+        where = (
+            f"new try-ons go to {successor.provider_name}"
+            if successor is not None
+            else "no other provider is up: new try-ons fail as they would without failover"
+        )
+        message = (
+            f"The try-on provider {name} {REASON_WORDS[DownReason(reason)]}: {where}. "
+            f"Jobs already at {name} stay there. It is checked again every "
+            f"{float(tryon_settings.FAILOVER_PROBE_INTERVAL):g} s and takes new try-ons "
+            f"again once it answers. The provider said: {detail}"
+        )
+        logger.error(message)
+        mail_admins(f"Virtual try-on: {name} is down, switched over", message, fail_silently=True)
+        if successor is not None:
+            # Jobs waiting for a retry at the provider that went down go now.
+            waiting = TryOnJob.objects.filter(
+                status=JobStatus.PENDING, provider="", next_attempt_at__gt=now
+            ).values_list("pk", flat=True)
+            transitions.apply(
+                list(waiting),
+                transitions.made_due(now),
+                now=now,
+                expected=[JobStatus.PENDING],
+                provider="",
+            )
+
+    # Switching back -----------------------------------------------------------------
+
+    def probe(self, now: datetime) -> list[str]:
+        """Ask each provider that is down and due for a check whether it is back; return
+        the names of those put up again. One worker checks each one per interval."""
+        if not self.failover:
+            return []
+        back = []
+        interval = timedelta(seconds=float(tryon_settings.FAILOVER_PROBE_INTERVAL))
+        for name, row in list(self.health.items()):
+            due = row.next_probe_at is None or row.next_probe_at <= now
+            if row.state != ProviderState.DOWN or not due or name not in self.probes:
+                continue
+            claimed = (
+                ProviderHealth.objects.filter(pk=row.pk, state=ProviderState.DOWN)
+                .filter(next_probe_at=row.next_probe_at)
+                .update(next_probe_at=now + interval)
+            )
+            row.next_probe_at = now + interval
+            if not claimed:
+                continue  # another worker checks it this time
+            problem = self._check(self.probes[name])
+            if problem:
+                ProviderHealth.objects.filter(pk=row.pk).update(detail=problem)
+                row.detail = problem
+                logger.info("Provider %s is still down: %s", name, problem)
+                continue
+            if self._switch_back(name, row, now):
+                back.append(name)
+        return back
+
+    @staticmethod
+    def _check(backend: TryOnBackend) -> str:
+        """Why ``backend`` cannot take new jobs yet, or ``""`` if it can."""
+        try:
+            credits = backend.credits()
+        except Exception as err:  # any fault: still down, and the worker goes on
+            return transitions.error_detail(err)
+        if credits is not None and credits.remaining <= 0:
+            return f"The provider reports {credits.remaining:g} credits."
+        return ""
+
+    def _switch_back(self, name: str, row: ProviderHealth, now: datetime) -> bool:
+        switched = ProviderHealth.objects.filter(pk=row.pk, state=ProviderState.DOWN).update(
+            state=ProviderState.UP,
+            reason="",
+            detail="",
+            changed_at=now,
+            failing_since=None,
+            last_failure_at=None,
+            next_probe_at=None,
+        )
+        row.state, row.reason, row.detail, row.changed_at = ProviderState.UP, "", "", now
+        row.failing_since = row.last_failure_at = row.next_probe_at = None
+        if switched:
+            message = (
+                f"The try-on provider {name} answers again: new try-ons go to "
+                f"{self.choose().provider_name}."
+            )
+            logger.warning(message)
+            mail_admins(f"Virtual try-on: {name} is back", message, fail_silently=True)
+        return bool(switched)
