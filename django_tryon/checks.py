@@ -13,6 +13,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
+from .backends import FALLBACK_KEYS, fallback_class
 from .conf import DEFAULTS, tryon_settings
 from .redaction import api_key
 
@@ -33,6 +34,8 @@ POSITIVE_NUMBERS = (
     "INTAKE_MAX_DECODED_BYTES",
     "INTAKE_MAX_PARALLEL_DECODES",
     "WEBHOOK_FALLBACK_INTERVAL",
+    "FAILOVER_AFTER",
+    "FAILOVER_PROBE_INTERVAL",
 )
 NON_NEGATIVE_NUMBERS = (
     "POLL_INTERVAL",
@@ -208,14 +211,19 @@ def check_backend(app_configs, **kwargs):
 @tryon_check(Tags.security)
 def check_base_url(app_configs, **kwargs):
     """E004, W001: the provider's address is http(s), and https off loopback."""
-    url = tryon_settings.BASE_URL
-    if url is None:  # the backend's own address
+    return base_url_messages(tryon_settings.BASE_URL, "TRYON['BASE_URL']")
+
+
+def base_url_messages(url, name):
+    """E004, W001 for the provider address ``url``, the setting ``name`` (``None``: the
+    backend's own address, nothing to say)."""
+    if url is None:
         return []
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
         return [
             Error(
-                f"TRYON['BASE_URL'] is {url!r}, which is not an http(s) URL.",
+                f"{name} is {url!r}, which is not an http(s) URL.",
                 hint="Set it to the provider's address (such as the sandbox's, "
                 "'http://127.0.0.1:8765'), or remove it to use the backend's own.",
                 id="django_tryon.E004",
@@ -224,13 +232,100 @@ def check_base_url(app_configs, **kwargs):
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         return [
             Warning(
-                f"TRYON['BASE_URL'] ({url}) is plain http: the API key and "
+                f"{name} ({url}) is plain http: the API key and "
                 "shoppers' photos would cross the network unencrypted.",
                 hint="Use https, except for a sandbox on loopback.",
                 id="django_tryon.W001",
             )
         ]
     return []
+
+
+@tryon_check()
+def check_fallback_backends(app_configs, **kwargs):
+    """E030 to E033: each of ``FALLBACK_BACKENDS`` is a backend that can be built, with
+    its key and valid options, and no two providers of the chain share a name (a
+    job names the provider that holds it by that name)."""
+    entries = tryon_settings.FALLBACK_BACKENDS
+    if not entries:
+        return []
+    if not isinstance(entries, (list, tuple)):
+        return [
+            Error(
+                f"TRYON['FALLBACK_BACKENDS'] is {entries!r}; it must be a list of dicts.",
+                hint="For example [{'BACKEND': 'django_tryon.backends.fashn.FashnBackend', "
+                "'API_KEY': os.environ['FASHN_API_KEY']}]; see docs/providers.md.",
+                id="django_tryon.E030",
+            )
+        ]
+    errors = []
+    try:
+        names = [tryon_settings.import_path("BACKEND").provider_name]
+    except ImproperlyConfigured:
+        names = []  # E003 says why
+    for position, entry in enumerate(entries, start=1):
+        errors += _fallback_messages(entry, position, names)
+    return errors
+
+
+def _fallback_messages(entry, position, names):
+    """The problems of one entry of ``FALLBACK_BACKENDS``; its provider joins ``names``."""
+    name = f"TRYON['FALLBACK_BACKENDS'][{position - 1}]"
+    try:
+        backend_class = fallback_class(entry, position)
+    except ImproperlyConfigured as err:
+        return [
+            Error(
+                str(err),
+                hint="Each entry is {'BACKEND': <dotted path>, 'API_KEY': ..., "
+                "'BASE_URL': ... (optional), 'OPTIONS': {...} (optional)}.",
+                id="django_tryon.E030",
+            )
+        ]
+    errors = [
+        Error(
+            f"{name} has the key {key!r}, which a fallback does not take.",
+            hint=f"Its keys: {', '.join(FALLBACK_KEYS)}.",
+            id="django_tryon.E030",
+        )
+        for key in sorted(set(entry) - set(FALLBACK_KEYS), key=str)
+    ]
+    if getattr(backend_class, "requires_api_key", False) and not entry.get("API_KEY"):
+        errors.append(
+            Error(
+                f"{name} ({entry['BACKEND']}) needs an API key.",
+                hint=f"Set {name}['API_KEY'] to that provider's own key: a fallback never "
+                "uses TRYON['API_KEY'].",
+                id="django_tryon.E031",
+            )
+        )
+    option_problems = getattr(backend_class, "option_problems", None)
+    if option_problems is not None:
+        known = sorted(getattr(backend_class, "known_options", {}))
+        options_name = f"{name}['OPTIONS']"
+        errors += [
+            Error(
+                problem.replace("TRYON['OPTIONS']", options_name),
+                hint=f"{backend_class.__name__}'s options: {', '.join(known) or 'none'}; "
+                "see docs/providers.md.",
+                id="django_tryon.E032",
+            )
+            for problem in option_problems(entry.get("OPTIONS") or {})
+        ]
+    provider = getattr(backend_class, "provider_name", "")
+    if provider in names:
+        errors.append(
+            Error(
+                f"{name} is a second {provider!r} backend: each provider may appear once "
+                "in TRYON['BACKEND'] and TRYON['FALLBACK_BACKENDS'].",
+                hint="A job records the name of the provider that holds its task, and is "
+                "asked for there: two accounts of one provider cannot be told apart. "
+                "Remove one of them.",
+                id="django_tryon.E033",
+            )
+        )
+    names.append(provider)
+    return errors + base_url_messages(entry.get("BASE_URL"), f"{name}['BASE_URL']")
 
 
 @tryon_check(Tags.files)

@@ -1,0 +1,436 @@
+"""Failover between providers: the switching rules, with a worker over two loopback fakes
+(the primary speaking AILabAPI's protocol, the fallback FASHN's)."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from django_tryon import transitions
+from django_tryon.backends import get_backends, get_fallback_backends
+from django_tryon.backends.ailab import AILabBackend
+from django_tryon.backends.base import (
+    ConfigurationError,
+    Credits,
+    InvalidResponseError,
+    OutOfCreditsError,
+    ProviderConnectionError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from django_tryon.failover import ProviderChain, counts_as_failure
+from django_tryon.models import ProviderHealth, TryOnJob
+from django_tryon.results import ResultDownloadError
+from django_tryon.worker import Worker
+from tests import contract
+from tests.fake_provider import DROP, FakeProvider
+
+FASHN = "django_tryon.backends.fashn.FashnBackend"
+
+
+@pytest.fixture
+def fallback():
+    """The fallback provider: a scripted FASHN stand-in on loopback."""
+    fake = FakeProvider(contract.FASHN).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def tryon(settings, provider, fallback):
+    settings.ADMINS = [("Staff", "staff@example.com")]
+    settings.TRYON = {
+        "API_KEY": "primary-key",
+        "BASE_URL": provider.url,
+        "FALLBACK_BACKENDS": [
+            {"BACKEND": FASHN, "API_KEY": "fallback-key", "BASE_URL": fallback.url}
+        ],
+        "POLL_INTERVAL": 0,
+        "RETRY_BACKOFF": 0,
+        "MAX_ATTEMPTS": 3,
+        "CONCURRENCY": 2,
+        "READ_TIMEOUT": 5,
+        "IDLE_INTERVAL": 60,
+        "FAILOVER_AFTER": 60,
+        "FAILOVER_PROBE_INTERVAL": 30,
+    }
+    return settings.TRYON
+
+
+class Clock:
+    """The worker's clock, moved by the test. It starts a minute ahead, so that the
+    jobs a test makes are due whenever the test makes them."""
+
+    def __init__(self):
+        self.now = timezone.now() + timedelta(minutes=1)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def worker(tryon, clock):
+    with Worker(worker_id="w", clock=clock) as worker:
+        yield worker
+
+
+def refreshed(job):
+    job.refresh_from_db()
+    return job
+
+
+def health(name):
+    return ProviderHealth.objects.filter(provider=name).first()
+
+
+# Refusals: out of credits, key refused ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("refusal", "reason"), [("out_of_credits", "out_of_credits"), ("bad_key", "configuration")]
+)
+def test_a_submit_the_primary_refuses_goes_to_the_fallback_paid_once(
+    worker, provider, fallback, make_job, refusal, reason
+):
+    job = make_job()
+    provider.script_submit(contract.AILAB.api_error(refusal))
+
+    report = worker.run_pass()
+    job = refreshed(job)
+    # Refused with an answer: no task exists, nothing was charged. The job is not
+    # failed, nor counted as an attempt: it goes where new jobs go now.
+    assert report.rerouted == 1
+    assert (job.status, job.provider, job.attempts, job.error_code) == ("pending", "", 0, "")
+    assert job.error_detail  # staff can read why it moved
+    row = health("ailabapi")
+    assert (row.state, row.reason) == ("down", reason)
+
+    worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.provider) == ("queued", "fashn")
+    worker.run_pass()
+    assert refreshed(job).status == "succeeded"
+    # One submit each: the primary's refusal, the fallback's task. Never two tasks.
+    assert len(provider.submits) == 1
+    assert len(fallback.submits) == 1
+    assert fallback.submits[0][0]["Authorization"] == "Bearer fallback-key"
+    assert fallback.queries == ["task-1"]
+
+
+def test_the_switch_is_told_to_staff_once(worker, provider, make_job, caplog):
+    make_job(), make_job()
+    provider.script_submit(
+        contract.AILAB.api_error("out_of_credits"), contract.AILAB.api_error("out_of_credits")
+    )
+    with caplog.at_level("ERROR", logger="django_tryon.failover"):
+        worker.run_pass()
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject.endswith("ailabapi is down, switched over")
+    assert "new try-ons go to fashn" in mail.outbox[0].body
+    assert "primary-key" not in mail.outbox[0].body
+    assert [r.getMessage() for r in caplog.records if "is out of credits" in r.getMessage()]
+
+
+def test_jobs_at_the_primary_stay_there(worker, provider, fallback, make_job):
+    first = make_job()
+    provider.script_query("task-1", (200, contract.query_answer(1)))
+    worker.run_pass()
+    assert refreshed(first).provider_task_id == "task-1"
+
+    # The primary runs out: the next job goes to the fallback; the first one's
+    # task is still asked for where it is.
+    second = make_job()
+    provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+    worker.run_pass()
+    worker.run_pass()
+    worker.run_pass()
+    first, second = refreshed(first), refreshed(second)
+    assert (first.status, first.provider) == ("succeeded", "ailabapi")
+    assert (second.status, second.provider) == ("succeeded", "fashn")
+    assert provider.queries == ["task-1", "task-1"]
+    assert fallback.queries == ["task-1"]  # the fallback's own first task id
+    assert len(provider.submits) == 2 and len(fallback.submits) == 1
+
+
+def test_with_no_provider_up_a_refused_job_fails_as_without_failover(
+    worker, provider, fallback, make_job
+):
+    job = make_job()
+    provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+    fallback.script_submit(contract.FASHN.api_error("out_of_credits"))
+    worker.run_pass()
+    worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.error_code, job.provider) == ("failed", "out_of_credits", "fashn")
+    assert len(provider.submits) == 1 and len(fallback.submits) == 1
+    assert {row.provider: row.state for row in ProviderHealth.objects.all()} == {
+        "ailabapi": "down",
+        "fashn": "down",
+    }
+    # Nothing is up: the next job goes to the primary, and ends as it would alone.
+    late = make_job()
+    provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+    worker.run_pass()
+    assert refreshed(late).error_code == "out_of_credits"
+    assert len(provider.submits) == 2 and len(fallback.submits) == 1
+
+
+# Transient failures ----------------------------------------------------------------
+
+
+def test_transient_failures_switch_only_after_failover_after(
+    worker, provider, fallback, make_job, clock
+):
+    job = make_job()
+    unavailable = contract.AILAB.api_error("unavailable")  # a JSON 500: surely no task
+    provider.script_submit(unavailable, unavailable, unavailable)
+    worker.run_pass()
+    assert health("ailabapi").state == "up"
+    clock.advance(30)
+    worker.run_pass()
+    assert health("ailabapi").state == "up"
+    job = refreshed(job)
+    assert (job.status, job.attempts, job.provider) == ("pending", 2, "")
+
+    clock.advance(31)  # 61 s of failing, nothing answered in between
+    worker.run_pass()
+    row = health("ailabapi")
+    assert (row.state, row.reason) == ("down", "unavailable")
+    assert "PROCESSING_FAILURE" in row.detail
+    job = refreshed(job)
+    assert job.status == "failed"  # its third attempt: MAX_ATTEMPTS
+    late = make_job()
+    worker.run_pass()
+    assert refreshed(late).provider == "fashn"
+    assert len(provider.submits) == 3 and len(fallback.submits) == 1
+
+
+def test_an_answered_call_ends_a_run_of_failures(worker, provider, make_job, clock):
+    first = make_job()
+    provider.script_submit(contract.AILAB.api_error("unavailable"))
+    worker.run_pass()
+    assert health("ailabapi").failing_since is not None
+    clock.advance(10)
+    worker.run_pass()  # the retry is answered
+    assert refreshed(first).status == "queued"
+    assert health("ailabapi").failing_since is None
+    second = make_job()
+    provider.script_submit(contract.AILAB.api_error("unavailable"))
+    clock.advance(55)
+    worker.run_pass()
+    clock.advance(10)
+    provider.script_submit(contract.AILAB.api_error("unavailable"))
+    worker.run_pass()
+    # 75 s since the first failure, but a call was answered meanwhile.
+    assert health("ailabapi").state == "up"
+    assert refreshed(second).attempts == 2
+
+
+def test_failures_far_apart_are_no_run(worker, provider, make_job, clock):
+    job = make_job()
+    provider.script_submit(*[contract.AILAB.api_error("unavailable")] * 2)
+    worker.run_pass()
+    clock.advance(120)  # quiet for longer than FAILOVER_AFTER: a blip, then another
+    worker.run_pass()
+    assert health("ailabapi").state == "up"
+    assert refreshed(job).attempts == 2
+
+
+def test_a_submit_in_doubt_is_sent_again_only_where_it_went(
+    tryon, settings, provider, fallback, make_job, clock
+):
+    settings.TRYON = {**tryon, "RESUBMIT_INTERRUPTED": True}
+    job = make_job()
+    provider.script_submit(DROP)  # the request went out: a task may exist
+    with Worker(worker_id="w", clock=clock) as worker:
+        worker.run_pass()
+        job = refreshed(job)
+        assert (job.status, job.provider, job.attempts) == ("pending", "ailabapi", 1)
+
+        # Meanwhile the primary is found out of credits: new jobs go elsewhere,
+        # but this one may have a task at the primary, so it is sent there only.
+        other = make_job(next_attempt_at=clock.now - timedelta(seconds=1))
+        provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+        TryOnJob.objects.filter(pk=job.pk).update(next_attempt_at=clock.now + timedelta(hours=1))
+        worker.run_pass()
+        assert health("ailabapi").state == "down"
+        worker.run_pass()
+        assert refreshed(other).provider == "fashn"
+
+        TryOnJob.objects.filter(pk=job.pk).update(next_attempt_at=clock.now)
+        provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+        worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.error_code, job.provider) == ("failed", "out_of_credits", "ailabapi")
+    assert len(fallback.submits) == 1  # the other job's only
+
+
+def test_an_interrupted_submit_names_its_provider(worker, provider, make_job, clock):
+    # The mark that precedes a submit says where it goes: a worker that dies
+    # before the answer leaves the job naming the provider that may hold a task.
+    job = make_job()
+    provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+    worker.run_pass()
+    job = refreshed(job)
+    TryOnJob.objects.filter(pk=job.pk).update(
+        submit_started_at=clock.now, provider="fashn", next_attempt_at=clock.now
+    )
+    worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.error_code, job.provider) == ("failed", "submit_interrupted", "fashn")
+
+
+def test_a_job_at_a_provider_no_longer_configured_ends_with_a_reason(worker, make_job, clock):
+    job = make_job(status="queued", provider="vertex", provider_task_id="t-9")
+    worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.error_code) == ("failed", "configuration")
+    assert "'vertex', which is no longer configured" in job.error_detail
+
+
+def test_a_429_leaves_a_job_free_to_go_elsewhere(worker, provider, make_job):
+    job = make_job()
+    provider.script_submit(contract.AILAB.api_error("rate_limited"))
+    worker.run_pass()
+    job = refreshed(job)
+    assert (job.status, job.provider) == ("pending", "")
+    assert health("ailabapi") is None  # a 429 is no failure: nothing recorded
+
+
+# Switching back --------------------------------------------------------------------
+
+
+def test_the_primary_takes_new_jobs_again_once_its_check_answers(
+    worker, provider, fallback, make_job, clock
+):
+    provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+    first = make_job()
+    worker.run_pass()
+    worker.run_pass()
+    assert refreshed(first).provider == "fashn"
+    mail.outbox.clear()
+
+    provider.credits = 0
+    clock.advance(31)
+    second = make_job()
+    worker.run_pass()
+    row = health("ailabapi")
+    assert (row.state, row.detail) == ("down", "The provider reports 0 credits.")
+    assert refreshed(second).provider == "fashn"
+
+    provider.credits = 500  # topped up
+    clock.advance(10)
+    third = make_job()
+    worker.run_pass()  # the next check is not due yet
+    assert refreshed(third).provider == "fashn"
+    clock.advance(21)
+    fourth = make_job()
+    worker.run_pass()
+    assert health("ailabapi").state == "up"
+    assert refreshed(fourth).provider == "ailabapi"
+    assert [message.subject for message in mail.outbox] == ["[Django] Virtual try-on: ailabapi is back"]
+
+
+def test_one_worker_checks_a_provider_per_interval(tryon, clock, db):
+    now = clock()
+    primary, fallback = get_backends()
+    calls = []
+
+    class Probe(AILabBackend):
+        def credits(self):
+            calls.append(self)
+            return Credits(remaining=0)
+
+    probes = [Probe(), fallback]
+    first = ProviderChain([primary, fallback], probes=probes)
+    second = ProviderChain([primary, fallback], probes=probes)
+    first.failed("ailabapi", OutOfCreditsError("none left"), now)
+    for chain in (first, second):
+        chain.refresh()
+    later = now + timedelta(seconds=31)
+    first.probe(later)
+    second.probe(later)
+    assert len(calls) == 1
+
+
+# The rules, on their own ------------------------------------------------------------
+
+
+def test_of_two_workers_seeing_one_refusal_one_records_the_switch(tryon, clock, db):
+    now = clock()
+    chains = [ProviderChain(get_backends()) for _ in range(2)]
+    for chain in chains:
+        chain.refresh()
+    results = [chain.failed("ailabapi", OutOfCreditsError("none"), now) for chain in chains]
+    assert sorted(results) == [False, True]
+    assert len(mail.outbox) == 1
+    for chain in chains:
+        chain.refresh()
+        assert chain.choose().provider_name == "fashn"
+
+
+@pytest.mark.parametrize(
+    ("err", "counts"),
+    [
+        (ProviderUnavailableError("503"), True),
+        (ProviderConnectionError("refused"), True),
+        (InvalidResponseError("not JSON"), True),
+        (RateLimitedError("slow down"), False),
+        (ResultDownloadError("the CDN"), False),
+        (OutOfCreditsError("none"), False),  # a refusal: switches at once instead
+        (ConfigurationError("bad key"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_what_counts_as_a_provider_failing(err, counts):
+    assert counts_as_failure(err) is counts
+
+
+def test_without_fallbacks_no_state_is_kept(settings, provider, clock, db):
+    settings.TRYON = {"API_KEY": "k", "BASE_URL": provider.url}
+    chain = ProviderChain(get_backends())
+    assert not chain.failover
+    assert chain.failed("ailabapi", OutOfCreditsError("none"), clock()) is False
+    assert not ProviderHealth.objects.exists()
+    assert chain.choose() is chain.primary
+
+
+def test_a_fallback_never_inherits_the_primary_key_or_address(settings):
+    settings.TRYON = {
+        "API_KEY": "primary-key",
+        "BASE_URL": "http://127.0.0.1:9",
+        "OPTIONS": {"mode": "quality"},
+        "FALLBACK_BACKENDS": [{"BACKEND": FASHN, "API_KEY": "fallback-key"}],
+    }
+    (fashn,) = get_fallback_backends()
+    assert (fashn.api_key, fashn.base_url) == ("fallback-key", "https://api.fashn.ai")
+    assert fashn.options["mode"] == "balanced"
+
+
+def test_staff_retrying_a_job_send_it_where_new_jobs_go_unless_its_submit_was_in_doubt(
+    make_job,
+):
+    now = timezone.now()
+    plain = make_job(status="failed", error_code="task_failed", provider="ailabapi")
+    in_doubt = make_job(status="failed", error_code="submit_interrupted", provider="ailabapi")
+    transitions.apply([plain.pk, in_doubt.pk], transitions.sent_back(now), now=now)
+    assert refreshed(plain).provider == ""
+    assert refreshed(in_doubt).provider == "ailabapi"
+    assert {refreshed(plain).status, refreshed(in_doubt).status} == {"pending"}
+
+
+def test_the_worker_names_its_fallbacks_at_start(worker, fallback):
+    described = worker.describe()
+    assert f"fallback fashn (django_tryon.backends.fashn.FashnBackend) at {fallback.url}" in (
+        described
+    )
+    assert "fallback-key" not in described
