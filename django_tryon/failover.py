@@ -31,15 +31,20 @@ one changes the row, and that one logs the switch and mails the site's admins.
 A chain of one provider (no fallbacks) keeps no state at all.
 """
 
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
 
 from . import transitions
+from .backends import fallback_class
 from .backends.base import (
     ConfigurationError,
     OutOfCreditsError,
@@ -87,6 +92,19 @@ def counts_as_failure(err: BaseException | None) -> bool:
     )
 
 
+def serving(names: Sequence[str], health: dict[str, ProviderHealth]) -> str:
+    """Of the providers ``names`` (in order), the one new jobs go to, given their
+    ``health`` rows: the first up; else the first down for failing; else the first."""
+    for name in names:
+        row = health.get(name)
+        if row is None or row.state == ProviderState.UP:
+            return name
+    for name in names:
+        if health[name].reason == DownReason.UNAVAILABLE:
+            return name
+    return names[0]
+
+
 class ProviderChain:
     """The primary backend and its fallbacks, and which of them new jobs go to.
 
@@ -114,6 +132,7 @@ class ProviderChain:
         }
         #: The rows as last read, by provider name (none: up, never failed).
         self.health: dict[str, ProviderHealth] = {}
+        self._idle_checked_at: float | None = None  # time.monotonic()
 
     @property
     def failover(self) -> bool:
@@ -135,13 +154,7 @@ class ProviderChain:
 
     def choose(self) -> TryOnBackend:
         """The backend new jobs go to now (see the module's rules)."""
-        for backend in self.backends:
-            if self.is_up(backend.provider_name):
-                return backend
-        for backend in self.backends:
-            if self.health[backend.provider_name].reason == DownReason.UNAVAILABLE:
-                return backend
-        return self.primary
+        return self.by_name[serving(list(self.by_name), self.health)]
 
     def next_up_after(self, name: str) -> TryOnBackend | None:
         """The first provider up other than ``name``, or ``None``."""
@@ -255,6 +268,22 @@ class ProviderChain:
 
     # Switching back -----------------------------------------------------------------
 
+    def check_while_idle(self, now: datetime) -> None:
+        """With no job to move, still check the providers that are down, at most once
+        per ``FAILOVER_PROBE_INTERVAL``: staff see a provider back as soon as it is,
+        not when the next shopper comes."""
+        if not self.failover:
+            return
+        interval = float(tryon_settings.FAILOVER_PROBE_INTERVAL)
+        if (
+            self._idle_checked_at is not None
+            and time.monotonic() - self._idle_checked_at < interval
+        ):
+            return
+        self._idle_checked_at = time.monotonic()
+        self.refresh()
+        self.probe(now)
+
     def probe(self, now: datetime) -> list[str]:
         """Ask each provider that is down and due for a check whether it is back; return
         the names of those put up again. One worker checks each one per interval."""
@@ -315,3 +344,69 @@ class ProviderChain:
             logger.warning(message)
             mail_admins(f"Virtual try-on: {name} is back", message, fail_silently=True)
         return bool(switched)
+
+
+# What staff see ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    """One configured provider as the admin overview shows it."""
+
+    name: str
+    #: 0 for the primary, then each fallback's place (1, 2, ...).
+    position: int
+    up: bool
+    #: Whether new jobs go to it now.
+    serving: bool
+    reason: str = ""
+    #: When it went down (or came back).
+    changed_at: datetime | None = None
+    detail: str = ""
+    next_check_at: datetime | None = None
+
+    @property
+    def reason_label(self) -> str:
+        return str(DownReason(self.reason).label) if self.reason else ""
+
+
+def configured_names() -> list[str]:
+    """The provider names of ``BACKEND`` and ``FALLBACK_BACKENDS``, in order, without
+    building any backend (those that cannot be imported are left out: the system
+    checks name them)."""
+    names = []
+    with contextlib.suppress(ImproperlyConfigured):
+        names.append(tryon_settings.import_path("BACKEND").provider_name)
+    entries = tryon_settings.FALLBACK_BACKENDS
+    for position, entry in enumerate(entries if isinstance(entries, (list, tuple)) else ()):
+        try:
+            names.append(fallback_class(entry, position + 1).provider_name)
+        except ImproperlyConfigured:
+            continue
+    return list(dict.fromkeys(names))
+
+
+def status() -> list[ProviderStatus]:
+    """Every configured provider, in order, with its state as the workers recorded it."""
+    names = configured_names()
+    if not names:
+        return []
+    health = {row.provider: row for row in ProviderHealth.objects.filter(provider__in=names)}
+    chosen = serving(names, health)
+    statuses = []
+    for position, name in enumerate(names):
+        row = health.get(name)
+        up = row is None or row.state == ProviderState.UP
+        statuses.append(
+            ProviderStatus(
+                name=name,
+                position=position,
+                up=up,
+                serving=name == chosen,
+                reason="" if up or row is None else row.reason,
+                changed_at=row.changed_at if row is not None else None,
+                detail="" if row is None else row.detail,
+                next_check_at=None if up or row is None else row.next_probe_at,
+            )
+        )
+    return statuses

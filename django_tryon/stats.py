@@ -144,6 +144,53 @@ def window_figures(jobs, *, label, since):
     )
 
 
+@dataclass(frozen=True)
+class ProviderFigures:
+    """What one provider made of the jobs sent to it within one time window."""
+
+    provider: str
+    jobs: int
+    #: Its part of the jobs sent to any provider in the window (0..1).
+    share: float
+    success_rate: float | None
+    p50: timedelta | None
+    p95: timedelta | None
+
+    @property
+    def share_percent(self):
+        return round(self.share * 100, 1)
+
+    @property
+    def success_percent(self):
+        return None if self.success_rate is None else round(self.success_rate * 100, 1)
+
+
+def provider_figures(jobs, *, since, providers=()):
+    """``{provider: ProviderFigures}`` of the jobs in ``jobs`` created at or after ``since``
+    that went to a provider (``TryOnJob.provider``), with a row for each of
+    ``providers`` (the configured ones) even without jobs."""
+    window = jobs.filter(created_at__gte=since).exclude(provider="")
+    rows = window.order_by().values_list("provider", "status").annotate(n=Count("pk"))
+    counts: dict[str, dict[str, int]] = {name: {} for name in providers}
+    for provider, status, count in rows:
+        counts.setdefault(provider, {})[status] = count
+    sent = sum(sum(by_status.values()) for by_status in counts.values())
+    figures = {}
+    for provider, by_status in counts.items():
+        total = sum(by_status.values())
+        ended = sum(by_status.get(status, 0) for status in ENDED_STATUSES)
+        sample = durations(window.filter(provider=provider)) if total else []
+        figures[provider] = ProviderFigures(
+            provider=provider,
+            jobs=total,
+            share=total / sent if sent else 0.0,
+            success_rate=by_status.get(JobStatus.SUCCEEDED, 0) / ended if ended else None,
+            p50=percentile(sample, 0.50),
+            p95=percentile(sample, 0.95),
+        )
+    return figures
+
+
 def overview(jobs=None, *, now=None):
     """The figures of the last 24 hours and of the last 7 days."""
     jobs = TryOnJob.objects.all() if jobs is None else jobs

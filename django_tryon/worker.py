@@ -347,6 +347,7 @@ class Worker:
         jobs = self._claim(current, job_ids, tryon_settings.BATCH_SIZE)
         if not jobs:
             current.writes.close()
+            self.chain.check_while_idle(current.clock())
             return current.report
         self._refresh_schedule()
         # Where new jobs go: what every worker has recorded, and the checks due.

@@ -1,10 +1,13 @@
 """Failover between providers: the switching rules, with a worker over two loopback fakes
 (the primary speaking AILabAPI's protocol, the fallback FASHN's)."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
+from django.urls import reverse
 from django.utils import timezone
 
 from django_tryon import transitions
@@ -27,6 +30,7 @@ from tests import contract
 from tests.fake_provider import DROP, FakeProvider
 
 FASHN = "django_tryon.backends.fashn.FashnBackend"
+OVERVIEW = "admin:django_tryon_tryonjob_overview"
 
 
 @pytest.fixture
@@ -337,7 +341,9 @@ def test_the_primary_takes_new_jobs_again_once_its_check_answers(
     worker.run_pass()
     assert health("ailabapi").state == "up"
     assert refreshed(fourth).provider == "ailabapi"
-    assert [message.subject for message in mail.outbox] == ["[Django] Virtual try-on: ailabapi is back"]
+    assert [message.subject for message in mail.outbox] == [
+        "[Django] Virtual try-on: ailabapi is back"
+    ]
 
 
 def test_one_worker_checks_a_provider_per_interval(tryon, clock, db):
@@ -434,3 +440,63 @@ def test_the_worker_names_its_fallbacks_at_start(worker, fallback):
         described
     )
     assert "fallback-key" not in described
+
+
+# What staff see ---------------------------------------------------------------------
+
+
+def provider_cells(page, name):
+    """The cells of the providers table's row of ``name``, as text."""
+    match = re.search(rf'<tr id="tryon-provider-{name}">(.*?)</tr>', page, flags=re.S)
+    assert match, f"no row for {name}"
+    return [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip()
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", match.group(1), flags=re.S)
+    ]
+
+
+def test_the_overview_shows_each_provider_and_warns_of_a_switch(
+    admin_client, worker, provider, garment, make_job
+):
+    cache.clear()
+    now = timezone.now()
+    for name, status, seconds in [
+        ("ailabapi", "succeeded", 10),
+        ("ailabapi", "succeeded", 30),
+        ("ailabapi", "failed", None),
+        ("fashn", "succeeded", 8),
+    ]:
+        submitted = now - timedelta(minutes=30)
+        TryOnJob.objects.create(
+            garment=garment,
+            provider=name,
+            status=status,
+            submitted_at=submitted,
+            finished_at=submitted + timedelta(seconds=seconds or 1),
+        )
+    page = admin_client.get(reverse(OVERVIEW)).content.decode()
+    assert 'id="tryon-failover"' not in page
+    assert provider_cells(page, "ailabapi") == [
+        "takes new try-ons",
+        *["3 (75.0 %)", "66.7 %", "20.0 s", "29.0 s"] * 2,
+    ]
+    assert provider_cells(page, "fashn")[:5] == [
+        "standing by",
+        "1 (25.0 %)",
+        "100.0 %",
+        "8.0 s",
+        "8.0 s",
+    ]
+
+    provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+    make_job()
+    worker.run_pass()
+    page = admin_client.get(reverse(OVERVIEW)).content.decode()
+    banner = re.search(r'<ul class="messagelist" id="tryon-failover">(.*?)</ul>', page, re.S)
+    assert banner
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", banner.group(1)))
+    assert "The provider ailabapi is down (out of credits) since" in text
+    assert "new try-ons go to fashn. Jobs already at ailabapi stay there." in text
+    assert "ERROR_NOT_ENOUGH_CREDITS" in text
+    assert provider_cells(page, "ailabapi")[0] == "down: out of credits"
+    assert provider_cells(page, "fashn")[0] == "takes new try-ons"

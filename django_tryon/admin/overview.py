@@ -6,8 +6,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import quota, stats
-from ..models import JobStatus
+from .. import failover, quota, stats
+from ..models import JobStatus, TryOnJob
 from .charts import charts
 from .display import duration
 
@@ -48,6 +48,7 @@ def overview_context(now=None, *, refresh_credits=False):
         "credits": stats.credits_report(refresh=refresh_credits),
         "charts": charts(now),
         "caps": _cap_rows(now),
+        **_provider_rows(windows),
     }
 
 
@@ -65,6 +66,40 @@ def _cap_rows(now):
     return {
         "rows": [(CAP_LABELS[cap.scope], cap) for cap in usage],
         "guests": next(cap for cap in usage if cap.scope == "guests"),
+    }
+
+
+def _provider_rows(windows):
+    """The providers' table (share, success, times per window) and who is down."""
+    statuses = failover.status()
+    names = [provider.name for provider in statuses]
+    per_window = [
+        stats.provider_figures(TryOnJob.objects.all(), since=window.since, providers=names)
+        for window in windows
+    ]
+    seen = list(dict.fromkeys([*names, *(name for figures in per_window for name in figures)]))
+    by_name = {provider.name: provider for provider in statuses}
+    rows = []
+    for name in seen:
+        cells = []
+        for figures in per_window:
+            found = figures.get(name)
+            cells.append(
+                {
+                    "jobs": found.jobs if found else 0,
+                    "share": found.share_percent if found else 0,
+                    "success": found.success_percent if found else None,
+                    "p50": duration(found.p50 if found else None),
+                    "p95": duration(found.p95 if found else None),
+                }
+            )
+        rows.append((name, by_name.get(name), cells))
+    return {
+        "provider_rows": rows,
+        # Staff are warned while new jobs do not go where the settings put them first.
+        "providers_down": [provider for provider in statuses if not provider.up],
+        "serving": next((provider for provider in statuses if provider.serving), None),
+        "failover_configured": len(statuses) > 1,
     }
 
 

@@ -6,6 +6,7 @@ the environment, so one test can start several real processes on the same data:
 - ``TRYON_E2E_DB_NAME``: the test database pytest created (PostgreSQL);
 - ``TRYON_E2E_MEDIA_ROOT``: the test's media folder;
 - ``TRYON_E2E_TRYON``: the ``TRYON`` setting as JSON;
+- ``TRYON_E2E_MAIL_DIR``: where mail to the site's admins is written, one file each;
 - ``TRYON_TEST_REDIS_URL``: the Celery broker.
 """
 
@@ -34,3 +35,9 @@ LOGGING = {
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
     "loggers": {"django_tryon": {"handlers": ["stderr"], "level": "INFO"}},
 }
+
+# Mail to the site's admins (the failover's warnings) lands in files the test reads.
+if os.environ.get("TRYON_E2E_MAIL_DIR"):
+    ADMINS = [("Staff", "staff@example.com")]
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["TRYON_E2E_MAIL_DIR"]
