@@ -251,11 +251,10 @@ def check_fallback_backends(app_configs, **kwargs):
         return []
     if not isinstance(entries, (list, tuple)):
         return [
-            Error(
+            _fallback_shape_error(
                 f"TRYON['FALLBACK_BACKENDS'] is {entries!r}; it must be a list of dicts.",
-                hint="For example [{'BACKEND': 'django_tryon.backends.fashn.FashnBackend', "
+                "For example [{'BACKEND': 'django_tryon.backends.fashn.FashnBackend', "
                 "'API_KEY': os.environ['FASHN_API_KEY']}]; see docs/providers.md.",
-                id="django_tryon.E030",
             )
         ]
     errors = []
@@ -268,6 +267,11 @@ def check_fallback_backends(app_configs, **kwargs):
     return errors
 
 
+def _fallback_shape_error(message, hint):
+    """E030: ``FALLBACK_BACKENDS`` or one of its entries is not of the documented shape."""
+    return Error(message, hint=hint, id="django_tryon.E030")
+
+
 def _fallback_messages(entry, position, names):
     """The problems of one entry of ``FALLBACK_BACKENDS``; its provider joins ``names``."""
     name = f"TRYON['FALLBACK_BACKENDS'][{position - 1}]"
@@ -275,18 +279,16 @@ def _fallback_messages(entry, position, names):
         backend_class = fallback_class(entry, position)
     except ImproperlyConfigured as err:
         return [
-            Error(
+            _fallback_shape_error(
                 str(err),
-                hint="Each entry is {'BACKEND': <dotted path>, 'API_KEY': ..., "
+                "Each entry is {'BACKEND': <dotted path>, 'API_KEY': ..., "
                 "'BASE_URL': ... (optional), 'OPTIONS': {...} (optional)}.",
-                id="django_tryon.E030",
             )
         ]
     errors = [
-        Error(
+        _fallback_shape_error(
             f"{name} has the key {key!r}, which a fallback does not take.",
-            hint=f"Its keys: {', '.join(FALLBACK_KEYS)}.",
-            id="django_tryon.E030",
+            f"Its keys: {', '.join(FALLBACK_KEYS)}.",
         )
         for key in sorted(set(entry) - set(FALLBACK_KEYS), key=str)
     ]

@@ -24,7 +24,7 @@ from django.core.files.storage import InvalidStorageError, storages
 from PIL import Image
 
 from . import callbacks
-from .backends import get_backend
+from .backends import get_backend, get_fallback_backends
 from .backends.base import ConfigurationError, OutOfCreditsError, TransientError, TryOnError
 from .checks import TAG
 from .conf import tryon_settings
@@ -57,7 +57,7 @@ class Finding:
 
 def run_all(site_url=None):
     """Every diagnostic, in the order a shop sets things up."""
-    findings = [check_settings(), check_provider()]
+    findings = [check_settings(), check_provider(), *check_fallbacks()]
     findings += check_storages()
     findings.append(check_media_serving(site_url))
     findings.append(check_result_hosts())
@@ -100,44 +100,72 @@ def check_provider():
             f"The backend {tryon_settings.BACKEND!r} cannot be built: {err}",
             "Fix TRYON['BACKEND'] and its settings (manage.py check says how).",
         )
-    where = f"{backend.provider_name or tryon_settings.BACKEND} at {backend.base_url}"
+    return ask_provider(backend, "provider", "TRYON")
+
+
+def check_fallbacks():
+    """Ask each of ``FALLBACK_BACKENDS`` for its credits, with its own key."""
+    try:
+        fallbacks = get_fallback_backends(connect_timeout=TIMEOUT[0], read_timeout=TIMEOUT[1])
+    except (ImproperlyConfigured, TypeError, ValueError) as err:
+        return [
+            Finding(
+                "fallbacks",
+                FAILED,
+                f"TRYON['FALLBACK_BACKENDS'] cannot be built: {err}",
+                "Fix TRYON['FALLBACK_BACKENDS'] (manage.py check says how).",
+            )
+        ]
+    return [
+        ask_provider(
+            backend, f"fallback {backend.provider_name}", f"TRYON['FALLBACK_BACKENDS'][{index}]"
+        )
+        for index, backend in enumerate(fallbacks)
+    ]
+
+
+def ask_provider(backend, name, setting):
+    """The finding ``name`` of ``backend``'s credits query (``setting``: where its key
+    and address are set, for the hints); the backend is closed after."""
+    where = f"{backend.provider_name or type(backend).__name__} at {backend.base_url}"
     try:
         answer = backend.credits()
     except ConfigurationError as err:
         return Finding(
-            "provider",
+            name,
             FAILED,
             f"{where} refused the API key: {err}",
-            "Set TRYON['API_KEY'] to the key of an active account (from the "
+            f"Set {setting}['API_KEY'] to the key of an active account (from the "
             "provider's dashboard), for example from an environment variable.",
         )
     except OutOfCreditsError as err:
         return Finding(
-            "provider",
+            name,
             FAILED,
             f"{where} says the account has no credits left: {err}",
-            "Top up the provider account: every job fails as out_of_credits until then.",
+            "Top up the provider account: every job fails as out_of_credits until then"
+            " (or goes to the next provider, with failover).",
         )
     except TransientError as err:
         return Finding(
-            "provider",
+            name,
             FAILED,
             f"{where} could not be reached: {err}",
-            "Check TRYON['BASE_URL'] and that this machine can reach it (firewall, "
+            f"Check {setting}['BASE_URL'] and that this machine can reach it (firewall, "
             "proxy, DNS); for the sandbox, start manage.py tryon_sandbox.",
         )
     except TryOnError as err:
         return Finding(
-            "provider",
+            name,
             FAILED,
             f"{where} did not answer as expected: {err}",
-            "Check TRYON['BASE_URL'] points at the provider's API, not another site.",
+            f"Check {setting}['BASE_URL'] points at the provider's API, not another site.",
         )
     finally:
         backend.close()
     if answer is None:
         return Finding(
-            "provider",
+            name,
             SKIPPED,
             f"{where}: this backend has no call to check the key without paying.",
             "The first try-on tells: watch the worker's log.",
@@ -145,13 +173,13 @@ def check_provider():
     remaining = _number(answer.remaining)
     if answer.remaining < tryon_settings.CREDITS_WARNING_THRESHOLD:
         return Finding(
-            "provider",
+            name,
             FAILED,
             f"{where} accepted the API key, but only {remaining} credits are left "
             f"(CREDITS_WARNING_THRESHOLD is {tryon_settings.CREDITS_WARNING_THRESHOLD:g}).",
             "Top up the provider account before jobs fail as out_of_credits.",
         )
-    return Finding("provider", OK, f"{where} accepted the API key: {remaining} credits left.")
+    return Finding(name, OK, f"{where} accepted the API key: {remaining} credits left.")
 
 
 def _number(value):

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.core.checks import run_checks
 from django.urls import reverse
 from django.utils import timezone
 
@@ -500,3 +501,66 @@ def test_the_overview_shows_each_provider_and_warns_of_a_switch(
     assert "ERROR_NOT_ENOUGH_CREDITS" in text
     assert provider_cells(page, "ailabapi")[0] == "down: out of credits"
     assert provider_cells(page, "fashn")[0] == "takes new try-ons"
+
+
+# The settings' checks -------------------------------------------------------------
+
+
+def check_ids(settings, fallbacks, **primary):
+    settings.TRYON = {"API_KEY": "primary-key", **primary, "FALLBACK_BACKENDS": fallbacks}
+    return [
+        (message.id, message.msg)
+        for message in run_checks(tags=["django_tryon"])
+        if message.id != "django_tryon.W011"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "expected_id", "words"),
+    [
+        ({"BACKEND": FASHN}, "django_tryon.E030", "must be a list of dicts"),
+        (["fashn"], "django_tryon.E030", "[0] must be a dict with a 'BACKEND'"),
+        ([{"BACKEND": "nowhere.Backend"}], "django_tryon.E030", "cannot be imported"),
+        (
+            [{"BACKEND": FASHN, "API_KEY": "k", "KEY": "typo"}],
+            "django_tryon.E030",
+            "[0] has the key 'KEY'",
+        ),
+        ([{"BACKEND": FASHN}], "django_tryon.E031", "[0] (django_tryon.backends.fashn"),
+        (
+            [{"BACKEND": FASHN, "API_KEY": "k", "OPTIONS": {"mode": "fast"}}],
+            "django_tryon.E032",
+            "for FashnBackend's option 'mode' in TRYON['FALLBACK_BACKENDS'][0]['OPTIONS']",
+        ),
+        (
+            [{"BACKEND": FASHN, "API_KEY": "k"}, {"BACKEND": FASHN, "API_KEY": "j"}],
+            "django_tryon.E033",
+            "[1] is a second 'fashn' backend",
+        ),
+        (
+            [{"BACKEND": "django_tryon.backends.ailab.AILabBackend", "API_KEY": "k"}],
+            "django_tryon.E033",
+            "[0] is a second 'ailabapi' backend",
+        ),
+        (
+            [{"BACKEND": FASHN, "API_KEY": "k", "BASE_URL": "api.fashn.ai"}],
+            "django_tryon.E004",
+            "TRYON['FALLBACK_BACKENDS'][0]['BASE_URL'] is 'api.fashn.ai'",
+        ),
+        (
+            [{"BACKEND": FASHN, "API_KEY": "k", "BASE_URL": "http://fashn.example"}],
+            "django_tryon.W001",
+            "TRYON['FALLBACK_BACKENDS'][0]['BASE_URL'] (http://fashn.example) is plain http",
+        ),
+    ],
+)
+def test_a_wrong_fallback_is_named_by_the_checks(settings, fallbacks, expected_id, words):
+    found = check_ids(settings, fallbacks)
+    assert [check_id for check_id, _ in found] == [expected_id], found
+    assert words in found[0][1]
+
+
+def test_a_good_chain_passes_the_checks(settings):
+    fallbacks = [{"BACKEND": FASHN, "API_KEY": "k", "OPTIONS": {"mode": "quality"}}]
+    assert check_ids(settings, fallbacks) == []
+    assert check_ids(settings, []) == []

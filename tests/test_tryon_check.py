@@ -256,3 +256,34 @@ def test_webhooks_for_a_backend_that_cannot_push_are_skipped(configured):
 def test_without_webhooks_there_is_no_webhook_line(configured):
     _, lines, _ = run()
     assert not [text for text in lines if "webhooks:" in text]
+def test_each_fallback_is_asked_with_its_own_key(configured, media_server):
+    configured.MEDIA_URL = media_server + "/media/"
+    with SandboxServer(protocol="fashn", api_key="fallback-key", credits=5) as fashn:
+        configured.TRYON = {
+            **configured.TRYON,
+            "FALLBACK_BACKENDS": [
+                {
+                    "BACKEND": "django_tryon.backends.fashn.FashnBackend",
+                    "API_KEY": "wrong-key",
+                    "BASE_URL": fashn.url,
+                }
+            ],
+        }
+        status, lines, error = run()
+        assert (status, error) == (1, "1 of 6 checks failed: fallback fashn")
+        fallback = line(lines, "fallback fashn")
+        assert fallback.startswith(
+            f"[FAIL] fallback fashn: fashn at {fashn.url} refused the API key"
+        )
+        assert "-> Set TRYON['FALLBACK_BACKENDS'][0]['API_KEY']" in fallback
+        assert "wrong-key" not in fallback
+        assert line(lines, "provider").startswith("[ok] provider: ailabapi")
+
+        configured.TRYON["FALLBACK_BACKENDS"][0]["API_KEY"] = "fallback-key"
+        _status, lines, _error = run()
+        fallback = line(lines, "fallback fashn")
+        # Five credits: under CREDITS_WARNING_THRESHOLD, so staff are told.
+        assert fallback.startswith(
+            f"[FAIL] fallback fashn: fashn at {fashn.url} accepted the API key"
+        )
+        assert "only 5 credits are left" in fallback
