@@ -377,13 +377,19 @@ def configured_names() -> list[str]:
     names = []
     with contextlib.suppress(ImproperlyConfigured):
         names.append(tryon_settings.import_path("BACKEND").provider_name)
-    entries = tryon_settings.FALLBACK_BACKENDS
-    for position, entry in enumerate(entries if isinstance(entries, (list, tuple)) else ()):
-        try:
-            names.append(fallback_class(entry, position + 1).provider_name)
-        except ImproperlyConfigured:
-            continue
+    names += [name for _index, name in fallback_names()]
     return list(dict.fromkeys(names))
+
+
+def fallback_names() -> list[tuple[int, str]]:
+    """``(index in FALLBACK_BACKENDS, provider name)`` of each entry whose backend can
+    be imported, without building it."""
+    entries = tryon_settings.FALLBACK_BACKENDS
+    found = []
+    for index, entry in enumerate(entries if isinstance(entries, (list, tuple)) else ()):
+        with contextlib.suppress(ImproperlyConfigured):
+            found.append((index, fallback_class(entry, index + 1).provider_name))
+    return found
 
 
 def status() -> list[ProviderStatus]:

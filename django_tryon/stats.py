@@ -23,7 +23,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .backends import get_backend
+from .backends import get_backend, get_fallback_backends
 from .backends.base import TryOnError
 from .conf import tryon_settings
 from .models import ACTIVE_STATUSES, JobStatus, TryOnJob
@@ -240,19 +240,26 @@ class CreditsReport:
         return self.remaining is not None and self.remaining < self.threshold
 
 
-def _cache_key():
+def _cache_key(fallback=None):
     # The answer belongs to one account: a changed key or backend asks again.
-    identity = "|".join(
-        str(value)
-        for value in (tryon_settings.BACKEND, tryon_settings.BASE_URL, tryon_settings.API_KEY)
-    )
+    if fallback is None:
+        account = (tryon_settings.BACKEND, tryon_settings.BASE_URL, tryon_settings.API_KEY)
+    else:
+        entry = tryon_settings.FALLBACK_BACKENDS[fallback]
+        account = ("fallback", *(entry.get(key) for key in ("BACKEND", "BASE_URL", "API_KEY")))
+    identity = "|".join(str(value) for value in account)
     return "django_tryon:credits:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
-def _ask_provider():
-    """``(remaining, problem)`` from the configured backend, with short timeouts."""
+def _ask_provider(fallback=None):
+    """``(remaining, problem)`` from the configured backend (or the ``fallback``-th of
+    ``FALLBACK_BACKENDS``), with short timeouts."""
+    timeouts = {"connect_timeout": CREDITS_TIMEOUT[0], "read_timeout": CREDITS_TIMEOUT[1]}
     try:
-        backend = get_backend(connect_timeout=CREDITS_TIMEOUT[0], read_timeout=CREDITS_TIMEOUT[1])
+        if fallback is None:
+            backend = get_backend(**timeouts)
+        else:
+            backend = get_fallback_backends(**timeouts)[fallback]
     except (ImproperlyConfigured, TypeError) as err:
         return None, _("The try-on backend cannot be built: %(error)s") % {"error": err}
     provider = backend.provider_name or tryon_settings.BACKEND
@@ -277,16 +284,17 @@ def _ask_provider():
     return answer.remaining, ""
 
 
-def credits_report(*, refresh=False):
-    """The account's remaining credits, asked at most once a minute.
+def credits_report(*, refresh=False, fallback=None):
+    """The account's remaining credits, asked at most once a minute: the primary's,
+    or that of the ``fallback``-th entry of ``FALLBACK_BACKENDS``.
 
     Failures are cached as well, so a provider that is down does not slow down
     every load of the page. ``refresh`` asks again at once.
     """
-    key = _cache_key()
+    key = _cache_key(fallback)
     cached = None if refresh else cache.get(key)
     if cached is None:
-        remaining, problem = _ask_provider()
+        remaining, problem = _ask_provider(fallback)
         cached = {"remaining": remaining, "problem": redact(problem), "checked_at": timezone.now()}
         cache.set(key, cached, CREDITS_CACHE_SECONDS)
     return CreditsReport(

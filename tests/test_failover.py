@@ -457,7 +457,7 @@ def provider_cells(page, name):
 
 
 def test_the_overview_shows_each_provider_and_warns_of_a_switch(
-    admin_client, worker, provider, garment, make_job
+    admin_client, worker, provider, fallback, garment, make_job
 ):
     cache.clear()
     now = timezone.now()
@@ -501,6 +501,11 @@ def test_the_overview_shows_each_provider_and_warns_of_a_switch(
     assert "ERROR_NOT_ENOUGH_CREDITS" in text
     assert provider_cells(page, "ailabapi")[0] == "down: out of credits"
     assert provider_cells(page, "fashn")[0] == "takes new try-ons"
+    # Each provider's credits, the fallback's included.
+    credits = re.search(r'id="tryon-credits">(.*?)</div>', page, re.S).group(1)
+    assert "<strong>ailabapi</strong>: 1000 credits left." in credits
+    assert "<strong>fashn</strong>: 1000 credits left." in credits
+    assert fallback.others == []
 
 
 # The settings' checks -------------------------------------------------------------

@@ -48,7 +48,7 @@ def overview_context(now=None, *, refresh_credits=False):
         "credits": stats.credits_report(refresh=refresh_credits),
         "charts": charts(now),
         "caps": _cap_rows(now),
-        **_provider_rows(windows),
+        **_provider_rows(windows, refresh_credits),
     }
 
 
@@ -69,8 +69,9 @@ def _cap_rows(now):
     }
 
 
-def _provider_rows(windows):
-    """The providers' table (share, success, times per window) and who is down."""
+def _provider_rows(windows, refresh_credits):
+    """The providers' table (share, success, times per window), who is down, and the
+    fallbacks' credits."""
     statuses = failover.status()
     names = [provider.name for provider in statuses]
     per_window = [
@@ -95,6 +96,10 @@ def _provider_rows(windows):
             )
         rows.append((name, by_name.get(name), cells))
     return {
+        "fallback_credits": [
+            (name, stats.credits_report(refresh=refresh_credits, fallback=index))
+            for index, name in failover.fallback_names()
+        ],
         "provider_rows": rows,
         # Staff are warned while new jobs do not go where the settings put them first.
         "providers_down": [provider for provider in statuses if not provider.up],
