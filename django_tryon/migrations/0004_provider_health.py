@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_tryon', '0002_engine_error_detail'),
+        ('django_tryon', '0003_oscar_published'),
     ]
 
     operations = [
