@@ -347,6 +347,23 @@ def test_the_primary_takes_new_jobs_again_once_its_check_answers(
     ]
 
 
+def test_an_idle_worker_still_checks_a_provider_that_is_down(worker, provider, clock, db):
+    ProviderHealth.objects.create(
+        provider="ailabapi", state="down", reason="out_of_credits", next_probe_at=clock.now
+    )
+    provider.credits = 0
+    assert worker.run_pass().claimed == 0
+    row = health("ailabapi")
+    assert (row.state, row.detail) == ("down", "The provider reports 0 credits.")
+    provider.credits = 10
+    ProviderHealth.objects.filter(pk=row.pk).update(next_probe_at=clock.now)
+    worker.run_pass()  # idle checks are made once per FAILOVER_PROBE_INTERVAL (30 s)
+    assert health("ailabapi").state == "down"
+    worker.chain._idle_checked_at -= 31
+    worker.run_pass()
+    assert health("ailabapi").state == "up"
+
+
 def test_one_worker_checks_a_provider_per_interval(tryon, clock, db):
     now = clock()
     primary, fallback = get_backends()
