@@ -42,6 +42,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
 
 from . import transitions
 from .backends import fallback_class
@@ -208,15 +209,20 @@ class ProviderChain:
             return False
         row = self._row(name, now)
         window = timedelta(seconds=float(tryon_settings.FAILOVER_AFTER))
-        # A run of failures starts again after a quiet spell as long as the window:
-        # two blips an hour apart are not an hour of failing.
-        fresh = row.last_failure_at is None or row.last_failure_at < now - window
-        if row.failing_since is None or fresh:
-            row.failing_since = now
-        row.last_failure_at = now
-        ProviderHealth.objects.filter(pk=row.pk).update(
-            failing_since=row.failing_since, last_failure_at=now
+        # A run starts unless one is going on, in the row as every worker wrote it
+        # (the earliest start stays): a run also starts again after a quiet spell
+        # as long as the window, as two blips an hour apart are not an hour of failing.
+        starts = (
+            Q(failing_since__isnull=True)
+            | Q(last_failure_at__isnull=True)
+            | Q(last_failure_at__lt=now - window)
         )
+        ProviderHealth.objects.filter(pk=row.pk).update(
+            failing_since=Case(When(starts, then=Value(now)), default=F("failing_since")),
+            last_failure_at=now,
+        )
+        row.refresh_from_db(fields=["failing_since", "last_failure_at", "state"])
+        assert row.failing_since is not None
         if now - row.failing_since >= window and row.state == ProviderState.UP:
             return self._switch_away(name, DownReason.UNAVAILABLE, err, now)
         return False

@@ -402,6 +402,19 @@ def test_of_two_workers_seeing_one_refusal_one_records_the_switch(tryon, clock, 
         assert chain.choose().provider_name == "fashn"
 
 
+def test_workers_failing_in_turn_share_one_run_of_failures(tryon, clock, db):
+    first, second = (ProviderChain(get_backends()) for _ in range(2))
+    for chain in (first, second):
+        chain.refresh()  # neither has seen a failure yet
+    start = clock()
+    down = ProviderUnavailableError("503")
+    assert first.failed("ailabapi", down, start) is False
+    # The second worker had read no failure: its own does not restart the run.
+    assert second.failed("ailabapi", down, start + timedelta(seconds=30)) is False
+    assert first.failed("ailabapi", down, start + timedelta(seconds=61)) is True
+    assert health("ailabapi").failing_since == start
+
+
 @pytest.mark.parametrize(
     ("err", "counts"),
     [
