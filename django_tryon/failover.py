@@ -222,8 +222,8 @@ class ProviderChain:
             last_failure_at=now,
         )
         row.refresh_from_db(fields=["failing_since", "last_failure_at", "state"])
-        assert row.failing_since is not None
-        if now - row.failing_since >= window and row.state == ProviderState.UP:
+        since = row.failing_since or now  # cleared meanwhile by an answered call
+        if now - since >= window and row.state == ProviderState.UP:
             return self._switch_away(name, DownReason.UNAVAILABLE, err, now)
         return False
 
