@@ -32,7 +32,6 @@ A chain of one provider (no fallbacks) keeps no state at all.
 """
 
 import contextlib
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,8 +54,9 @@ from .backends.base import (
 )
 from .conf import tryon_settings
 from .models import DownReason, JobStatus, ProviderHealth, ProviderState, TryOnJob
+from .redaction import get_logger
 
-logger = logging.getLogger("django_tryon.failover")
+logger = get_logger("django_tryon.failover")
 
 #: (connect, read) timeouts of a probe: a worker's pass waits on it.
 PROBE_TIMEOUTS = (2.0, 5.0)
