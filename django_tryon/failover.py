@@ -27,7 +27,8 @@ form a :class:`ProviderChain`, in that order. The rules:
 Several worker processes agree without a coordinator: the state lives in
 :class:`~.models.ProviderHealth` rows, read once per pass and changed only by
 conditional ``UPDATE`` statements. Of two workers that see the same refusal,
-one changes the row, and that one logs the switch and mails the site's admins.
+one changes the row, and that one logs the switch and mails the site's admins
+(the first switch of its kind of the day: :mod:`.notices`).
 A chain of one provider (no fallbacks) keeps no state at all.
 """
 
@@ -39,7 +40,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 
@@ -54,6 +54,7 @@ from .backends.base import (
 )
 from .conf import tryon_settings
 from .models import DownReason, JobStatus, ProviderHealth, ProviderState, TryOnJob
+from .notices import mail_admins_once_a_day
 from .redaction import get_logger
 
 logger = get_logger("django_tryon.failover")
@@ -258,7 +259,7 @@ class ProviderChain:
             f"again once it answers. The provider said: {detail}"
         )
         logger.error(message)
-        mail_admins(f"Virtual try-on: {name} is down, switched over", message, fail_silently=True)
+        _mail_once_a_day(f"down:{name}", f"{name} is down, switched over", message, now)
         if successor is not None:
             # Jobs waiting for a retry at the provider that went down go now.
             waiting = TryOnJob.objects.filter(
@@ -348,8 +349,19 @@ class ProviderChain:
                 f"{self.choose().provider_name}."
             )
             logger.warning(message)
-            mail_admins(f"Virtual try-on: {name} is back", message, fail_silently=True)
+            _mail_once_a_day(f"back:{name}", f"{name} is back", message, now)
         return bool(switched)
+
+
+def _mail_once_a_day(notice: str, subject: str, message: str, now: datetime) -> None:
+    """Mail a switch to ``ADMINS``, the first of its kind (a provider down, or back)
+    of the day: a provider that comes and goes all day fills the log, not the inbox."""
+    message += (
+        "\n\nThis mail is sent once a day for each provider and direction: later "
+        "switches today are logged (logger django_tryon.failover) and shown on the "
+        "admin's status overview."
+    )
+    mail_admins_once_a_day(f"provider-{notice}", f"Virtual try-on: {subject}", message, now)
 
 
 # What staff see ------------------------------------------------------------------------

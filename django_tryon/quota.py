@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from django.core.mail import mail_admins
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Count, F, Max, Q
 from django.dispatch import receiver
@@ -29,6 +28,7 @@ from .addresses import client_group
 from .conf import tryon_settings
 from .errors import is_shopper_fault
 from .models import DailyUsage, TryOnJob
+from .notices import mail_admins_once_a_day, notice_key
 from .redaction import get_logger
 from .signals import job_failed
 
@@ -36,8 +36,10 @@ logger = get_logger("django_tryon.quota")
 
 #: The counter of every guest's try-ons together.
 ALL_GUESTS_KEY = "guests"
+#: The notice that tells staff the guests' cap was reached (see :mod:`.notices`).
+GUEST_CAP_NOTICE = "guests-cap"
 #: The row whose existence says staff were told today that the guests' cap was reached.
-GUEST_CAP_NOTICE_KEY = "notice:guests-cap"
+GUEST_CAP_NOTICE_KEY = notice_key(GUEST_CAP_NOTICE)
 #: The prefix of each kind of counter, by the scope of its cap.
 KEY_PREFIXES = {"user": "user:", "session": "session:", "address": "address:"}
 #: Between a job's counter keys in ``TryOnJob.quota_key``.
@@ -173,22 +175,19 @@ def tell_staff_guest_cap_reached(limit, now=None):
     """Log an error, and mail the site's ``ADMINS``, the first time a day that the
     guests' cap refuses a try-on; later refusals that day say nothing.
 
-    Returns whether staff were told now. The day's notice is a row of the
-    usage table, so one worker or many, it goes out once.
+    Returns whether staff were told now: once a day, one worker or many
+    (:func:`~django_tryon.notices.mail_admins_once_a_day`).
     """
     day = timezone.localdate(now or timezone.now())
-    try:
-        with transaction.atomic():
-            DailyUsage.objects.create(key=GUEST_CAP_NOTICE_KEY, day=day, count=1)
-    except IntegrityError:
-        return False
     message = (
         f"The daily cap on guests' try-ons (TRYON['DAILY_QUOTA_ALL_GUESTS'] = {limit}) "
         f"was reached on {day.isoformat()}: guests are refused until midnight. "
         "Signed-in shoppers are not affected. Raise the cap if this is real demand."
     )
+    subject = "Virtual try-on: the guests' daily cap is reached"
+    if not mail_admins_once_a_day(GUEST_CAP_NOTICE, subject, message, now):
+        return False
     logger.error(message)
-    mail_admins("Virtual try-on: the guests' daily cap is reached", message, fail_silently=True)
     return True
 
 

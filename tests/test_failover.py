@@ -386,6 +386,36 @@ def test_one_worker_checks_a_provider_per_interval(tryon, clock, db):
     assert len(calls) == 1
 
 
+def test_a_provider_that_comes_and_goes_mails_once_a_day_each_way(tryon, clock, db, caplog):
+    primary, fallback = get_backends()
+
+    class Probe(AILabBackend):
+        def credits(self):
+            return Credits(remaining=10)
+
+    chain = ProviderChain([primary, fallback], probes=[Probe(), fallback])
+    now = clock()
+    with caplog.at_level("WARNING", logger="django_tryon.failover"):
+        for _round in range(3):  # down, checked, back: three times in the day
+            chain.refresh()
+            assert chain.failed("ailabapi", OutOfCreditsError("none left"), now)
+            now += timedelta(seconds=31)
+            assert chain.probe(now) == ["ailabapi"]
+    # Every switch is logged; the inbox has the first of each direction.
+    logged = [r.getMessage() for r in caplog.records]
+    assert len([text for text in logged if "is out of credits" in text]) == 3
+    assert len([text for text in logged if "answers again" in text]) == 3
+    assert [message.subject for message in mail.outbox] == [
+        "[Django] Virtual try-on: ailabapi is down, switched over",
+        "[Django] Virtual try-on: ailabapi is back",
+    ]
+    assert "sent once a day for each provider" in mail.outbox[0].body
+
+    # The next day, the first switch is mailed again.
+    chain.failed("ailabapi", OutOfCreditsError("none left"), now + timedelta(days=1))
+    assert len(mail.outbox) == 3
+
+
 # The rules, on their own ------------------------------------------------------------
 
 
