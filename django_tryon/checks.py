@@ -243,7 +243,7 @@ def base_url_messages(url, name):
 
 @tryon_check()
 def check_fallback_backends(app_configs, **kwargs):
-    """E030 to E033: each of ``FALLBACK_BACKENDS`` is a backend that can be built, with
+    """E050 to E053: each of ``FALLBACK_BACKENDS`` is a backend that can be built, with
     its key and valid options, and no two providers of the chain share a name (a
     job names the provider that holds it by that name)."""
     entries = tryon_settings.FALLBACK_BACKENDS
@@ -268,8 +268,8 @@ def check_fallback_backends(app_configs, **kwargs):
 
 
 def _fallback_shape_error(message, hint):
-    """E030: ``FALLBACK_BACKENDS`` or one of its entries is not of the documented shape."""
-    return Error(message, hint=hint, id="django_tryon.E030")
+    """E050: ``FALLBACK_BACKENDS`` or one of its entries is not of the documented shape."""
+    return Error(message, hint=hint, id="django_tryon.E050")
 
 
 def _fallback_messages(entry, position, names):
@@ -298,7 +298,7 @@ def _fallback_messages(entry, position, names):
                 f"{name} ({entry['BACKEND']}) needs an API key.",
                 hint=f"Set {name}['API_KEY'] to that provider's own key: a fallback never "
                 "uses TRYON['API_KEY'].",
-                id="django_tryon.E031",
+                id="django_tryon.E051",
             )
         )
     option_problems = getattr(backend_class, "option_problems", None)
@@ -310,7 +310,7 @@ def _fallback_messages(entry, position, names):
                 problem.replace("TRYON['OPTIONS']", options_name),
                 hint=f"{backend_class.__name__}'s options: {', '.join(known) or 'none'}; "
                 "see docs/providers.md.",
-                id="django_tryon.E032",
+                id="django_tryon.E052",
             )
             for problem in option_problems(entry.get("OPTIONS") or {})
         ]
@@ -323,7 +323,7 @@ def _fallback_messages(entry, position, names):
                 hint="A job records the name of the provider that holds its task, and is "
                 "asked for there: two accounts of one provider cannot be told apart. "
                 "Remove one of them.",
-                id="django_tryon.E033",
+                id="django_tryon.E053",
             )
         )
     names.append(provider)

@@ -583,28 +583,28 @@ def check_ids(settings, fallbacks, **primary):
 @pytest.mark.parametrize(
     ("fallbacks", "expected_id", "words"),
     [
-        ({"BACKEND": FASHN}, "django_tryon.E030", "must be a list of dicts"),
-        (["fashn"], "django_tryon.E030", "[0] must be a dict with a 'BACKEND'"),
-        ([{"BACKEND": "nowhere.Backend"}], "django_tryon.E030", "cannot be imported"),
+        ({"BACKEND": FASHN}, "django_tryon.E050", "must be a list of dicts"),
+        (["fashn"], "django_tryon.E050", "[0] must be a dict with a 'BACKEND'"),
+        ([{"BACKEND": "nowhere.Backend"}], "django_tryon.E050", "cannot be imported"),
         (
             [{"BACKEND": FASHN, "API_KEY": "k", "KEY": "typo"}],
-            "django_tryon.E030",
+            "django_tryon.E050",
             "[0] has the key 'KEY'",
         ),
-        ([{"BACKEND": FASHN}], "django_tryon.E031", "[0] (django_tryon.backends.fashn"),
+        ([{"BACKEND": FASHN}], "django_tryon.E051", "[0] (django_tryon.backends.fashn"),
         (
             [{"BACKEND": FASHN, "API_KEY": "k", "OPTIONS": {"mode": "fast"}}],
-            "django_tryon.E032",
+            "django_tryon.E052",
             "for FashnBackend's option 'mode' in TRYON['FALLBACK_BACKENDS'][0]['OPTIONS']",
         ),
         (
             [{"BACKEND": FASHN, "API_KEY": "k"}, {"BACKEND": FASHN, "API_KEY": "j"}],
-            "django_tryon.E033",
+            "django_tryon.E053",
             "[1] is a second 'fashn' backend",
         ),
         (
             [{"BACKEND": "django_tryon.backends.ailab.AILabBackend", "API_KEY": "k"}],
-            "django_tryon.E033",
+            "django_tryon.E053",
             "[0] is a second 'ailabapi' backend",
         ),
         (
