@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_tryon import transitions
-from django_tryon.backends import get_backends, get_fallback_backends
+from django_tryon.backends import backend_named, get_backends, get_fallback_backends
 from django_tryon.backends.ailab import AILabBackend
 from django_tryon.backends.base import (
     ConfigurationError,
@@ -481,6 +481,18 @@ def test_a_fallback_never_inherits_the_primary_key_or_address(settings):
     (fashn,) = get_fallback_backends()
     assert (fashn.api_key, fashn.base_url) == ("fallback-key", "https://api.fashn.ai")
     assert fashn.options["mode"] == "balanced"
+
+
+def test_the_backend_of_a_provider_by_its_name_primary_or_fallback(settings):
+    settings.TRYON = {
+        "API_KEY": "primary-key",
+        "BASE_URL": "http://127.0.0.1:9",
+        "FALLBACK_BACKENDS": [{"BACKEND": FASHN, "API_KEY": "fallback-key"}],
+    }
+    primary, fashn = backend_named("ailabapi"), backend_named("fashn", read_timeout=3)
+    assert (type(primary), primary.api_key) == (AILabBackend, "primary-key")
+    assert (fashn.provider_name, fashn.api_key, fashn.read_timeout) == ("fashn", "fallback-key", 3)
+    assert backend_named("vertex") is None
 
 
 def test_staff_retrying_a_job_send_it_where_new_jobs_go_unless_its_submit_was_in_doubt(

@@ -44,14 +44,33 @@ def get_fallback_backends(**overrides):
     primary's key is not sent to another provider). The timeouts are the
     ``TRYON`` ones; ``overrides`` replace them as for :func:`get_backend`.
     """
-    backends = []
-    for position, entry in enumerate(tryon_settings.FALLBACK_BACKENDS or (), start=1):
-        backend_class = fallback_class(entry, position)
-        own = {key.lower(): entry.get(key) for key in FALLBACK_KEYS if key != "BACKEND"}
-        backends.append(backend_class(**{**own, **overrides}))
-    return backends
+    return [
+        _fallback(entry, position, overrides)
+        for position, entry in enumerate(tryon_settings.FALLBACK_BACKENDS or (), start=1)
+    ]
+
+
+def _fallback(entry: dict, position: int, overrides: dict):
+    """The backend of one entry of ``FALLBACK_BACKENDS``, with its own settings."""
+    own = {key.lower(): entry.get(key) for key in FALLBACK_KEYS if key != "BACKEND"}
+    return fallback_class(entry, position)(**{**own, **overrides})
 
 
 def get_backends(**overrides):
     """The primary backend, then its fallbacks: the order new jobs try them in."""
     return [get_backend(**overrides), *get_fallback_backends(**overrides)]
+
+
+def backend_named(provider: str, **overrides):
+    """The configured backend (``BACKEND`` or one of ``FALLBACK_BACKENDS``) whose
+    ``provider_name`` is ``provider``, built alone; ``None`` if none is.
+
+    For what must reach the provider that made a job (``TryOnJob.provider``),
+    primary or fallback, without building the others.
+    """
+    if tryon_settings.import_path("BACKEND").provider_name == provider:
+        return get_backend(**overrides)
+    for position, entry in enumerate(tryon_settings.FALLBACK_BACKENDS or (), start=1):
+        if fallback_class(entry, position).provider_name == provider:
+            return _fallback(entry, position, overrides)
+    return None
