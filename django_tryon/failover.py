@@ -44,7 +44,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 
 from . import transitions
-from .backends import fallback_class
+from .backends import configured_classes, fallback_class
 from .backends.base import (
     ConfigurationError,
     OutOfCreditsError,
@@ -392,11 +392,7 @@ def configured_names() -> list[str]:
     """The provider names of ``BACKEND`` and ``FALLBACK_BACKENDS``, in order, without
     building any backend (those that cannot be imported are left out: the system
     checks name them)."""
-    names = []
-    with contextlib.suppress(ImproperlyConfigured):
-        names.append(tryon_settings.import_path("BACKEND").provider_name)
-    names += [name for _index, name in fallback_names()]
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(cls.provider_name for cls in configured_classes()))
 
 
 def fallback_names() -> list[tuple[int, str]]:

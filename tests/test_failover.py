@@ -491,7 +491,7 @@ def test_the_backend_of_a_provider_by_its_name_primary_or_fallback(settings):
     }
     primary, fashn = backend_named("ailabapi"), backend_named("fashn", read_timeout=3)
     assert (type(primary), primary.api_key) == (AILabBackend, "primary-key")
-    assert (fashn.provider_name, fashn.api_key, fashn.read_timeout) == ("fashn", "fallback-key", 3)
+    assert (fashn.provider_name, fashn.api_key, fashn.timeout[1]) == ("fashn", "fallback-key", 3)
     assert backend_named("vertex") is None
 
 

@@ -1,6 +1,7 @@
 """Try-on providers. :func:`get_backend` builds the one the settings name;
 :func:`get_backends` builds it and its fallbacks (``TRYON["FALLBACK_BACKENDS"]``)."""
 
+import contextlib
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -63,14 +64,32 @@ def get_backends(**overrides):
 
 def backend_named(provider: str, **overrides):
     """The configured backend (``BACKEND`` or one of ``FALLBACK_BACKENDS``) whose
-    ``provider_name`` is ``provider``, built alone; ``None`` if none is.
+    ``provider_name`` is ``provider``, built alone; ``None`` if none is (or it
+    cannot be imported: the system checks say why).
 
     For what must reach the provider that made a job (``TryOnJob.provider``),
     primary or fallback, without building the others.
     """
-    if tryon_settings.import_path("BACKEND").provider_name == provider:
-        return get_backend(**overrides)
-    for position, entry in enumerate(tryon_settings.FALLBACK_BACKENDS or (), start=1):
-        if fallback_class(entry, position).provider_name == provider:
-            return _fallback(entry, position, overrides)
+    with contextlib.suppress(ImproperlyConfigured):
+        if tryon_settings.import_path("BACKEND").provider_name == provider:
+            return get_backend(**overrides)
+    entries = tryon_settings.FALLBACK_BACKENDS
+    for position, entry in enumerate(entries if isinstance(entries, (list, tuple)) else (), 1):
+        with contextlib.suppress(ImproperlyConfigured):
+            if fallback_class(entry, position).provider_name == provider:
+                return _fallback(entry, position, overrides)
     return None
+
+
+def configured_classes() -> list[Any]:
+    """The classes of ``BACKEND`` and of each ``FALLBACK_BACKENDS`` entry, in order,
+    without building any; those that cannot be imported are left out (the system
+    checks name them: E003, E050)."""
+    classes = []
+    with contextlib.suppress(ImproperlyConfigured):
+        classes.append(tryon_settings.import_path("BACKEND"))
+    entries = tryon_settings.FALLBACK_BACKENDS
+    for position, entry in enumerate(entries if isinstance(entries, (list, tuple)) else (), 1):
+        with contextlib.suppress(ImproperlyConfigured):
+            classes.append(fallback_class(entry, position))
+    return classes
