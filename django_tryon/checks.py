@@ -13,7 +13,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
-from .backends import FALLBACK_KEYS, fallback_class
+from .backends import FALLBACK_KEYS, configured_classes, fallback_class
 from .conf import DEFAULTS, tryon_settings
 from .redaction import api_key
 
@@ -456,7 +456,8 @@ def sqlite_mode_warnings(databases):
 @tryon_check(Tags.security, Tags.urls)
 def check_webhooks(app_configs, **kwargs):
     """E030, E031, W030, W031: ``WEBHOOK_BASE_URL`` is the shop's public origin, the
-    webhook URL can be made, and the backend can push."""
+    webhook URL of each backend that can push (primary or fallback) can be made,
+    and one of them can."""
     base = tryon_settings.WEBHOOK_BASE_URL
     if not base:
         return []
@@ -487,24 +488,25 @@ def check_webhooks(app_configs, **kwargs):
             )
         ]
     errors: list[CheckMessage] = []
-    try:
-        backend_class = tryon_settings.import_path("BACKEND")
-    except ImproperlyConfigured:
+    classes = configured_classes()  # the primary and its fallbacks (FALLBACK_BACKENDS)
+    if not classes:
         return []  # E003 says why
-    provider = getattr(backend_class, "provider_name", "")
-    if not getattr(backend_class, "supports_callbacks", False):
+    pushing = [cls for cls in classes if getattr(cls, "supports_callbacks", False)]
+    if not pushing:
+        names = ", ".join(cls.__name__ for cls in classes)
         errors.append(
             Warning(
-                f"TRYON['WEBHOOK_BASE_URL'] is set, but {backend_class.__name__} cannot call "
+                f"TRYON['WEBHOOK_BASE_URL'] is set, but {names} cannot call "
                 "the shop back: its jobs are polled, the setting is not used.",
                 hint="Remove WEBHOOK_BASE_URL, or use a backend that pushes (see "
                 "docs/providers.md).",
                 id="django_tryon.W031",
             )
         )
-    else:
-        from .callbacks import url_name
+    from .callbacks import url_name
 
+    for backend_class in pushing:
+        provider = getattr(backend_class, "provider_name", "")
         try:
             reverse(url_name(provider), kwargs={"job_id": "x", "secret": "x"})
         except NoReverseMatch:

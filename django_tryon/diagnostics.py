@@ -24,7 +24,7 @@ from django.core.files.storage import InvalidStorageError, storages
 from PIL import Image
 
 from . import callbacks
-from .backends import get_backend, get_fallback_backends
+from .backends import configured_classes, get_backend, get_fallback_backends
 from .backends.base import ConfigurationError, OutOfCreditsError, TransientError, TryOnError
 from .checks import TAG
 from .conf import tryon_settings
@@ -376,18 +376,20 @@ def check_webhooks():
     of the site (as far as this machine can tell: the provider calls from the
     internet).
     """
-    try:
-        backend_class = tryon_settings.import_path("BACKEND")
-    except ImproperlyConfigured as err:
-        return Finding("webhooks", SKIPPED, str(err), "Fix TRYON['BACKEND'] first.")
-    if not getattr(backend_class, "supports_callbacks", False):
+    classes = configured_classes()  # the primary and its fallbacks
+    if not classes:
+        return Finding("webhooks", SKIPPED, "No backend can be imported.", "Run manage.py check.")
+    pushing = [cls for cls in classes if getattr(cls, "supports_callbacks", False)]
+    if not pushing:
+        names = ", ".join(cls.__name__ for cls in classes)
         return Finding(
             "webhooks",
             SKIPPED,
-            f"WEBHOOK_BASE_URL is set, but {backend_class.__name__} cannot call the shop "
-            "back: its jobs are polled.",
+            f"WEBHOOK_BASE_URL is set, but {names} cannot call the shop back: its jobs are polled.",
             "Remove TRYON['WEBHOOK_BASE_URL'], or use a backend that pushes.",
         )
+    # One endpoint is enough to show the address reaches this app's views.
+    backend_class = pushing[0]
     try:
         url = callbacks.webhook_url(
             backend_class.provider_name, uuid.uuid4(), f"tryon-check-{secrets.token_hex(8)}"

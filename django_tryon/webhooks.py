@@ -44,7 +44,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from . import callbacks, transitions
-from .backends import get_backend
+from .backends import backend_named
 from .backends.base import SUCCEEDED, RequestRejectedError, TaskState, TryOnBackend
 from .conf import tryon_settings
 from .models import IN_FLIGHT_STATUSES, TryOnJob
@@ -153,10 +153,10 @@ class WebhookView(View):
         return job
 
     def get_backend(self) -> TryOnBackend:
-        """The backend that parses this provider's deliveries."""
-        backend = get_backend()
-        if backend.provider_name != self.provider_name:
-            backend.close()
+        """The backend that parses this provider's deliveries: the primary's or a
+        fallback's (``FALLBACK_BACKENDS``), with that provider's own settings."""
+        backend = backend_named(self.provider_name)
+        if backend is None:
             raise Refused(404, f"This shop does not use {self.provider_name} as its provider.")
         return backend
 

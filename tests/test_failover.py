@@ -1,13 +1,16 @@
 """Failover between providers: the switching rules, with a worker over two loopback fakes
 (the primary speaking AILabAPI's protocol, the fallback FASHN's)."""
 
+import json
 import re
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import mail
 from django.core.cache import cache
 from django.core.checks import run_checks
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -309,6 +312,47 @@ def test_a_429_leaves_a_job_free_to_go_elsewhere(worker, provider, make_job):
     job = refreshed(job)
     assert (job.status, job.provider) == ("pending", "")
     assert health("ailabapi") is None  # a 429 is no failure: nothing recorded
+
+
+# Webhooks at a fallback ------------------------------------------------------------
+
+
+def test_a_fallback_that_pushes_is_asked_for_a_webhook_and_its_delivery_ends_the_job(
+    tryon, settings, provider, fallback, make_job, clock
+):
+    settings.TRYON = {**tryon, "WEBHOOK_BASE_URL": "https://shop.example.com"}
+    provider.script_submit(contract.AILAB.api_error("out_of_credits"))
+    job = make_job()
+    with Worker(worker_id="w", clock=clock) as worker:
+        worker.run_pass()  # the primary (AILabAPI, which cannot push) refuses
+        worker.run_pass()  # sent to FASHN, asked to call back
+        job = refreshed(job)
+        assert (job.status, job.provider) == ("queued", "fashn")
+        url = parse_qs(urlsplit(fallback.submit_urls[-1]).query)["webhook_url"][0]
+        assert url.startswith("https://shop.example.com/tryon/webhooks/fashn/")
+        result = f"{fallback.url}/results/{job.provider_task_id}.png"
+        answer = contract.fashn_status_answer(job.provider_task_id, "completed", output=[result])
+
+        # Parsed by the fallback's backend, though the primary is another provider.
+        delivered = Client().post(
+            urlsplit(url).path, data=json.dumps(answer), content_type="application/json"
+        )
+        assert delivered.status_code == 200
+        clock.advance(1)
+        worker.run_pass()
+    assert refreshed(job).status == "succeeded"
+    assert fallback.queries == []  # the push ended it, with no query
+    assert len(provider.submits) + len(fallback.submits) == 2  # one refused, one task
+
+
+def test_webhooks_are_checked_for_a_fallback_that_pushes(tryon, settings):
+    settings.TRYON = {**tryon, "WEBHOOK_BASE_URL": "https://shop.example.com"}
+    ids = {message.id for message in run_checks(tags=["django_tryon"])}
+    assert "django_tryon.W031" not in ids  # FASHN, the fallback, pushes
+    settings.TRYON = {**tryon, "WEBHOOK_BASE_URL": "https://shop.example.com"}
+    settings.TRYON["FALLBACK_BACKENDS"] = []
+    messages = [m for m in run_checks(tags=["django_tryon"]) if m.id == "django_tryon.W031"]
+    assert len(messages) == 1 and "AILabBackend cannot call" in messages[0].msg
 
 
 # Switching back --------------------------------------------------------------------

@@ -253,9 +253,29 @@ def test_webhooks_for_a_backend_that_cannot_push_are_skipped(configured):
     assert line(lines, "webhooks").startswith("[skip] webhooks: WEBHOOK_BASE_URL is set, but")
 
 
+def test_webhooks_are_checked_at_a_fallback_that_pushes(configured):
+    configured.TRYON = {
+        **configured.TRYON,
+        "WEBHOOK_BASE_URL": f"http://127.0.0.1:{unused_port()}",
+        "FALLBACK_BACKENDS": [
+            {
+                "BACKEND": "django_tryon.backends.fashn.FashnBackend",
+                "API_KEY": "fallback-key",
+                "BASE_URL": f"http://127.0.0.1:{unused_port()}",  # nothing answers
+            }
+        ],
+    }
+    _, lines, _ = run()
+    found = line(lines, "webhooks")  # the primary (AILabAPI) cannot push; FASHN can
+    assert found.startswith("[FAIL] webhooks: POST http://127.0.0.1:")
+    assert "/tryon/webhooks/fashn/" in found
+
+
 def test_without_webhooks_there_is_no_webhook_line(configured):
     _, lines, _ = run()
     assert not [text for text in lines if "webhooks:" in text]
+
+
 def test_each_fallback_is_asked_with_its_own_key(configured, media_server):
     configured.MEDIA_URL = media_server + "/media/"
     with SandboxServer(protocol="fashn", api_key="fallback-key", credits=5) as fashn:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_tryon', '0004_security_quota_keys'),
+        ('django_tryon', '0005_webhooks'),
     ]
 
     operations = [
