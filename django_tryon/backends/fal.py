@@ -253,7 +253,12 @@ class FalBackend(HTTPBackend):
             )
         try:
             output = self.call("GET", self._request_path(task_id))
-        except (InvalidPhotoError, RequestRejectedError, TaskFailedError) as err:
+        except (
+            InvalidPhotoError,
+            RequestRejectedError,
+            ResultFilteredError,
+            TaskFailedError,
+        ) as err:
             # The run ended with the model's error: the request's outcome, not the call's.
             return TaskState(status=FAILED, error=err, request_id=task_id, raw=answer)
         return self._state_of_output(task_id, output)
