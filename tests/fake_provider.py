@@ -48,6 +48,8 @@ class FakeProvider:
         #: Set by a test to hold every cancel until it is set (an Event).
         self.cancel_gate = None
         self._pending_results = {}  # task id -> the next answer of its result GET
+        self._held_submits = 0
+        self.release_submits = threading.Event()
         self._submit_script = deque()
         self._query_script = {}
         self._task_ids = itertools.count(1)
@@ -76,6 +78,10 @@ class FakeProvider:
                         provider.submits.append((CaseInsensitiveDict(self.headers), body))
                         provider.submit_urls.append(self.path)
                         answer = provider._next_submit()
+                        held = provider._held_submits > 0
+                        provider._held_submits -= held
+                    if held:  # a slow provider: answered once the test releases it
+                        provider.release_submits.wait(60)
                     return self._answer(answer)
                 if kind == "query":
                     with provider.lock:
@@ -142,6 +148,9 @@ class FakeProvider:
         return self
 
     def stop(self):
+        self.release_submits.set()  # nothing held past the test
+        if self.cancel_gate is not None:
+            self.cancel_gate.set()
         self._loopback.stop()
 
     # Scripting ----------------------------------------------------------
@@ -149,6 +158,10 @@ class FakeProvider:
     def script_submit(self, *answers):
         """Queue answers to the next submits."""
         self._submit_script.extend(answers)
+
+    def hold_submits(self, count=1):
+        """Answer the next ``count`` submits only once ``release_submits`` is set."""
+        self._held_submits += count
 
     def script_query(self, task_id, *answers):
         """Queue answers to the next queries of ``task_id``."""
