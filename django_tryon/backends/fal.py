@@ -230,7 +230,7 @@ class FalBackend(HTTPBackend):
             json=self.model.request_inputs(request, self.options),
         )
         request_id = answer.get("request_id")
-        if not is_task_id(request_id):
+        if not isinstance(request_id, str) or not is_task_id(request_id):
             raise self.error(
                 InvalidResponseError,
                 "fal answered the submit without a request id.",

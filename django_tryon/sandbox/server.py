@@ -37,6 +37,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import compositing, protocol
@@ -113,6 +114,7 @@ class SandboxServer:
         self.protocol = protocol
         # A webhook goes where the submit says: on loopback only, unless allowed.
         callback_allowed = lambda host: allow_remote or is_loopback(host)  # noqa: E731
+        self.wire: Any
         if protocol == "fashn":
             self.wire = FashnWire(callback_allowed=callback_allowed)
         elif protocol == "fal":
