@@ -206,6 +206,21 @@ FASHN_RUNTIME_ERRORS = [
 # same situations, each in the provider's own documented words.
 
 
+def decoded_data_uri(uri):
+    prefix, _, data = uri.partition(",")
+    assert prefix.startswith("data:image/") and prefix.endswith(";base64")
+    return base64.b64decode(data, validate=True)
+
+
+def fashn_images_sent(inputs, categories):
+    """``(person, garment, clothes type)`` of FASHN's inputs (on FASHN's API or on fal)."""
+    return (
+        decoded_data_uri(inputs["model_image"]),
+        decoded_data_uri(inputs["garment_image"]),
+        categories[inputs["category"]],
+    )
+
+
 class AILabContract:
     name = "ailabapi"
     backend = "django_tryon.backends.ailab.AILabBackend"
@@ -326,18 +341,7 @@ class FashnContract:
 
     def images_sent(self, headers, body):
         assert headers["Content-Type"] == "application/json"
-        inputs = json.loads(body)["inputs"]
-
-        def decoded(uri):
-            prefix, _, data = uri.partition(",")
-            assert prefix.startswith("data:image/") and prefix.endswith(";base64")
-            return base64.b64decode(data, validate=True)
-
-        return (
-            decoded(inputs["model_image"]),
-            decoded(inputs["garment_image"]),
-            self.CATEGORIES[inputs["category"]],
-        )
+        return fashn_images_sent(json.loads(body)["inputs"], self.CATEGORIES)
 
     def submitted(self, task_id):
         return 200, fashn_run_answer(task_id)
@@ -661,12 +665,7 @@ class FalContract:
 
     def images_sent(self, headers, body):
         assert headers["Content-Type"] == "application/json"
-        inputs = json.loads(body)
-        return (
-            _decoded_data_uri(inputs["model_image"]),
-            _decoded_data_uri(inputs["garment_image"]),
-            self.CATEGORIES[inputs["category"]],
-        )
+        return fashn_images_sent(json.loads(body), self.CATEGORIES)
 
     def submitted(self, task_id):
         return 200, fal_submit_answer(task_id)
@@ -761,10 +760,6 @@ class VertexContract:
         return self.API_ERRORS[kind]
 
 
-def _decoded_data_uri(uri):
-    prefix, _, data = uri.partition(",")
-    assert prefix.startswith("data:image/") and prefix.endswith(";base64")
-    return base64.b64decode(data, validate=True)
 
 
 FAL = FalContract()

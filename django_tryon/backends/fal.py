@@ -36,7 +36,6 @@ from .base import (
     Option,
     OutOfCreditsError,
     ProviderUnavailableError,
-    RateLimitedError,
     RequestRejectedError,
     ResultFilteredError,
     Submission,
@@ -49,7 +48,6 @@ from .base_http import (
     field_text,
     is_task_id,
     parse_json_object,
-    retry_after,
 )
 from .fal_signature import (
     DEFAULT_JWKS_URL,
@@ -375,14 +373,6 @@ class FalBackend(HTTPBackend):
         details = {"status_code": status, "code": error_type}
         if status == 403 and EXHAUSTED_BALANCE in message.lower():
             return self.error(OutOfCreditsError, message, response=response, **details)
-        if status == 429:
-            return self.error(
-                RateLimitedError,
-                message,
-                retry_after=retry_after(response),
-                response=response,
-                **details,
-            )
         if status >= 500 and error_type and _is_result_request(response):
             # The request itself failed at fal, after fal's own retries: for good.
             return self.error(TaskFailedError, message, response=response, **details)
