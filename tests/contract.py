@@ -760,8 +760,6 @@ class VertexContract:
         return self.API_ERRORS[kind]
 
 
-
-
 FAL = FalContract()
 VERTEX = VertexContract()
 PROTOCOLS.extend([FAL, VERTEX])
