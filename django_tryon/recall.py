@@ -51,7 +51,17 @@ def recall_on_commit(pks: Iterable[Any]) -> None:
     """Once the current transaction commits, recall the provider tasks of jobs ``pks``."""
     pks = list(pks)
     if pks:
-        transaction.on_commit(lambda: recall(pks))
+        transaction.on_commit(lambda: _recall_quietly(pks))
+
+
+def _recall_quietly(pks: list[Any]) -> None:
+    """:func:`recall`, whose failure (a backend that cannot be built, the database)
+    is logged: the cancel is committed, and the page or the erasure that made it
+    must not fail after the fact."""
+    try:
+        recall(pks)
+    except Exception:
+        logger.exception("Canceled jobs %s were not recalled at their provider.", pks)
 
 
 def recall(pks: Iterable[Any]) -> Future | None:

@@ -90,3 +90,17 @@ def test_a_recall_that_fails_is_logged_and_the_others_go_on(fal, make_job, caplo
     assert sorted(fal.cancels) == ["req-1", "req-2"]
     assert "was not recalled" in caplog.text
     assert "provider-key" not in caplog.text
+
+
+def test_a_backend_that_cannot_be_built_fails_no_cancel(
+    fal, make_job, settings, django_capture_on_commit_callbacks, caplog
+):
+    job = at_fal(make_job)
+    settings.TRYON["OPTIONS"] = {"model": "fal-ai/unknown"}  # refused by the backend
+    with caplog.at_level(logging.ERROR, logger="django_tryon.recall"):
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = cancel_jobs(TryOnJob.objects.filter(pk=job.pk))
+    assert outcome.changed == 1
+    assert TryOnJob.objects.get(pk=job.pk).status == "canceled"
+    assert "were not recalled" in caplog.text
+    assert fal.cancels == []
