@@ -206,6 +206,17 @@ FASHN_RUNTIME_ERRORS = [
 # same situations, each in the provider's own documented words.
 
 
+def documented_request(clothes_type="lower_body"):
+    """A try-on request as the backend tests send it: a JPEG photo, a PNG garment."""
+    from django_tryon.backends import base
+
+    return base.TryOnRequest(
+        person_image=base.ImageInput(b"\xff\xd8person", "person.jpg", "image/jpeg"),
+        garment_image=base.ImageInput(b"\x89PNGgarment", "garment.png", "image/png"),
+        clothes_type=clothes_type,
+    )
+
+
 def decoded_data_uri(uri):
     prefix, _, data = uri.partition(",")
     assert prefix.startswith("data:image/") and prefix.endswith(";base64")

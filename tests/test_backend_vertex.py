@@ -44,11 +44,7 @@ def backend():
 
 @pytest.fixture
 def request_():
-    return base.TryOnRequest(
-        person_image=base.ImageInput(b"\xff\xd8person", "person.jpg", "image/jpeg"),
-        garment_image=base.ImageInput(b"\x89PNGgarment", "garment.png", "image/png"),
-        clothes_type="upper_body",
-    )
+    return contract.documented_request("upper_body")
 
 
 def token_endpoint(expires_in=3600, token=contract.VERTEX_ACCESS_TOKEN):

@@ -97,9 +97,11 @@ def test_a_backend_that_cannot_be_built_fails_no_cancel(
 ):
     job = at_fal(make_job)
     settings.TRYON["OPTIONS"] = {"model": "fal-ai/unknown"}  # refused by the backend
-    with caplog.at_level(logging.ERROR, logger="django_tryon.recall"):
-        with django_capture_on_commit_callbacks(execute=True):
-            outcome = cancel_jobs(TryOnJob.objects.filter(pk=job.pk))
+    with (
+        caplog.at_level(logging.ERROR, logger="django_tryon.recall"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        outcome = cancel_jobs(TryOnJob.objects.filter(pk=job.pk))
     assert outcome.changed == 1
     assert TryOnJob.objects.get(pk=job.pk).status == "canceled"
     assert "were not recalled" in caplog.text
