@@ -10,9 +10,12 @@ import pytest
 import responses
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
+from django_tryon import checks
 from django_tryon.backends import base, get_backend, vertex
 from django_tryon.backends.vertex import VertexBackend
+from django_tryon.worker import Worker
 from tests import contract
 from tests.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
 
@@ -271,7 +274,15 @@ def test_vertex_needs_no_api_key_and_says_when_google_auth_is_missing(settings, 
     settings.TRYON = {"BACKEND": "django_tryon.backends.vertex.VertexBackend"}
     call_command("check")  # no E001: the credentials are Google's own
     monkeypatch.setattr(vertex, "GOOGLE_AUTH_MISSING", ImportError("No module named 'google'"))
-    from django.core.management.base import SystemCheckError
-
     with pytest.raises(SystemCheckError, match=r"E021.*django-tryon\[vertex\]"):
+        call_command("check")
+
+
+def test_the_lease_check_counts_the_predicts_own_timeout(settings):
+    settings.TRYON = {"BACKEND": "django_tryon.backends.vertex.VertexBackend", "READ_TIMEOUT": 30}
+    with Worker(worker_id="lease") as worker:
+        assert checks.lease_needed() == worker.call_budget + 5
+    assert checks.lease_needed() == (5 + 180) + (5 + 30) + 5
+    settings.TRYON["LEASE_SECONDS"] = 200  # enough for AILabAPI's calls, not for a predict
+    with pytest.raises(SystemCheckError, match="E012"):
         call_command("check")
