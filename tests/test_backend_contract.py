@@ -234,17 +234,25 @@ UNREADABLE = {
     "not json": (200, b"<html>OK</html>"),
     "a json list": (200, b"[1, 2]"),
     "nested too deep": (200, b"[" * 100_000 + b"]" * 100_000),
-    "over the size cap": (200, b'{"pad": "' + b"x" * (1024 * 1024 + 10) + b'"}'),
+    "over the size cap": "over the cap",  # the backend's own cap (see over_cap)
     "not UTF-8": (200, b'{"id": "t-1", "task_id": "t-1", "x": "\xff\xfe"}'),
     "too many digits": (200, b'{"id": 1' + b"0" * 5000 + b"}"),
     "a gateway's page": (502, b"<html>Bad gateway</html>"),
 }
 
 
+def over_cap(answer, backend):
+    """The answer as scripted: one byte over the backend's cap where the cap is asked for
+    (Vertex AI's answers carry the picture: its cap is larger than the others')."""
+    if answer != "over the cap":
+        return answer
+    return (200, b'{"pad": "' + b"x" * backend.max_answer_bytes + b'"}')
+
+
 @over(ALL)
 @pytest.mark.parametrize("answer", UNREADABLE.values(), ids=UNREADABLE.keys())
 def test_a_submit_whose_answer_cannot_be_read_is_in_doubt(backend, provider, answer):
-    provider.script_submit(answer)
+    provider.script_submit(over_cap(answer, backend))
     with pytest.raises(base.TransientError) as raised:
         backend.submit(try_on())
     assert raised.value.in_doubt
@@ -256,7 +264,7 @@ def test_a_submit_whose_answer_cannot_be_read_is_in_doubt(backend, provider, ans
 def test_a_query_whose_answer_cannot_be_read_is_retried_and_never_in_doubt(
     backend, provider, answer
 ):
-    provider.script_query("T-1", answer)
+    provider.script_query("T-1", over_cap(answer, backend))
     with pytest.raises(base.TransientError) as raised:
         backend.query("T-1")
     assert not raised.value.in_doubt
