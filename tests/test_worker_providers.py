@@ -13,7 +13,7 @@ from django_tryon.quota import charge, used
 from django_tryon.worker import Worker
 from tests import contract
 from tests.fake_provider import FakeProvider
-from tests.google_credentials import service_account_file
+from tests.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
 from tests.test_security import _in_thread, _wait_for
 
 
@@ -89,7 +89,9 @@ def test_a_job_on_vertex_is_done_in_one_predict(vertex, make_job):
     assert job.provider_task_id.startswith("vertex-")
     with default_storage.open(job.result_image.name, "rb") as stored:
         assert stored.read() == contract.VERTEX.picture
-    assert len(vertex.token_requests) == 1 and vertex.downloads == []
+    assert vertex.downloads == []  # the picture came in the answer
+    (token_request,) = vertex.token_requests  # one token, signed with the key file's key
+    assert assertion_claims(token_request["assertion"][0])["iss"] == CLIENT_EMAIL
 
 
 def test_a_picture_vertex_filtered_fails_the_job_readably_and_gives_the_credit_back(
