@@ -208,6 +208,9 @@ def test_the_command_speaks_fal():
         url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
         second_line = process.stdout.readline()
         assert "FalBackend" in second_line and f"{url}{JWKS_PATH}" in second_line
+        # As docs/sandbox.md shows it (there on port 8765).
+        shown = (ROOT / "docs" / "sandbox.md").read_text()
+        assert second_line.replace(url, "http://127.0.0.1:8765") in shown
         keys = requests.get(url + JWKS_PATH, timeout=10).json()["keys"]
         assert [(key["kty"], key["crv"]) for key in keys] == [("OKP", "Ed25519")]
         state = requests.get(url + "/_sandbox/control", timeout=10).json()
