@@ -16,7 +16,6 @@ drops them; the task then runs to its end at the provider, as it would on a
 provider that cannot recall.
 """
 
-import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,8 +26,9 @@ from django.db import transaction
 from .backends import get_backend
 from .backends.base import TryOnBackend
 from .models import TryOnJob
+from .redaction import get_logger
 
-logger = logging.getLogger("django_tryon.recall")
+logger = get_logger("django_tryon.recall")
 
 #: Recalls running at once, for the whole process.
 RECALL_THREADS = 2

@@ -21,7 +21,6 @@ sending bad signatures cannot make the shop fetch the keys on every request.
 import base64
 import binascii
 import hashlib
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,9 +36,10 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
 else:
     CRYPTOGRAPHY_MISSING = None
 
+from ..redaction import get_logger
 from .answers import read_json_answer
 
-logger = logging.getLogger("django_tryon.backends.fal")
+logger = get_logger("django_tryon.backends.fal")
 
 DEFAULT_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
 HEADERS = (
