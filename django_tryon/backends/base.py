@@ -410,6 +410,13 @@ class TryOnBackend:
         size, its shape, and the provider's signature where it has one) and
         raises :class:`RequestRejectedError` for anything else. Authenticating
         the caller by a secret in the URL is the view's work.
+
+        A task done whose delivery does not carry its result (fal leaves out an
+        output too large to send) is a succeeded state with neither
+        ``result_url`` nor ``result_content``: the worker asks for the result at
+        once. A signature that cannot be checked now (the provider's keys out of
+        reach) raises :class:`ProviderUnavailableError`: the view asks the
+        provider to deliver again.
         """
         raise NotImplementedError(f"{self.provider_name} does not call back")
 

@@ -307,8 +307,9 @@ class FalBackend(HTTPBackend):
         if status == "OK":
             payload = answer.get("payload")
             if payload is None:
-                # fal could not put the output in the webhook: the worker fetches it.
-                return request_id, TaskState(status=PROCESSING, request_id=request_id, raw=answer)
+                # fal could not put the output in the webhook (``payload_error``):
+                # done, and the worker asks for the result at once.
+                return request_id, TaskState(status=SUCCEEDED, request_id=request_id, raw=answer)
             try:
                 return request_id, self._state_of_output(request_id, payload)
             except InvalidResponseError as err:
