@@ -136,7 +136,8 @@ def check_lease(app_configs, **kwargs):
         Error(
             f"TRYON['LEASE_SECONDS'] is {lease!r}: the worker would start no provider call. "
             "It starts one only while the lease outlasts the call's time budget, "
-            f"{needed:g} s here (2 x (CONNECT_TIMEOUT + READ_TIMEOUT) + 5).",
+            f"{needed:g} s here (the provider's call and the result's download at their "
+            "timeouts, + 5).",
             hint=f"Set LEASE_SECONDS well above {needed:g} (the default is "
             f"{DEFAULTS['LEASE_SECONDS']!r}), or lower CONNECT_TIMEOUT and READ_TIMEOUT.",
             id="django_tryon.E012",
@@ -145,12 +146,19 @@ def check_lease(app_configs, **kwargs):
 
 
 def lease_needed():
-    """Seconds a lease must exceed for the worker to start a call (see ``Worker._move``):
-    a call and its retry at the full timeouts, plus five seconds to record the answer."""
+    """Seconds a lease must exceed for the worker to start a call (see ``Worker.call_budget``):
+    the provider's call at the backend's timeouts (a synchronous provider waits at
+    least its ``min_read_timeout``), the result's download, and five seconds to
+    record the answer."""
     connect, read = tryon_settings.CONNECT_TIMEOUT, tryon_settings.READ_TIMEOUT
     if not (_is_number(connect) and _is_number(read)):
         return None
-    return 2 * (connect + read) + 5
+    # The primary's and each fallback's: a job may go to any of them. One that cannot
+    # be imported is left out (E003, E050 say why).
+    provider_read = max(
+        [read] + [float(getattr(cls, "min_read_timeout", 0) or 0) for cls in configured_classes()]
+    )
+    return (connect + provider_read) + (connect + read) + 5
 
 
 def _is_number(value):
@@ -173,7 +181,8 @@ def check_celery(app_configs, **kwargs):
 
 @tryon_check()
 def check_backend(app_configs, **kwargs):
-    """E003, E001: the backend imports, and has the API key it needs."""
+    """E003, E001, E021, E020: the backend imports, has the API key and the libraries it
+    needs, and its options are its own."""
     try:
         backend_class = tryon_settings.import_path("BACKEND")
     except ImproperlyConfigured as err:
@@ -191,6 +200,16 @@ def check_backend(app_configs, **kwargs):
                 f"The try-on backend {tryon_settings.BACKEND!r} needs an API key.",
                 hint="Set TRYON['API_KEY'], for example from an environment variable.",
                 id="django_tryon.E001",
+            )
+        )
+    dependency_problem = getattr(backend_class, "dependency_problem", None)
+    problem = dependency_problem() if dependency_problem is not None else ""
+    if problem:
+        errors.append(
+            Error(
+                problem,
+                hint="Install the extra the message names, or choose another TRYON['BACKEND'].",
+                id="django_tryon.E021",
             )
         )
     option_problems = getattr(backend_class, "option_problems", None)

@@ -113,6 +113,16 @@ CODES = {
                 "garment. Try another photo."
             ),
         ),
+        # The provider made a picture but its safety filter withheld it: which of
+        # the photo and the garment set it off cannot be told, so the shopper
+        # keeps their credit.
+        JobErrorCode(
+            "result_filtered",
+            _(
+                "The try-on service's safety filter held this picture back. Try another "
+                "photo, or another garment."
+            ),
+        ),
         JobErrorCode("expired", _("This try-on took too long and was stopped. Please try again.")),
         JobErrorCode(
             "result_unavailable", _("The try-on picture could not be fetched. Please try again.")

@@ -234,7 +234,9 @@ class EnvironmentCachingSession(requests.Session):
             )
         return {**settings, "proxies": dict(settings["proxies"])}
 
-    def send_direct(self, method, url, *, params=None, data=None, files=None, json=None, **kwargs):
+    def send_direct(
+        self, method, url, *, params=None, data=None, files=None, json=None, headers=None, **kwargs
+    ):
         """``self.request(method, url, ..., allow_redirects=False)``, for less CPU.
 
         Requests merges the session's headers, cookies and credentials into every
@@ -249,7 +251,8 @@ class EnvironmentCachingSession(requests.Session):
         ``url`` is prepared as Requests prepares it (IDNA hosts, quoting), once
         per URL for a provider's few endpoints; ``params`` are appended to it,
         encoded. The body is ``data`` and ``files``, or ``json``, as
-        :meth:`requests.Session.request` takes them. ``kwargs`` are those of
+        :meth:`requests.Session.request` takes them; ``headers`` are added to the
+        session's (credentials that change, such as a token that expires). ``kwargs`` are those of
         :meth:`requests.Session.send` (``timeout``, ``stream``, ...).
         """
         if self.cookies:
@@ -260,6 +263,7 @@ class EnvironmentCachingSession(requests.Session):
                 data=data,
                 files=files,
                 json=json,
+                headers=headers,
                 allow_redirects=False,
                 **kwargs,
             )
@@ -270,6 +274,8 @@ class EnvironmentCachingSession(requests.Session):
             origin = f"{parts.scheme}://{parts.netloc}/"
             template = self._templates[key] = self.prepare_request(requests.Request(method, origin))
         prepared = template.copy()
+        if headers:
+            prepared.headers.update(headers)
         prepared.url = self._prepared_url(prepared, url)
         if params:
             separator = "&" if "?" in prepared.url else "?"

@@ -65,6 +65,7 @@ from .models import (
     TryOnJob,
 )
 from .quota import give_credit_back
+from .recall import recall_on_commit
 from .redaction import redact
 from .signals import job_failed, job_succeeded
 
@@ -357,7 +358,8 @@ def canceled(now: datetime) -> Change:
     """Staff, the shopper or the shop stopped the job.
 
     No signal: a cancel is nobody's failure. A task already at the provider is
-    not recalled (AILabAPI has no way to); the worker discards its result.
+    recalled once the cancel is committed, by a provider that can
+    (:mod:`django_tryon.recall`); the worker discards its result whatever happens.
     """
     fields = {
         "error_code": "canceled",
@@ -477,6 +479,9 @@ def apply(
         )
     if change.signal is not None and done:
         _announce_on_commit(change, done)
+    if change.status == S.CANCELED and done:
+        # A task the provider still runs is recalled where it can be (fal).
+        recall_on_commit(done)
     return done
 
 

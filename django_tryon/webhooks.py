@@ -12,7 +12,10 @@ delivery goes through the same steps, in this order (the base view,
    same answer for an unknown job and a wrong secret), and the job was made by
    this view's provider.
 3. **Parsed** by the backend (``parse_callback``), which checks the body's
-   shape and, for a provider that signs its deliveries, the signature (400).
+   shape and, for a provider that signs its deliveries (fal), the signature
+   (400; 503 while the provider's keys cannot be fetched, to be delivered
+   again). Only a delivery to an authenticated URL is parsed, so a forger
+   who lacks the URL's secret never makes the shop fetch keys.
    The body must name the job's own task (400 otherwise: a delivery for
    another task, replayed at this URL).
 4. **Applied** through :mod:`django_tryon.transitions`, without the worker's
@@ -45,7 +48,13 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import callbacks, transitions
 from .backends import backend_named
-from .backends.base import SUCCEEDED, RequestRejectedError, TaskState, TryOnBackend
+from .backends.base import (
+    SUCCEEDED,
+    ProviderUnavailableError,
+    RequestRejectedError,
+    TaskState,
+    TryOnBackend,
+)
 from .conf import tryon_settings
 from .models import IN_FLIGHT_STATUSES, TryOnJob
 from .queueing import jobs_due_now
@@ -166,6 +175,14 @@ class WebhookView(View):
         except RequestRejectedError as err:
             message = err.message or "The delivery is not one this provider sends."
             raise Refused(400, message) from err
+        except ProviderUnavailableError as err:
+            # The delivery cannot be checked now (the provider's signing keys are
+            # out of reach): neither accepted nor refused for good.
+            raise Refused(
+                503,
+                "The delivery cannot be verified now; deliver again later.",
+                retry_after=RETRY_AFTER_SECONDS,
+            ) from err
 
     def apply(self, job: TryOnJob, state: TaskState) -> str:
         """Record ``state`` for ``job``; return what happened, in words."""
@@ -226,8 +243,15 @@ class FashnWebhookView(WebhookView):
     provider_name = "fashn"
 
 
+class FalWebhookView(WebhookView):
+    """fal's deliveries: the request's outcome (its output, or its error), signed
+    with Ed25519; the backend checks the signature against fal's published keys."""
+
+    provider_name = "fal"
+
+
 #: Every provider's webhook view, by provider name (each gets its URL).
-VIEWS: dict[str, Any] = {view.provider_name: view for view in (FashnWebhookView,)}
+VIEWS: dict[str, Any] = {view.provider_name: view for view in (FashnWebhookView, FalWebhookView)}
 
 urlpatterns = [
     path(

@@ -190,31 +190,49 @@ class Outcome:
 
 
 class Pass:
-    """One pass's state: its lease token, its clock, its lease, report and writes.
+    """One pass's state: its lease token, its clock, its leases, report and writes.
 
-    Provider calls may start until :attr:`start_deadline` (monotonic seconds),
-    early enough that every call started ends while the lease still holds.
-    Writes go through :meth:`record`, which only a pass has: no job is written
-    outside one.
+    A job's provider call may start until its *start deadline* (monotonic
+    seconds): early enough after the job was claimed that the call, and the
+    download of its result, end while the job's lease still holds
+    (``call_budget`` seconds at most). Each claim has its own deadline, so jobs
+    claimed while a long call runs (a synchronous provider's predict) start as
+    soon as they are claimed. Writes go through :meth:`record`, which only a
+    pass has: no job is written outside one.
     """
 
-    def __init__(self, worker_id: str, *, clock: Callable[[], datetime], should_stop):
+    def __init__(
+        self,
+        worker_id: str,
+        *,
+        clock: Callable[[], datetime],
+        should_stop,
+        call_budget: float,
+    ):
         self.token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
         self.clock = clock
         self.should_stop = should_stop
         self.started_at = clock()
         self.lease_seconds = float(tryon_settings.LEASE_SECONDS)
-        call_budget = 2 * (tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT)
-        self.start_deadline = time.monotonic() + max(0.0, self.lease_seconds - call_budget - 5)
+        self.call_budget = call_budget
         self.report = PassReport()
         self.writes = LeasedWrites(self.token, clock=clock)
         self.releases: dict[Any, Release] = {}  # job pk -> release, one batched write at the end
         #: Jobs this pass sent where new jobs go (not bound to a provider by an
         #: earlier submit): a refusal that made no task may send them elsewhere.
         self.routed: set[Any] = set()
+        self._start_deadlines: dict[Any, float] = {}  # job pk -> monotonic seconds
 
-    def may_start(self) -> bool:
-        return not self.should_stop() and time.monotonic() <= self.start_deadline
+    def claimed(self, jobs) -> None:
+        """Note that ``jobs`` were claimed just now: their calls may start until then."""
+        deadline = time.monotonic() + max(0.0, self.lease_seconds - self.call_budget - 5)
+        for job in jobs:
+            self._start_deadlines[job.pk] = deadline
+
+    def may_start(self, job: TryOnJob) -> bool:
+        """Whether ``job``'s call may start now (its lease outlives the call)."""
+        deadline = self._start_deadlines.get(job.pk, 0.0)
+        return not self.should_stop() and time.monotonic() <= deadline
 
     def record(self, job: TryOnJob, change: transitions.Change, on_done=None) -> None:
         """Queue ``change`` for ``job``, ending its lease: written at the next flush if
@@ -325,6 +343,16 @@ class Worker:
         )
 
     @property
+    def call_budget(self) -> float:
+        """The longest a job's step may take (seconds): the provider's call, at the
+        slowest backend's own timeouts (a job may go to any of the chain), then the
+        download of its result."""
+        timeouts = [backend.timeout for backend in self.chain.backends]
+        call = max(float(connect) + float(read) for connect, read in timeouts)
+        download = tryon_settings.CONNECT_TIMEOUT + tryon_settings.READ_TIMEOUT
+        return call + download
+
+    @property
     def top_up_after(self) -> float:
         """Seconds without an answer after which a pass with a free place claims more."""
         return max(MIN_TOP_UP_INTERVAL, float(tryon_settings.IDLE_INTERVAL))
@@ -343,7 +371,12 @@ class Worker:
         places at once, as it otherwise does after ``top_up_after`` seconds
         without an answer: a new job does not wait for the pass's slow calls.
         """
-        current = Pass(self.worker_id, clock=self.clock, should_stop=should_stop)
+        current = Pass(
+            self.worker_id,
+            clock=self.clock,
+            should_stop=should_stop,
+            call_budget=self.call_budget,
+        )
         jobs = self._claim(current, job_ids, tryon_settings.BATCH_SIZE)
         if not jobs:
             current.writes.close()
@@ -363,16 +396,21 @@ class Worker:
     def _move(self, current: Pass, jobs, *, top_up, more_due=None):
         """Move each claimed job one step, recording as answers come back."""
         waiting = self._not_expired(current, jobs)
+        late: list[TryOnJob] = []  # claimed too long ago to start now: handed back
         running: dict[Future[Outcome], TryOnJob] = {}
         # Finished calls announce themselves here: taking the next one costs the
         # same whatever the number of calls in flight (wait() would visit each).
         finished: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
         while waiting or running:
             while waiting and len(running) < self.concurrency:
-                if not current.may_start() or self._rate_paused():
+                if current.should_stop() or self._rate_paused():
                     break
+                late += [job for job in waiting if not current.may_start(job)]
+                waiting = [job for job in waiting if current.may_start(job)]
                 free = self.concurrency - len(running)
                 group, waiting = waiting[:free], waiting[free:]
+                if not group:
+                    break
                 started = self._start_group(current, group)
                 running.update(started)
                 for future in started:
@@ -391,7 +429,7 @@ class Worker:
                 # the free places with jobs that became due meanwhile, rather
                 # than wait for the slow calls.
                 free = self.concurrency - len(running)
-                if not waiting and free and current.may_start() and not self._rate_paused():
+                if not waiting and free and not current.should_stop() and not self._rate_paused():
                     waiting = self._not_expired(current, self._claim(current, None, free))
                 continue
             # Record every call that has finished by now before starting more, so
@@ -408,9 +446,9 @@ class Worker:
             current.writes.flush()
 
         resume_at = self._resume_at()
-        for job in waiting:
+        for job in waiting + late:
             current.release(job, Release(max(job.next_attempt_at, resume_at)))
-        current.report.released = len(waiting)
+        current.report.released = len(waiting) + len(late)
 
     def _not_expired(self, current: Pass, jobs):
         """``jobs`` less those that have run out of time, which are ended as ``expired``."""
@@ -455,6 +493,7 @@ class Worker:
             job_ids=job_ids,
         )
         current.report.claimed += len(jobs)
+        current.claimed(jobs)
         if jobs:
             self.checkpoint("claimed")
         return jobs

@@ -14,6 +14,7 @@ from collections import deque
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
+from requests.structures import CaseInsensitiveDict
 
 from tests import contract
 from tests.loopback import LoopbackServer, QuietHandler
@@ -39,6 +40,16 @@ class FakeProvider:
         self.queries = []  # task ids queried
         self.downloads = []  # paths of result downloads
         self.others = []  # (method, path, headers) of every other request
+        self.results = []  # task ids whose result was asked for (fal)
+        self.cancels = []  # task ids asked to be canceled (fal)
+        self.token_requests = []  # form bodies sent to the token endpoint (Vertex)
+        self.jwks_fetches = 0  # fetches of the key set deliveries are signed with (fal)
+        self.cancel_answer = (202, {"status": "CANCELLATION_REQUESTED"})
+        #: Set by a test to hold every cancel until it is set (an Event).
+        self.cancel_gate = None
+        self._pending_results = {}  # task id -> the next answer of its result GET
+        self._held_submits = 0
+        self.release_submits = threading.Event()
         self._submit_script = deque()
         self._query_script = {}
         self._task_ids = itertools.count(1)
@@ -54,6 +65,9 @@ class FakeProvider:
             def do_GET(self):
                 self._route("GET")
 
+            def do_PUT(self):
+                self._route("PUT")
+
             def _route(self, method):
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length) if length else b""
@@ -61,9 +75,13 @@ class FakeProvider:
                 kind, task_id = provider.protocol.route(method, parts.path, parse_qs(parts.query))
                 if kind == "submit":
                     with provider.lock:
-                        provider.submits.append((dict(self.headers), body))
+                        provider.submits.append((CaseInsensitiveDict(self.headers), body))
                         provider.submit_urls.append(self.path)
                         answer = provider._next_submit()
+                        held = provider._held_submits > 0
+                        provider._held_submits -= held
+                    if held:  # a slow provider: answered once the test releases it
+                        provider.release_submits.wait(60)
                     return self._answer(answer)
                 if kind == "query":
                     with provider.lock:
@@ -72,6 +90,25 @@ class FakeProvider:
                     return self._answer(answer)
                 if kind == "credits":
                     return self._answer(provider.protocol.credits(provider.credits))
+                if kind == "result":
+                    with provider.lock:
+                        provider.results.append(task_id)
+                        answer = provider._pending_results.pop(task_id, None)
+                    return self._answer(answer or provider.protocol.not_found())
+                if kind == "cancel":
+                    with provider.lock:
+                        provider.cancels.append(task_id)
+                    if provider.cancel_gate is not None:
+                        provider.cancel_gate.wait(30)
+                    return self._answer(provider.cancel_answer)
+                if kind == "jwks":
+                    with provider.lock:
+                        provider.jwks_fetches += 1
+                    return self._answer((200, provider.protocol.signer.jwks()))
+                if kind == "token":
+                    with provider.lock:
+                        provider.token_requests.append(parse_qs(body.decode()))
+                    return self._answer(provider.token_answer())
                 if method == "GET" and parts.path.startswith("/results/"):
                     with provider.lock:
                         provider.downloads.append(parts.path)
@@ -111,6 +148,9 @@ class FakeProvider:
         return self
 
     def stop(self):
+        self.release_submits.set()  # nothing held past the test
+        if self.cancel_gate is not None:
+            self.cancel_gate.set()
         self._loopback.stop()
 
     # Scripting ----------------------------------------------------------
@@ -118,6 +158,10 @@ class FakeProvider:
     def script_submit(self, *answers):
         """Queue answers to the next submits."""
         self._submit_script.extend(answers)
+
+    def hold_submits(self, count=1):
+        """Answer the next ``count`` submits only once ``release_submits`` is set."""
+        self._held_submits += count
 
     def script_query(self, task_id, *answers):
         """Queue answers to the next queries of ``task_id``."""
@@ -131,6 +175,17 @@ class FakeProvider:
     def _next_query(self, task_id, base):
         script = self._query_script.get(task_id)
         answer = script.popleft() if script else ("done", None)
-        if answer[0] == "done":
-            return self.protocol.done(task_id, answer[1] or f"{base}/results/{task_id}.png")
+        if isinstance(answer, tuple) and answer[0] == "done":
+            answer = self.protocol.done(task_id, answer[1] or f"{base}/results/{task_id}.png")
+        if isinstance(answer, contract.ThenResult):  # fal: the result is a call of its own
+            self._pending_results[task_id] = answer.result
+            return answer.status
         return answer
+
+    def token_answer(self):
+        """What Google's token endpoint answers a service account's signed assertion."""
+        return 200, {
+            "access_token": contract.VERTEX_ACCESS_TOKEN,
+            "expires_in": 3600,
+            "token_type": "Bearer",
+        }

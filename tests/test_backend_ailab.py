@@ -26,11 +26,7 @@ def backend():
 
 @pytest.fixture
 def request_():
-    return base.TryOnRequest(
-        person_image=base.ImageInput(b"\xff\xd8person", "person.jpg", "image/jpeg"),
-        garment_image=base.ImageInput(b"\x89PNGgarment", "garment.png", "image/png"),
-        clothes_type="lower_body",
-    )
+    return contract.documented_request("lower_body")
 
 
 def _multipart_parts(request):

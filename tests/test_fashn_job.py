@@ -40,6 +40,10 @@ def tryon(settings, sandbox):
 
 @pytest.fixture
 def shirt(db):
+    return breton_shirt()
+
+
+def breton_shirt():
     return Garment.objects.create(
         name="Breton T-shirt",
         clothes_type="upper_body",

@@ -60,8 +60,9 @@ def retry_jobs(jobs, *, now=None):
 def cancel_jobs(jobs, *, now=None):
     """End pending and in-flight jobs as ``canceled`` (:func:`~django_tryon.transitions.cancel`).
 
-    A task already at the provider is not recalled (AILabAPI has no way to):
-    its credits are spent, and the worker discards its result if one comes.
+    A task already at the provider is recalled where the provider can (fal,
+    :mod:`django_tryon.recall`); elsewhere its credits are spent, and the worker
+    discards its result if one comes.
     """
     now = now or timezone.now()
     selected = jobs.count()

@@ -219,6 +219,13 @@ class TaskFailedError(PermanentError):
     job_error_code = "task_failed"
 
 
+class ResultFilteredError(PermanentError):
+    """The provider made a picture but withheld it: its safety filter found it
+    objectionable. Not a fault of the call, nor (surely) of the shopper's photo."""
+
+    job_error_code = "result_filtered"
+
+
 class ConfigurationError(ProviderErrorDetails, ImproperlyConfigured):
     """The provider refused the account (bad API key, locked user).
 
@@ -316,6 +323,10 @@ class TryOnBackend:
     default_base_url = ""
     #: The backend's own options, by name (``TRYON["OPTIONS"]`` sets their values).
     known_options: ClassVar[Mapping[str, Option]] = {}
+    #: The shortest read timeout (seconds) the provider's calls need: a provider
+    #: that answers a submit with the picture itself (tens of seconds) raises
+    #: ``TRYON["READ_TIMEOUT"]`` to this. A ``read_timeout`` keyword is taken as given.
+    min_read_timeout: ClassVar[float] = 0.0
 
     def __init__(self, **kwargs: Any) -> None:
         # Stripped: a key read from a file or a secret mount often ends in a
@@ -333,15 +344,22 @@ class TryOnBackend:
             name: option.default for name, option in self.known_options.items()
         }
         self.options.update(given)
-        self.timeout = (
-            float(backend_setting("CONNECT_TIMEOUT", kwargs)),
-            float(backend_setting("READ_TIMEOUT", kwargs)),
-        )
+        read_timeout_given = kwargs.get("read_timeout") is not None
+        read_timeout = float(backend_setting("READ_TIMEOUT", kwargs))
+        if not read_timeout_given:
+            read_timeout = max(read_timeout, self.min_read_timeout)
+        #: ``(connect, read)`` seconds of every call to the provider.
+        self.timeout = (float(backend_setting("CONNECT_TIMEOUT", kwargs)), read_timeout)
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__} got unexpected keyword arguments: "
                 + ", ".join(sorted(kwargs))
             )
+
+    @classmethod
+    def dependency_problem(cls) -> str:
+        """What this backend lacks to run here (a library of an extra), or ``""``."""
+        return ""
 
     @classmethod
     def option_problems(cls, given: Any) -> list[str]:
@@ -392,8 +410,24 @@ class TryOnBackend:
         size, its shape, and the provider's signature where it has one) and
         raises :class:`RequestRejectedError` for anything else. Authenticating
         the caller by a secret in the URL is the view's work.
+
+        A task done whose delivery does not carry its result (fal leaves out an
+        output too large to send) is a succeeded state with neither
+        ``result_url`` nor ``result_content``: the worker asks for the result at
+        once. A signature that cannot be checked now (the provider's keys out of
+        reach) raises :class:`ProviderUnavailableError`: the view asks the
+        provider to deliver again.
         """
         raise NotImplementedError(f"{self.provider_name} does not call back")
+
+    def cancel(self, task_id: str) -> None:
+        """Ask the provider to stop task ``task_id``: the job was canceled.
+
+        Best effort, and by default nothing (AILabAPI and FASHN have no way to
+        recall a task). A provider that can stop a queued task (fal) saves the
+        shop its price. Called off the request thread after the cancel is
+        committed (see :mod:`django_tryon.recall`); raise like :meth:`query`.
+        """
 
     def credits(self) -> Credits | None:
         """The account's remaining credits, or ``None`` if the provider cannot say."""

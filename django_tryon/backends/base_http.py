@@ -16,6 +16,7 @@ module holds only what differs (its paths, its fields, its error table):
   connection errors that name the URL tried, never the credentials.
 """
 
+import base64
 import json
 import threading
 from typing import Any
@@ -27,6 +28,7 @@ from ..http import EnvironmentCachingSession, PoolKeepingAdapter
 from .answers import MAX_ANSWER_BYTES, read_json_answer
 from .base import (
     ConfigurationError,
+    ImageInput,
     InvalidResponseError,
     ProviderConnectionError,
     ProviderErrorDetails,
@@ -62,6 +64,10 @@ class HTTPBackend(TryOnBackend):
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that carry the credentials, sent with every request."""
+        return {}
+
+    def request_headers(self) -> dict[str, str]:
+        """Headers made anew for each request (a token that expires); none by default."""
         return {}
 
     def is_success(self, status: int, answer: dict[str, Any]) -> bool:
@@ -143,6 +149,9 @@ class HTTPBackend(TryOnBackend):
         raise self.error_for(status, answer, response)
 
     def _send(self, method, url, sends_body, **kwargs):
+        headers = self.request_headers()  # raises the provider's own errors
+        if headers:
+            kwargs["headers"] = headers
         try:
             # Redirects are not followed (send_direct hands a 3xx back). Streamed,
             # so that the answer is read under a size cap (see call).
@@ -216,6 +225,36 @@ class HTTPBackend(TryOnBackend):
         if status >= 500:
             return self.error(ProviderUnavailableError, message, response=response, **details)
         return self.error(RequestRejectedError, message, response=response, **details)
+
+
+#: The longest task id a provider may name (a stored job's ``provider_task_id``).
+MAX_TASK_ID_LENGTH = 200
+
+
+def data_uri(image: ImageInput) -> str:
+    """An image as providers take it inline in JSON: a base64 data URI with its type."""
+    content_type = image.content_type if image.content_type.startswith("image/") else "image/jpeg"
+    return f"data:{content_type};base64,{base64.b64encode(image.content).decode('ascii')}"
+
+
+def is_task_id(value: Any) -> bool:
+    """Whether ``value`` may be a provider's task id: short printable text, no slash
+    (it goes into URL paths)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_TASK_ID_LENGTH
+        and value.isprintable()
+        and "/" not in value
+    )
+
+
+def field_text(value: Any) -> str:
+    """A field of an answer as text for an error: strings as they are, the rest as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)[:200]
 
 
 def parse_json_object(body: bytes) -> dict[str, Any] | None:

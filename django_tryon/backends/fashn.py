@@ -14,8 +14,6 @@ The protocol, as FASHN documents it (summarised in ``docs/providers.md``):
 - ``GET /v1/credits``: ``{"credits": {"total", "subscription", "on_demand"}}``.
 """
 
-import base64
-import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -36,7 +34,14 @@ from .base import (
     TaskFailedError,
     TaskState,
 )
-from .base_http import HTTPBackend, parse_json_object, retry_after
+from .base_http import (
+    HTTPBackend,
+    data_uri,
+    field_text,
+    is_task_id,
+    parse_json_object,
+    retry_after,
+)
 
 RUN_PATH = "/v1/run"
 STATUS_PATH = "/v1/status/"
@@ -66,7 +71,6 @@ REQUEST_ERRORS = {"InputValidationError"}
 
 #: A webhook body is a status answer: a few hundred bytes. Larger is refused unread.
 MAX_CALLBACK_BYTES = 64 * 1024
-MAX_ID_LENGTH = 200
 
 
 class FashnBackend(HTTPBackend):
@@ -105,8 +109,8 @@ class FashnBackend(HTTPBackend):
 
     def submit(self, request, callback_url=""):
         inputs: dict[str, Any] = {
-            "model_image": _data_uri(request.person_image),
-            "garment_image": _data_uri(request.garment_image),
+            "model_image": data_uri(request.person_image),
+            "garment_image": data_uri(request.garment_image),
             "category": CATEGORIES.get(request.clothes_type, "auto"),
         }
         for name, value in self.options.items():
@@ -120,12 +124,12 @@ class FashnBackend(HTTPBackend):
             json={"model_name": self.options["model_name"], "inputs": inputs},
         )
         task_id = answer.get("id")
-        if not isinstance(task_id, str) or not _is_id(task_id) or answer.get("error"):
+        if not isinstance(task_id, str) or not is_task_id(task_id) or answer.get("error"):
             raise self.error(
                 InvalidResponseError,
                 "The provider answered the run without a prediction id.",
                 status_code=200,
-                code=_text(answer.get("error")),
+                code=field_text(answer.get("error")),
                 in_doubt=True,
             )
         return Submission(task_id=task_id, request_id=task_id)
@@ -165,7 +169,7 @@ class FashnBackend(HTTPBackend):
         if answer is None:
             raise self._refused("The callback's body is not a JSON object.")
         task_id = answer.get("id")
-        if not _is_id(task_id):
+        if not is_task_id(task_id):
             raise self._refused("The callback names no prediction id.")
         try:
             state = self.state_from(answer)
@@ -177,7 +181,7 @@ class FashnBackend(HTTPBackend):
 
     def state_from(self, answer):
         """The :class:`TaskState` a status answer (or a webhook's body) reports."""
-        task_id = _text(answer.get("id"))
+        task_id = field_text(answer.get("id"))
         status = answer.get("status")
         if isinstance(status, str) and status in IN_FLIGHT_STATUSES:
             return TaskState(status=IN_FLIGHT_STATUSES[status], request_id=task_id, raw=answer)
@@ -197,7 +201,7 @@ class FashnBackend(HTTPBackend):
             return TaskState(status=FAILED, error=error, request_id=task_id, raw=answer)
         raise self.error(
             InvalidResponseError,
-            f"The provider reported an unknown status {_text(status)[:40]!r}.",
+            f"The provider reported an unknown status {field_text(status)[:40]!r}.",
             status_code=200,
             request_id=task_id,
         )
@@ -205,8 +209,8 @@ class FashnBackend(HTTPBackend):
     def _runtime_error(self, error, task_id):
         if not isinstance(error, dict):
             error = {}
-        name = _text(error.get("name"))[:100]
-        message = _text(error.get("message"))[:500] or "The prediction failed."
+        name = field_text(error.get("name"))[:100]
+        message = field_text(error.get("message"))[:500] or "The prediction failed."
         details = {"status_code": 200, "code": name, "request_id": task_id}
         # Both images are checked alike; only the shopper's photo is theirs to fix.
         about_garment = "garment" in message.lower()
@@ -219,8 +223,8 @@ class FashnBackend(HTTPBackend):
         return self.error(TaskFailedError, message, **details)
 
     def error_for(self, status, answer, response):
-        code = _text(answer.get("error"))[:100]
-        message = _text(answer.get("message"))[:500] or code or f"HTTP {status}"
+        code = field_text(answer.get("error"))[:100]
+        message = field_text(answer.get("message"))[:500] or code or f"HTTP {status}"
         details = {"status_code": status, "code": code}
         if code == OUT_OF_CREDITS:
             return self.error(OutOfCreditsError, message, response=response, **details)
@@ -240,27 +244,3 @@ class FashnBackend(HTTPBackend):
 
     def _refused(self, message):
         return self.error(RequestRejectedError, message)
-
-
-def _data_uri(image):
-    """An image as FASHN takes it inline: a base64 data URI with its type."""
-    content_type = image.content_type if image.content_type.startswith("image/") else "image/jpeg"
-    return f"data:{content_type};base64,{base64.b64encode(image.content).decode('ascii')}"
-
-
-def _is_id(value):
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= MAX_ID_LENGTH
-        and value.isprintable()
-        and "/" not in value
-    )
-
-
-def _text(value):
-    """A field of an answer as text for an error: strings as they are, the rest as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)[:200]

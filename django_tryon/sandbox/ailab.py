@@ -37,7 +37,7 @@ class AILabWire:
     def api_key(self, headers):
         return headers.get(protocol.API_KEY_HEADER, "")
 
-    def read_submission(self, headers, query, body, *, decode):
+    def read_submission(self, headers, query, body, *, decode, path=""):
         return read_submission(headers.get("Content-Type", ""), body, decode=decode)
 
     def task_id(self, path, query):

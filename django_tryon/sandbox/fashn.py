@@ -16,14 +16,7 @@ refused at the run. The sandbox takes images as base64 data URIs only (it
 never fetches a URL).
 """
 
-import base64
-import binascii
-import io
 import json
-import re
-from urllib.parse import urlsplit
-
-from PIL import Image
 
 from .protocol import (
     TASK_FAILED,
@@ -33,7 +26,8 @@ from .protocol import (
     ApiError,
     UnknownTaskError,
 )
-from .submission import Submission
+from .submission import Submission, load_data_uri
+from .webhooks import check_callback_url
 
 RUN_PATH = "/v1/run"
 STATUS_PREFIX = "/v1/status/"
@@ -54,8 +48,6 @@ CHOICES = {
 }
 BOOLEANS = ("segmentation_free", "return_base64")
 MAX_SAMPLES = 4
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP"}
-DATA_URI = re.compile(r"data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
 
 # The sandbox's own fault codes (AILabAPI's, see protocol.ERRORS), as FASHN answers them.
 API_ERRORS = {
@@ -107,9 +99,11 @@ class FashnWire:
 
     # Runs ---------------------------------------------------------------------
 
-    def read_submission(self, headers, query, body, *, decode):
+    def read_submission(self, headers, query, body, *, decode, path=""):
         """The run's :class:`Submission`; raise :class:`ApiError` (400) for a bad request."""
-        webhook_url = self._webhook_url(query)
+        webhook_url = check_callback_url(
+            query.get("webhook_url", [""])[0], self.callback_allowed, "webhook_url"
+        )
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError) as err:
@@ -142,26 +136,6 @@ class FashnWire:
             failure=failure if failure[0] else garment_failure,
             webhook_url=webhook_url,
         )
-
-    def _webhook_url(self, query):
-        values = query.get("webhook_url", [])
-        if not values:
-            return ""
-        url = values[0]
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname or ""
-            parts.port  # noqa: B018 (a malformed port raises ValueError)
-        except ValueError as err:
-            raise ApiError("ERROR_INVALID_PARAMETER", "webhook_url is not a URL.") from err
-        if parts.scheme not in ("http", "https") or not host:
-            raise ApiError("ERROR_INVALID_PARAMETER", "webhook_url must be an http(s) URL.")
-        if not self.callback_allowed(host):
-            raise ApiError(
-                "ERROR_INVALID_PARAMETER",
-                "The sandbox calls back loopback addresses only (see --allow-remote).",
-            )
-        return url
 
     # Answers --------------------------------------------------------------------
 
@@ -218,23 +192,7 @@ def _check_options(inputs):
 def _load_image(which, value, decode):
     """``(bytes, failure)``: the image of a data URI, or the ``ImageLoadError`` the
     prediction will end with (as FASHN loads images once the prediction runs)."""
-    match = DATA_URI.match(value)
-    if not match:
-        return b"", (
-            "ImageLoadError",
-            f"Error loading {which} image: the sandbox takes base64 data URIs only.",
-        )
-    try:
-        content = base64.b64decode(value[match.end() :], validate=True)
-    except (binascii.Error, ValueError):
-        return b"", ("ImageLoadError", f"Error loading {which} image: invalid base64.")
-    try:
-        with Image.open(io.BytesIO(content)) as image:
-            if image.format not in ACCEPTED_FORMATS:
-                raise ValueError(image.format)
-            if decode:
-                image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
-                image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return b"", ("ImageLoadError", f"Error loading {which} image: not a readable image.")
+    content, problem = load_data_uri(value, decode)
+    if problem:
+        return b"", ("ImageLoadError", f"Error loading {which} image: {problem}.")
     return content, ("", "")

@@ -14,8 +14,8 @@ API_KEY_HEADER = "ailabapi-api-key"
 
 CLOTHES_TYPES = ("upper_body", "lower_body", "full_body")
 
-#: The protocols the sandbox speaks: AILabAPI's (this module's) and FASHN's.
-PROTOCOLS = ("ailab", "fashn")
+#: The protocols the sandbox speaks: AILabAPI's (this module's), FASHN's and fal's.
+PROTOCOLS = ("ailab", "fashn", "fal")
 
 TASK_QUEUED = 0
 TASK_PROCESSING = 1

@@ -1,14 +1,16 @@
 """The sandbox's HTTP server: a provider's endpoints on loopback, plus a control endpoint.
 
-It speaks AILabAPI's protocol (``protocol="ailab"``, the default) or FASHN's
-(``protocol="fashn"``); see ``docs/sandbox.md``. With AILabAPI's:
+It speaks AILabAPI's protocol (``protocol="ailab"``, the default), FASHN's
+(``protocol="fashn"``) or fal's (``protocol="fal"``); see ``docs/sandbox.md``. With AILabAPI's:
 
 - ``POST /api/portrait/editing/try-on-clothes``: submit a try-on task.
 - ``GET /api/common/query-async-task-result?task_id=...``: a task's state.
 - ``GET /api/common/query-credits``: the account's balance.
 
 With FASHN's: ``POST /v1/run`` (``?webhook_url=`` delivers the task's end),
-``GET /v1/status/<id>``, ``GET /v1/credits``. With both:
+``GET /v1/status/<id>``, ``GET /v1/credits``. With fal's: ``POST /<model id>``
+(``?fal_webhook=`` delivers the request's end, signed), ``GET|PUT
+/<app>/requests/<id>[/status|/cancel]``, ``GET /.well-known/jwks.json``. With all:
 
 - ``GET /results/<token>.jpg``: a finished task's picture.
 - ``GET|POST /_sandbox/control``, ``POST /_sandbox/reset``: change the options
@@ -35,10 +37,12 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import compositing, protocol
 from .ailab import AILabWire
+from .fal import FalWire
 from .fashn import FashnWire
 from .faults import FaultInjector, Options
 from .protocol import PROTOCOLS, ApiError, UnknownTaskError
@@ -109,11 +113,14 @@ class SandboxServer:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}.")
         self.protocol = protocol
         # A webhook goes where the submit says: on loopback only, unless allowed.
-        self.wire = (
-            FashnWire(callback_allowed=lambda host: allow_remote or is_loopback(host))
-            if protocol == "fashn"
-            else AILabWire()
-        )
+        callback_allowed = lambda host: allow_remote or is_loopback(host)  # noqa: E731
+        self.wire: Any
+        if protocol == "fashn":
+            self.wire = FashnWire(callback_allowed=callback_allowed)
+        elif protocol == "fal":
+            self.wire = FalWire(callback_allowed=callback_allowed)
+        else:
+            self.wire = AILabWire()
         self.api_key = api_key
         # Names besides loopback's and the address listened on (a container's name).
         self.allowed_hosts = {name.lower() for name in allowed_hosts}
@@ -240,12 +247,12 @@ class SandboxServer:
             raise ApiError(protocol.SERVER_ERRORS[faults.server_error_status()])
         return drop
 
-    def submit(self, key, headers, query, body, base_url):
+    def submit(self, key, headers, query, body, base_url, path=""):
         composite = self.options.result_mode == "composite"
         if self.store.credits <= 0:
             raise ApiError("ERROR_NOT_ENOUGH_CREDITS")
         wire = self.wire
-        submission = wire.read_submission(headers, query, body, decode=composite)
+        submission = wire.read_submission(headers, query, body, decode=composite, path=path)
         failure = ("", "")
         if self.faults.chance(self.options.no_face):
             self.counters.fault("no_face")
@@ -266,8 +273,33 @@ class SandboxServer:
         )
         self.counters.task_created(submission.person_digest)
         if task.webhook_url:
-            self.webhooks.schedule(task, lambda task: self.status_body(task, base_url))
+            body_of = getattr(wire, "webhook_body", None)
+            if body_of is None:  # FASHN: the webhook's body is the status answer
+                self.webhooks.schedule(task, lambda task: self.status_body(task, base_url))
+            else:  # fal: the result, signed
+                self.webhooks.schedule(
+                    task,
+                    lambda task: self._with_result(task, base_url, body_of),
+                    headers_of=wire.webhook_headers,
+                )
         return task
+
+    def _with_result(self, task, base_url, answer_of):
+        """``answer_of(task, status, url)`` for ``task`` as it stands now."""
+        status = task.status(self.store.clock())
+        url = self.result_url(task, base_url) if status == protocol.TASK_SUCCEEDED else ""
+        return answer_of(task, status, url)
+
+    def result_answer(self, task, base_url):
+        """``(HTTP status, body)`` of a request's result (fal)."""
+        return self._with_result(task, base_url, self.wire.result_answer)
+
+    def cancel(self, task):
+        """``(HTTP status, body)`` of a cancel (fal): a running task ends now."""
+        if self.store.cancel(task, ("request_cancelled", "The request was cancelled.")):
+            self.counters.fault("canceled")
+            return 202, {"status": "CANCELLATION_REQUESTED"}
+        return 400, {"status": "ALREADY_COMPLETED"}
 
     def status_body(self, task, base_url, request_id=None):
         """What a query of ``task`` answers now (a webhook's body, for FASHN)."""
@@ -355,6 +387,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self._route("POST")
 
+    def do_PUT(self):
+        self._route("PUT")
+
     def _route(self, method):
         parts = urlsplit(self.path)
         path = parts.path
@@ -364,7 +399,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(refusal[0], {"error": refusal[1]}, close=True)
         try:
             kind = self.sandbox.wire.kind(method, path)
-            if kind is not None:
+            if kind == "jwks":  # public: the key fal's webhooks are checked with
+                self.sandbox.counters.request(kind)
+                self._json(200, self.sandbox.wire.jwks())
+            elif kind is not None:
                 self._api(kind, parts)
             elif path.startswith(RESULTS_PREFIX) and method == "GET":
                 self._download(path[len(RESULTS_PREFIX) :])
@@ -437,20 +475,30 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             sandbox.check_key(key)
             drop_after = sandbox.inject_faults(kind)
+            status = 200
             if kind == "submit":
-                task = sandbox.submit(key, self.headers, query, body, self._base_url())
+                task = sandbox.submit(
+                    key, self.headers, query, body, self._base_url(), path=parts.path
+                )
                 answer = wire.submit_answer(request_id, task)
-            elif kind == "query":
+            elif kind in ("query", "result", "cancel"):
                 task = sandbox.query(key, wire.task_id(parts.path, query), self._base_url())
-                answer = sandbox.status_body(task, self._base_url(), request_id)
+                if kind == "query":
+                    answer = sandbox.status_body(task, self._base_url(), request_id)
+                elif kind == "result":
+                    status, answer = sandbox.result_answer(task, self._base_url())
+                else:
+                    status, answer = sandbox.cancel(task)
             else:
                 answer = wire.credits_answer(request_id, sandbox.store.credits)
+            if isinstance(answer, tuple):  # fal's status: 202 until the request is done
+                status, answer = answer
         except ApiError as error:
             return self._error(error, request_id)
         sandbox.counters.accept(kind)
         if drop_after:
             raise _Drop
-        self._json(200, answer)
+        self._json(status, answer)
 
     def _download(self, name):
         sandbox = self.sandbox

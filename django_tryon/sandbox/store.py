@@ -34,6 +34,8 @@ class Task:
     failure: tuple[str, str] = ("", "")
     #: Where the task's end is reported (a webhook), if anywhere.
     webhook_url: str = ""
+    #: The model asked for, where the protocol has several (fal).
+    model: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -90,6 +92,7 @@ class TaskStore:
             token=secrets.token_urlsafe(32),
             failure=failure,
             webhook_url=submission.webhook_url,
+            model=submission.model,
         )
         if keep_images:
             task.person_image = submission.person_image
@@ -117,6 +120,16 @@ class TaskStore:
         if task.status(self.clock()) != TASK_SUCCEEDED:
             return None
         return task
+
+    def cancel(self, task, failure):
+        """End ``task`` now, failed with ``failure``; return whether it was still running."""
+        with task.lock:
+            now = self.clock()
+            if now >= task.finishes_at:
+                return False
+            task.processing_time = max(0.0, now - task.created_at)
+            task.fails, task.failure = True, failure
+            return True
 
     def set_credits(self, credits):
         with self._lock:

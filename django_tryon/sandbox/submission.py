@@ -5,8 +5,11 @@ field present, a known ``clothes_type``, then each image at most 3 MB, a JPEG
 or PNG, decodable, and under 4096 pixels a side.
 """
 
+import base64
+import binascii
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import HTTP
@@ -39,6 +42,8 @@ class Submission:
     failure: tuple[str, str] = ("", "")
     #: Where to report the task's end (FASHN's ``webhook_url``), if anywhere.
     webhook_url: str = ""
+    #: The model asked for, where the protocol has several (fal).
+    model: str = ""
 
     @property
     def person_digest(self):
@@ -151,3 +156,30 @@ def check_image(name, content, *, decode=True):
         raise ApiError("FILE_RESOLUTION_EXCEEDS_LIMITS", f"{name} has too many pixels.") from err
     except (OSError, SyntaxError, ValueError) as err:
         raise ApiError("FILE_DECODING_FAILURE", f"{name} could not be decoded.") from err
+
+
+#: A base64 data URI of an image, as JSON protocols (FASHN, fal) take them inline.
+DATA_URI = re.compile(r"data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
+DATA_URI_FORMATS = {"JPEG", "PNG", "WEBP"}
+
+
+def load_data_uri(value, decode):
+    """``(bytes, problem)``: the image of a base64 data URI, or why it cannot be used
+    (the sandbox never fetches a URL). ``decode``: decode the pixels too (cheaply)."""
+    match = DATA_URI.match(value)
+    if not match:
+        return b"", "the sandbox takes base64 data URIs only"
+    try:
+        content = base64.b64decode(value[match.end() :], validate=True)
+    except (binascii.Error, ValueError):
+        return b"", "invalid base64"
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            if image.format not in DATA_URI_FORMATS:
+                raise ValueError(image.format)
+            if decode:
+                image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+                image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return b"", "not a readable image"
+    return content, ""

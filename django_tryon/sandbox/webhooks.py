@@ -1,8 +1,9 @@
 """The sandbox's webhook deliveries: a task's end reported to the URL its submit gave.
 
 As FASHN documents it: when a prediction ends, its status body is POSTed (as
-JSON) to the ``webhook_url``; a delivery answered with anything but a 2xx (or
-not answered) is tried again, up to five more times over about five minutes.
+JSON) to the ``webhook_url`` (fal: its result, signed, to ``fal_webhook``); a
+delivery answered with anything but a 2xx (or not answered) is tried again, up
+to five more times over about five minutes.
 The faults make deliveries late, repeated or lost, so a shop can see that a
 webhook is never the only way a job ends.
 """
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from typing import Any
 from urllib.parse import urlsplit
+
+from .protocol import ApiError
 
 #: After a failed attempt, the next waits this many retry intervals: with the
 #: default interval of 5 s, 5, 15, 30, 60 and 180 s (about five minutes in all).
@@ -36,6 +39,8 @@ class Delivery:
     attempt: int = field(default=0, compare=False)
     #: Deliver it once more after it is accepted (the duplicate fault).
     again: bool = field(default=False, compare=False)
+    #: The headers of a delivery of a body, made at each attempt (fal signs each one).
+    headers_of: Callable[[Any, bytes], dict] | None = field(default=None, compare=False)
 
 
 class WebhookSender:
@@ -58,8 +63,10 @@ class WebhookSender:
         )
         self._thread.start()
 
-    def schedule(self, task, body_of):
-        """Report ``task``'s end to its ``webhook_url`` once it ends (and the faults allow)."""
+    def schedule(self, task, body_of, headers_of=None):
+        """Report ``task``'s end to its ``webhook_url`` once it ends (and the faults allow).
+
+        ``headers_of(task, body)`` adds headers to each attempt (a signature)."""
         if not task.webhook_url:
             return
         if self.faults.chance(self.options.webhook_missing):
@@ -71,7 +78,17 @@ class WebhookSender:
         again = self.faults.chance(self.options.webhook_duplicate)
         if again:
             self.counters.fault("webhook_duplicate")
-        self._push(Delivery(due, next(self._numbers), task.webhook_url, task, body_of, again=again))
+        self._push(
+            Delivery(
+                due,
+                next(self._numbers),
+                task.webhook_url,
+                task,
+                body_of,
+                again=again,
+                headers_of=headers_of,
+            )
+        )
 
     def pending(self):
         with self._wake:
@@ -114,7 +131,14 @@ class WebhookSender:
                 return
         delivery.attempt += 1
         self.counters.webhook("sent")
-        if _post(delivery.url, delivery.body):
+        headers = {}
+        if delivery.headers_of is not None:
+            try:
+                headers = delivery.headers_of(delivery.task, delivery.body)
+            except Exception:  # headers that cannot be made: nothing sent, the thread goes on
+                self.counters.webhook("gave_up")
+                return
+        if _post(delivery.url, delivery.body, headers):
             self.counters.webhook("accepted")
             if delivery.again:
                 delivery.again = False
@@ -132,7 +156,28 @@ class WebhookSender:
         self._push(delivery)
 
 
-def _post(url, body):
+def check_callback_url(url, allowed, name):
+    """``url`` if a call back may go there (``""`` if none was asked for); raise
+    :class:`~django_tryon.sandbox.protocol.ApiError` naming the parameter ``name``."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (a malformed port raises ValueError)
+    except ValueError as err:
+        raise ApiError("ERROR_INVALID_PARAMETER", f"{name} is not a URL.") from err
+    if parts.scheme not in ("http", "https") or not host:
+        raise ApiError("ERROR_INVALID_PARAMETER", f"{name} must be an http(s) URL.")
+    if not allowed(host):
+        raise ApiError(
+            "ERROR_INVALID_PARAMETER",
+            "The sandbox calls back loopback addresses only (see --allow-remote).",
+        )
+    return url
+
+
+def _post(url, body, headers=None):
     """POST ``body`` to ``url``; whether a 2xx came back."""
     parts = urlsplit(url)
     connection_class = HTTPSConnection if parts.scheme == "https" else HTTPConnection
@@ -145,7 +190,11 @@ def _post(url, body):
             "POST",
             path,
             body=body,
-            headers={"Content-Type": "application/json", "User-Agent": "tryon-sandbox"},
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "tryon-sandbox",
+                **(headers or {}),
+            },
         )
         response = connection.getresponse()
         response.read(64 * 1024)

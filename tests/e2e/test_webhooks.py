@@ -1,7 +1,8 @@
 """A shopper's try-on on FASHN with a real ``tryon_poll`` process on PostgreSQL, the
 sandbox speaking FASHN on loopback, and the shop's webhook endpoint served by a
 real server (``live_server``): by polling, by webhook, and with the webhook
-faults a provider has (late, repeated and lost deliveries)."""
+faults a provider has (late, repeated and lost deliveries); and one on fal,
+ended by its signed webhook."""
 
 from collections import Counter
 
@@ -10,6 +11,7 @@ from django.core.files.base import ContentFile
 
 from django_tryon.models import TERMINAL_STATUSES, Garment, TryOnJob
 from django_tryon.sandbox import SandboxServer, samples
+from django_tryon.sandbox.fal import JWKS_PATH
 from tests.api_helpers import job_url, photo, post_job
 from tests.e2e.processes import process_env, wait_until
 
@@ -147,3 +149,37 @@ def test_a_pushed_result_wakes_the_sleeping_worker(
     assert job.status == "succeeded"
     assert job.polls == 0
     assert (job.finished_at - job.pushed_at).total_seconds() < 5
+
+
+def test_a_try_on_on_fal_ends_by_its_signed_webhook(
+    client, settings, shirt, processes, media_root, live_server
+):
+    # The sandbox speaks fal's queue and signs each delivery with its own key,
+    # published as fal publishes its keys; the backend is pointed at that JWKS.
+    with SandboxServer(protocol="fal", api_key=KEY, processing_time=1.0, seed=11) as sandbox:
+        tryon = {
+            **settings_for(sandbox, live_server.url),
+            "BACKEND": "django_tryon.backends.fal.FalBackend",
+            "OPTIONS": {"jwks_url": sandbox.url + JWKS_PATH},
+        }
+        settings.TRYON = tryon
+        worker = processes.manage(
+            "worker", "tryon_poll", "-v", "2", env=process_env(tryon=tryon, media_root=media_root)
+        )
+        worker.wait_for_output("backend fal")
+
+        created = post_job(client, shirt, photo(samples.encode(samples.model_photo("ava"))))
+        assert created.status_code == 201, created.content
+        wait_for_the_end(1)
+        assert worker.stop() == 0
+        stats = sandbox.stats()
+
+    job = TryOnJob.objects.get()
+    assert (job.status, job.provider, job.error_code) == ("succeeded", "fal", "")
+    assert client.get(job_url(job.pk)).json()["result_url"]
+    assert job.pushed_at is not None and job.polls == 0
+    assert stats["webhooks"] == {"sent": 1, "accepted": 1}
+    # Neither a status query nor a result request: the signed delivery carried it.
+    assert stats["accepted"].get("query", 0) == 0
+    assert stats["accepted"].get("result", 0) == 0
+    assert (stats["accepted"]["submit"], stats["accepted"]["download"]) == (1, 1)

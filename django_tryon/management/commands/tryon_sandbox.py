@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 try:
+    from django_tryon.sandbox.fal import JWKS_PATH
     from django_tryon.sandbox.faults import DROP_PHASES, RESULT_MODES, Options
     from django_tryon.sandbox.protocol import PROTOCOLS
 except ImportError as err:  # the sandbox extra (NumPy) is not installed
@@ -16,8 +17,8 @@ else:
 class Command(BaseCommand):
     help = (
         "Run the sandbox: a try-on provider on loopback speaking AILabAPI's protocol "
-        "(or FASHN's, --protocol fashn), with fault injection. Point TRYON['BASE_URL'] "
-        "at the address it prints."
+        "(or FASHN's, --protocol fashn, or fal's, --protocol fal), with fault injection. "
+        "Point TRYON['BASE_URL'] at the address it prints."
     )
 
     def run_from_argv(self, argv):
@@ -100,7 +101,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{err} {_('Pass --allow-remote to listen elsewhere anyway.')}"
             ) from err
-        except ValueError as err:
+        except (ValueError, ImportError) as err:
             raise CommandError(str(err)) from err
         except OSError as err:
             raise CommandError(
@@ -117,6 +118,17 @@ class Command(BaseCommand):
                 self.stdout.write(
                     _("It speaks FASHN's protocol: set TRYON['BACKEND'] = %(backend)r.")
                     % {"backend": "django_tryon.backends.fashn.FashnBackend"}
+                )
+            elif options["protocol"] == "fal":
+                self.stdout.write(
+                    _(
+                        "It speaks fal's protocol: set TRYON['BACKEND'] = %(backend)r and "
+                        "TRYON['OPTIONS']['jwks_url'] = %(jwks)r."
+                    )
+                    % {
+                        "backend": "django_tryon.backends.fal.FalBackend",
+                        "jwks": server.url + JWKS_PATH,
+                    }
                 )
             self.stdout.write(
                 _("Set TRYON['BASE_URL'] = %(url)r. Options: %(options)s")
