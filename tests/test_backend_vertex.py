@@ -286,3 +286,18 @@ def test_the_lease_check_counts_the_predicts_own_timeout(settings):
     settings.TRYON["LEASE_SECONDS"] = 200  # enough for AILabAPI's calls, not for a predict
     with pytest.raises(SystemCheckError, match="E012"):
         call_command("check")
+
+
+def test_the_lease_check_counts_a_vertex_fallbacks_timeout(settings):
+    # A job may go to any provider of the chain: the budget is the slowest one's.
+    settings.TRYON = {
+        "API_KEY": "primary-key",
+        "READ_TIMEOUT": 30,
+        "FALLBACK_BACKENDS": [{"BACKEND": "django_tryon.backends.vertex.VertexBackend"}],
+    }
+    with Worker(worker_id="lease") as worker:
+        assert worker.call_budget == (5 + 180) + (5 + 30)
+        assert checks.lease_needed() == worker.call_budget + 5
+    settings.TRYON["LEASE_SECONDS"] = 200
+    with pytest.raises(SystemCheckError, match="E012"):
+        call_command("check")
