@@ -101,49 +101,41 @@ class ExampleShop:
     def run(self):
         """Start the sandbox, the web server and the worker; wait until both servers answer."""
         self._log = open(self.folder / "processes.log", "w")  # noqa: SIM115  (open while they run)
-        manage = [sys.executable, str(EXAMPLE_PROJECT / "manage.py")]
-        spawn = {
-            "cwd": EXAMPLE_PROJECT,
-            "env": self.env,
-            "stdout": self._log,
-            "stderr": subprocess.STDOUT,
-        }
-        sandbox = [
+        sandbox = self._spawn(
             "tryon_sandbox",
             "--port",
             str(self.sandbox_port),
             "--processing-time",
             str(self.processing_time),
-        ]
-        web = ["runserver", f"127.0.0.1:{self.port}", "--noreload", "--skip-checks"]
-        for command in (sandbox, web, ["tryon_poll"]):
-            self.processes.append(subprocess.Popen([*manage, *command], **spawn))
-        wait_for(self.sandbox_url + "/_sandbox/control", self.processes[0])
-        wait_for(self.url + "/", self.processes[1])
+        )
+        wait_for(self.sandbox_url + "/_sandbox/control", sandbox)
+        self._spawn("tryon_poll")
+        wait_for(self.url + "/", self._spawn(*self._runserver(self.port)))
         return self
 
     def add_web(self, settings):
         """Another web server over the same database and worker, with ``settings``
         (another settings module); returns its address."""
         port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        wait_for(url + "/", self._spawn(*self._runserver(port), settings=settings))
+        return url
+
+    @staticmethod
+    def _runserver(port):
+        return ["runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"]
+
+    def _spawn(self, *command, settings=None):
+        env = self.env if settings is None else {**self.env, "DJANGO_SETTINGS_MODULE": settings}
         process = subprocess.Popen(
-            [
-                sys.executable,
-                str(EXAMPLE_PROJECT / "manage.py"),
-                "runserver",
-                f"127.0.0.1:{port}",
-                "--noreload",
-                "--skip-checks",
-            ],
+            [sys.executable, str(EXAMPLE_PROJECT / "manage.py"), *command],
             cwd=EXAMPLE_PROJECT,
-            env={**self.env, "DJANGO_SETTINGS_MODULE": settings},
+            env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         self.processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        wait_for(url + "/", process)
-        return url
+        return process
 
     def stop(self):
         for process in self.processes:

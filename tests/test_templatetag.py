@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from django_tryon import images
 from django_tryon.models import Garment
+from django_tryon.templatetags import tryon as tryon_tags
 from django_tryon.templatetags.tryon import JOB_ID_PLACEHOLDER
 from tests.conftest import make_image_bytes
 from tests.testapp.models import Product
@@ -211,10 +212,27 @@ def test_file_input_accepts_what_the_intake_accepts(monkeypatch, heif):
     if heif:
         assert 'accept="image/jpeg,image/png,image/webp,image/heic,image/heif"' in output
         assert "image/heic" not in config["refusedTypes"]
+        # Browsers that cannot decode HEIC send it as it is: the intake reads it.
+        assert config["sendAsIsTypes"] == ["image/heic", "image/heif"]
     else:
         assert 'accept="image/jpeg,image/png,image/webp"' in output
         assert config["refusedTypes"]["image/heic"] == "HEIF"
+        assert config["sendAsIsTypes"] == []
     assert config["refusedTypes"]["image/gif"] == "GIF"
+
+
+def test_the_photo_is_scaled_to_the_intakes_size(settings):
+    settings.TRYON = {"INTAKE_MAX_SIDE": 1600, "MIN_IMAGE_SIDE": 300}
+    config = config_of(render("{% tryon_button garment %}", garment=make_garment()))
+    assert config["intakeMaxSide"] == 1600
+    assert config["minImageSide"] == 300
+
+
+def test_the_status_lists_come_from_the_server(monkeypatch):
+    # The script keeps no list of its own: a status the server adds is followed too.
+    monkeypatch.setattr(tryon_tags, "ACTIVE_STATUSES", ("pending", "queued", "retrying"))
+    config = config_of(render("{% tryon_button garment %}", garment=make_garment()))
+    assert config["statuses"] == {"active": ["pending", "queued", "retrying"]}
 
 
 def test_size_message_is_the_servers(client, settings):

@@ -100,7 +100,7 @@ def finding_step(provider: str) -> float:
         .order_by("-finished_at")
         .values_list("finished_at", "next_attempt_at")[:SAMPLES]
     )
-    steps = [(finished - due).total_seconds() for finished, due in rows]
+    steps = [(finished - due).total_seconds() for finished, due in rows if finished is not None]
     steps = [seconds for seconds in steps if 0 <= seconds <= MAX_STEP]
     seconds = statistics.median(steps) if len(steps) >= MIN_SAMPLES else DEFAULT_STEP
     with _steps_lock:

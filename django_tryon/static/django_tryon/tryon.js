@@ -19,13 +19,15 @@
   }
 
   // The job JSON says when to ask again (check_again_in, from the worker's own
-  // plan). Within these bounds, whatever it says; a server that does not say
-  // gets the older clock: soon after sending, then less and less often.
+  // plan), within these bounds. Without it (a passing fault, an older server):
+  // our own clock, soon after sending, then less and less often. Either way the
+  // n-th read of a job never comes sooner than on our own clock, so following
+  // the server never costs the shop more requests.
   var CHECK_MIN_MS = 100;
   var CHECK_MAX_MS = 10000;
-  var UNGUIDED_FIRST_MS = 1000;
-  var UNGUIDED_MAX_MS = 5000;
-  var UNGUIDED_GROWTH = 1.5;
+  var CLOCK_FIRST_MS = 1000;
+  var CLOCK_MAX_MS = 5000;
+  var CLOCK_GROWTH = 1.5;
   // The photo is sent as a JPEG of the intake's size: about 0.5 MB for a phone's
   // 12 MP photo, at most this many bytes (lower qualities are tried past it).
   var JPEG_QUALITIES = [0.85, 0.75, 0.65, 0.55];
@@ -60,6 +62,17 @@
     } catch (error) {
       // Nothing was stored then.
     }
+  }
+
+  /* Milliseconds after sending at which our own clock makes its ``n``-th read (n >= 1). */
+  function clockRead(n) {
+    var at = 0;
+    var interval = CLOCK_FIRST_MS;
+    for (var i = 0; i < n; i++) {
+      at += interval;
+      interval = Math.min(CLOCK_MAX_MS, Math.round(interval * CLOCK_GROWTH));
+    }
+    return at;
   }
 
   function formatElapsed(milliseconds) {
@@ -243,11 +256,11 @@
     this.step = "pick";
     this.photo = null; // {file, blob (what is sent), ready (a promise of blob)}
     this.previewUrl = null;
-    this.job = null; // {id, startedAt, status}
+    this.job = null; // {id, startedAt, status, reads (job reads this tab made)}
     this.generation = 0; // bumped on reset: answers for an older job are ignored
     this.retryReloads = false; // "Try again" loads the result again, not a new job
     this.pollTimer = null;
-    this.unguidedDelay = UNGUIDED_FIRST_MS;
+    this.unguidedDelay = CLOCK_FIRST_MS;
     this.tickTimer = null;
     this.sending = false;
     this.returnFocus = null;
@@ -366,7 +379,7 @@
     this.dispatch("tryon:open");
     if (this.job && this.step !== "result" && this.step !== "failure") {
       this.showProgress(this.job.status || "pending");
-      this.unguidedDelay = UNGUIDED_FIRST_MS;
+      this.unguidedDelay = CLOCK_FIRST_MS;
       this.poll();
     } else {
       this.show(this.step);
@@ -659,10 +672,10 @@
   };
 
   Widget.prototype.start = function (job) {
-    this.job = { id: job.id, startedAt: Date.now(), status: job.status };
+    this.job = { id: job.id, startedAt: Date.now(), status: job.status, reads: 0 };
     this.remember();
     this.dispatch("tryon:submit", { status: job.status, reused: !!job.reused });
-    this.unguidedDelay = UNGUIDED_FIRST_MS;
+    this.unguidedDelay = CLOCK_FIRST_MS;
     this.update(job);
   };
 
@@ -730,9 +743,11 @@
     var delay;
     if (typeof checkAgainIn === "number" && isFinite(checkAgainIn)) {
       delay = Math.min(CHECK_MAX_MS, Math.max(CHECK_MIN_MS, checkAgainIn * 1000));
+      var onOurClock = this.job.startedAt + clockRead(this.job.reads + 1) - Date.now();
+      delay = Math.max(delay, onOurClock);
     } else {
       delay = this.unguidedDelay;
-      this.unguidedDelay = Math.min(UNGUIDED_MAX_MS, Math.round(delay * UNGUIDED_GROWTH));
+      this.unguidedDelay = Math.min(CLOCK_MAX_MS, Math.round(delay * CLOCK_GROWTH));
     }
     this.pollTimer = window.setTimeout(function () {
       self.pollTimer = null;
@@ -754,6 +769,7 @@
       return;
     }
     var generation = this.generation;
+    this.job.reads++;
     this.request("GET", this.jobUrl(this.job.id)).then(function (answer) {
       if (generation !== self.generation || !self.job) {
         return;
@@ -888,6 +904,7 @@
       id: stored.jobId,
       startedAt: typeof stored.startedAt === "number" ? stored.startedAt : Date.now(),
       status: null,
+      reads: 0,
     };
     if (stored.open && !reopenedGarments[this.garmentId]) {
       reopenedGarments[this.garmentId] = true;
