@@ -615,7 +615,7 @@ def test_the_browser_asks_again_when_the_job_json_says(shop, page, person_photo)
     assert answers[-1]["checkAgainIn"] is None
     sent = answers[0]["ended"]
     for read, (before, after) in enumerate(itertools.pairwise(answers), start=1):
-        # Never sooner than the answer said, nor than the released clock's read: so
+        # Never sooner than the answer said, nor than the released clock's same read:
         # never more reads than the released button made in the same time.
         assert after["started"] - before["ended"] >= before["checkAgainIn"] * 1000 - 50, answers
         assert after["started"] - sent >= clock_read(read) - 50, answers

@@ -20,9 +20,9 @@
 
   // The job JSON says when to ask again (check_again_in, from the worker's own
   // plan), within these bounds. Without it (a passing fault, an older server):
-  // our own clock, soon after sending, then less and less often. Either way the
-  // n-th read of a job never comes sooner than on our own clock, so following
-  // the server never costs the shop more requests.
+  // our own clock, soon after sending, then less and less often. Following the
+  // server, the n-th read of a job never comes sooner than the clock's n-th, so
+  // a job never costs the shop more reads than on the clock.
   var CHECK_MIN_MS = 100;
   var CHECK_MAX_MS = 10000;
   var CLOCK_FIRST_MS = 1000;
