@@ -6,14 +6,16 @@ import pytest
 from django.utils import timezone
 
 from django_tryon.api import timing
-from django_tryon.api.timing import check_again_in, finding_step
+from django_tryon.api.timing import Learned, check_again_in, learned_timings
 from django_tryon.models import TryOnJob
 from django_tryon.worker import Worker
 from tests.api_helpers import (
     fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
+    photo,
     post_job,
 )
+from tests.images import noisy_photo_bytes
 
 NOW = timezone.now()
 LEASE = 300
@@ -26,10 +28,10 @@ def lease(settings):
 
 
 @pytest.fixture(autouse=True)
-def steps_forgotten():
-    timing.forget_steps()
+def timings_forgotten():
+    timing.forget_timings()
     yield
-    timing.forget_steps()
+    timing.forget_timings()
 
 
 def job(status="queued", due_in=0.0, held_for=None):
@@ -46,8 +48,11 @@ def job(status="queued", due_in=0.0, held_for=None):
     )
 
 
-def hint(job):
-    return check_again_in(job, NOW, step=STEP)
+STEP_ONLY = Learned(step=STEP)
+
+
+def hint(job, learned=STEP_ONLY):
+    return check_again_in(job, NOW, learned)
 
 
 @pytest.mark.parametrize("status", ["succeeded", "failed", "expired", "canceled"])
@@ -109,49 +114,82 @@ def test_a_submit_retried_later_is_asked_about_after_it():
     assert hint(job("pending", due_in=4)) == 4 + timing.PICKUP
 
 
+USUAL = Learned(step=STEP, pickup=0.4, first_query=7.5)
+
+
+@pytest.mark.parametrize("age", [0.0, 0.3])
+def test_a_new_job_when_its_first_query_may_have_stored_the_result(age):
+    # Before, only the submit can have happened: a read would show nothing.
+    assert hint(job("pending", due_in=-age), USUAL) == pytest.approx(0.4 + 7.5 + STEP - age)
+
+
+@pytest.mark.parametrize("age", [1.0, 30.0])
+def test_a_new_job_picked_up_late_is_still_queried_that_long_after_its_submit(age):
+    assert hint(job("pending", due_in=-age), USUAL) == pytest.approx(7.5 + STEP)
+
+
 @pytest.mark.parametrize("late, expected", [(STEP + 1, 1.0), (STEP + 60, timing.LATE_MAX)])
 def test_a_late_worker_is_asked_about_less_and_less_often(late, expected):
     assert hint(job(due_in=-late)) == pytest.approx(max(timing.LATE_MIN, expected))
 
 
-def succeeded(make_job, step, provider="ailabapi", polls=2):
+def succeeded(make_job, step, provider="ailabapi", polls=2, pickup=0.5, first_query=8.0):
     finished = timezone.now()
+    due = finished - timedelta(seconds=step)
+    submitted = due - timedelta(seconds=first_query if polls == 1 else first_query + 2.5)
     return make_job(
         status="succeeded",
         provider=provider,
         polls=polls,
+        created_at=submitted - timedelta(seconds=pickup),
+        submitted_at=submitted,
+        next_attempt_at=due,
         finished_at=finished,
-        next_attempt_at=finished - timedelta(seconds=step),
     )
 
 
-def test_the_step_is_learned_from_the_providers_recent_results(make_job):
-    assert finding_step("ailabapi") == timing.DEFAULT_STEP
-    for step in (0.4, 0.5, 0.6, 0.7, 9.0):
-        succeeded(make_job, step)
-    # Not yet: the step read a moment ago is kept a while.
-    assert finding_step("ailabapi") == timing.DEFAULT_STEP
-    timing.forget_steps()
-    assert finding_step("ailabapi") == 0.6  # the median: one slow download moves nothing
+def test_the_timings_are_learned_from_the_providers_recent_results(make_job):
+    assert learned_timings("ailabapi") == Learned()
+    for step, pickup in ((0.4, 0.2), (0.5, 0.3), (0.6, 0.6), (0.7, 0.9), (9.0, 1.0)):
+        succeeded(make_job, step, pickup=pickup)
+    # Not yet: what was learned a moment ago is kept a while.
+    assert learned_timings("ailabapi") == Learned()
+    timing.forget_timings()
+    learned = learned_timings("ailabapi")
+    # The step: the median (one slow download moves nothing). The pickup: taken low.
+    assert learned.step == 0.6 and learned.pickup == pytest.approx(0.3)
+    # The first query's offset: from results found by their first query only.
+    assert learned.first_query is None
+    for first_query in (7.0, 7.5, 8.0, 8.0, 8.5):
+        succeeded(make_job, 0.5, polls=1, first_query=first_query)
+    timing.forget_timings()
+    assert learned_timings("ailabapi").first_query == pytest.approx(7.5)
     # Results of another provider, made by the submit alone, or with a stopped worker
-    # between the due time and the query are not steps.
+    # between the due time and the query are not the worker's.
     for _ in range(5):
         succeeded(make_job, 3.0, provider="fal")
         succeeded(make_job, 3.0, polls=0)
-        succeeded(make_job, timing.MAX_STEP + 5)
-    timing.forget_steps()
-    assert finding_step("ailabapi") == 0.6
-    assert finding_step("fal") == 3.0
+        succeeded(make_job, timing.MAX_SECONDS + 5)
+    timing.forget_timings()
+    assert learned_timings("ailabapi").step == 0.5
+    assert learned_timings("fal").step == 3.0
+    # A job not yet submitted has no provider: every provider's results count.
+    assert learned_timings("").step == 0.6
 
 
-def test_the_api_answers_with_it(client, garment):
+def test_the_api_answers_with_it(client, garment, make_job):
     created = post_job(client, garment).json()
     assert created["check_again_in"] == timing.PICKUP
+    for _ in range(5):
+        succeeded(make_job, 0.2, polls=1, pickup=0.5, first_query=6.0)
+    timing.forget_timings()
+    created = post_job(client, garment, image=photo(noisy_photo_bytes((600, 1000)))).json()
+    assert 6.0 < created["check_again_in"] <= 0.5 + 6.0 + 0.2
     TryOnJob.objects.filter(pk=created["id"]).update(
         status="queued", next_attempt_at=timezone.now() + timedelta(seconds=4)
     )
     seconds = client.get(job_url(created["id"])).json()["check_again_in"]
-    assert 3.5 < seconds <= 4 + timing.DEFAULT_STEP
+    assert 3.5 < seconds <= 4 + 0.2  # the step learned from the results above
     TryOnJob.objects.filter(pk=created["id"]).update(status="failed", finished_at=timezone.now())
     assert client.get(job_url(created["id"])).json()["check_again_in"] is None
 

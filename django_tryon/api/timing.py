@@ -9,12 +9,16 @@ the next. So the server tells the browser to ask when that step would end: a
 query that finds nothing has long ended by then (no request is spent on it), and
 one that finds the result has just stored it. If the step runs longer, the
 browser asks again soon; a new job is asked about once the worker had time to
-submit it; and when the worker is late (busy, or not running), less and less
-often.
+submit it and query it once; and when the worker is late (busy, or not
+running), less and less often.
 
-How long the step takes is learned from the shop's own recent results: for a job
-found by a query, ``finished_at - next_attempt_at`` (the worker leaves the due
-time of the finding query on the row).
+Three durations are learned from the shop's own recent results found by a
+query (cached a while, one query): the finding step, ``finished_at -
+next_attempt_at`` (the worker leaves the due time of the finding query on the
+row); the pickup, ``submitted_at - created_at``; and the first query's offset,
+``next_attempt_at - submitted_at`` of the results found by their first query.
+A new job is first asked about after the sum, when its first query may have
+found it, rather than in between, when only its submit can have happened.
 
 The answer is a delay in seconds, counted from the response: the browser's
 clock and the server's never have to agree.
@@ -23,6 +27,7 @@ clock and the server's never have to agree.
 import statistics
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..conf import tryon_settings
@@ -31,13 +36,17 @@ from ..models import ACTIVE_STATUSES, JobStatus, TryOnJob
 # The finding step before anything is known: waking, the query, the download and
 # the write, for a provider nearby.
 DEFAULT_STEP = 0.15
-# The step is the median over this many recent results of the provider, once at
-# least MIN_SAMPLES are known; steps over MAX_STEP (a worker that was stopped) are
-# not steps. Read again after CACHE_SECONDS.
-SAMPLES, MIN_SAMPLES, MAX_STEP = 50, 5, 60.0
+# Learned from this many recent results, once at least MIN_SAMPLES are known;
+# durations over MAX_SECONDS (a worker that was stopped) are not the worker's.
+# Read again after CACHE_SECONDS.
+SAMPLES, MIN_SAMPLES, MAX_SECONDS = 50, 5, 60.0
 CACHE_SECONDS = 30.0
-# A new job: the worker takes it up and submits it, and what changes next is the
-# first query's answer, seconds later; asking sooner than this only costs requests.
+# The pickup and the first query's offset are taken low (this quantile): a read
+# that comes early costs one request, one that comes late costs the shopper time.
+EARLY_QUANTILE = 0.25
+# A new job, before anything is learned: the worker takes it up and submits it,
+# and what changes next is the first query's answer, seconds later; asking
+# sooner than this only costs requests.
 PICKUP = 1.0
 # While the worker holds the job past the usual step (or submits it): ask again
 # after as long as the overrun so far, so a long step costs a few requests and
@@ -49,16 +58,31 @@ LATE_MIN, LATE_MAX = 0.2, 5.0
 # shopper's browser still hears of a cancel or an erasure within this.
 LONGEST = 10.0
 
-_steps: dict[str, tuple[float, float]] = {}  # provider -> (seconds, read at)
-_steps_lock = threading.Lock()
+
+@dataclass(frozen=True)
+class Learned:
+    """The worker's usual durations, in seconds (``None``: too few results yet)."""
+
+    #: From a query's due time to its result stored.
+    step: float = DEFAULT_STEP
+    #: From a job's creation to its submit.
+    pickup: float | None = None
+    #: From a job's submit to its first query.
+    first_query: float | None = None
 
 
-def check_again_in(job: TryOnJob, now: datetime, step: float | None = None) -> float | None:
+_learned: dict[str, tuple[Learned, float]] = {}  # provider ("" for all) -> (learned, read at)
+_learned_lock = threading.Lock()
+
+
+def check_again_in(job: TryOnJob, now: datetime, learned: Learned | None = None) -> float | None:
     """Seconds after ``now`` at which ``job``'s JSON may have changed; ``None`` once it
-    has ended (nothing will change but an erasure). ``step``: seconds from a query's
-    due time to its result stored (by default, learned: :func:`finding_step`)."""
+    has ended (nothing will change but an erasure). ``learned``: the worker's usual
+    durations (by default, from the recent results: :func:`learned_timings`)."""
     if job.status not in ACTIVE_STATUSES:
         return None
+    if learned is None:
+        learned = learned_timings(job.provider)
     pending = job.status == JobStatus.PENDING
     if job.lease_expires_at is not None and job.lease_expires_at > now:
         held_since = job.lease_expires_at.timestamp() - float(tryon_settings.LEASE_SECONDS)
@@ -66,52 +90,75 @@ def check_again_in(job: TryOnJob, now: datetime, step: float | None = None) -> f
         if pending:
             # A submit under way; a provider that answers at once ends the job with it.
             return _clamped(held, HELD_MIN, HELD_MAX)
-        step = finding_step(job.provider) if step is None else step
-        if held < step:
-            return _clamped(step - held, HELD_MIN, LONGEST)
-        return _clamped(held - step, HELD_MIN, HELD_MAX)
+        if held < learned.step:
+            return _clamped(learned.step - held, HELD_MIN, LONGEST)
+        return _clamped(held - learned.step, HELD_MIN, HELD_MAX)
+    until_due = (job.next_attempt_at - now).total_seconds()
     if pending:
-        # Nothing to see before the submit (unless the provider answers it at once).
-        until_due = (job.next_attempt_at - now).total_seconds()
-        if until_due > 0:  # a retry after a fault
+        if until_due > 0:  # a submit retried after a fault
             return _clamped(until_due + PICKUP, HELD_MIN, LONGEST)
+        if learned.pickup is not None and learned.first_query is not None:
+            # When the first query may have stored the result: nothing shows before.
+            # A job picked up late is still queried that long after its submit.
+            to_submit = max(0.0, learned.pickup + until_due)
+            ahead = to_submit + learned.first_query + learned.step
+            return _clamped(ahead, PICKUP, LONGEST)
         return _clamped(-until_due, PICKUP, LATE_MAX)
-    step = finding_step(job.provider) if step is None else step
-    until_stored = (job.next_attempt_at - now).total_seconds() + step
+    until_stored = until_due + learned.step
     if until_stored > 0:
         return _clamped(until_stored, HELD_MIN, LONGEST)
     return _clamped(-until_stored, LATE_MIN, LATE_MAX)
 
 
-def finding_step(provider: str) -> float:
-    """Seconds from the due time of the query that finds a result to the result stored:
-    the median over the provider's recent results found by a query."""
+def learned_timings(provider: str) -> Learned:
+    """The worker's usual durations for ``provider`` (``""``: any provider, for jobs not
+    yet submitted), from its recent results found by a query."""
     now = time.monotonic()
-    cached = _steps.get(provider)
+    cached = _learned.get(provider)
     if cached is not None and now - cached[1] < CACHE_SECONDS:
         return cached[0]
-    rows = (
-        TryOnJob.objects.filter(
-            status=JobStatus.SUCCEEDED,
-            provider=provider,
-            polls__gt=0,
-            finished_at__isnull=False,
-        )
-        .order_by("-finished_at")
-        .values_list("finished_at", "next_attempt_at")[:SAMPLES]
+    jobs = TryOnJob.objects.filter(
+        status=JobStatus.SUCCEEDED,
+        polls__gt=0,
+        finished_at__isnull=False,
+        submitted_at__isnull=False,
     )
-    steps = [(finished - due).total_seconds() for finished, due in rows if finished is not None]
-    steps = [seconds for seconds in steps if 0 <= seconds <= MAX_STEP]
-    seconds = statistics.median(steps) if len(steps) >= MIN_SAMPLES else DEFAULT_STEP
-    with _steps_lock:
-        _steps[provider] = (seconds, now)
-    return seconds
+    if provider:
+        jobs = jobs.filter(provider=provider)
+    rows = jobs.order_by("-finished_at").values_list(
+        "created_at", "submitted_at", "next_attempt_at", "finished_at", "polls"
+    )[:SAMPLES]
+    steps, pickups, firsts = [], [], []
+    for created, submitted, due, finished, polls in rows:
+        if finished is None or submitted is None:
+            continue
+        steps.append((finished - due).total_seconds())
+        pickups.append((submitted - created).total_seconds())
+        if polls == 1:
+            firsts.append((due - submitted).total_seconds())
+    learned = Learned(
+        step=_typical(steps, statistics.median, DEFAULT_STEP),
+        pickup=_typical(pickups, _early, None),
+        first_query=_typical(firsts, _early, None),
+    )
+    with _learned_lock:
+        _learned[provider] = (learned, now)
+    return learned
 
 
-def forget_steps() -> None:
-    """Read the steps again at the next answer (tests, or after a provider change)."""
-    with _steps_lock:
-        _steps.clear()
+def forget_timings() -> None:
+    """Learn again at the next answer (tests, or after a provider change)."""
+    with _learned_lock:
+        _learned.clear()
+
+
+def _typical(values, summary, default):
+    values = [seconds for seconds in values if 0 <= seconds <= MAX_SECONDS]
+    return summary(values) if len(values) >= MIN_SAMPLES else default
+
+
+def _early(values):
+    return statistics.quantiles(values, n=100, method="inclusive")[int(EARLY_QUANTILE * 100) - 1]
 
 
 def _clamped(seconds: float, low: float, high: float) -> float:
