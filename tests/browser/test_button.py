@@ -404,7 +404,7 @@ def test_polling_stops_when_the_dialog_closes(shop, page, person_photo):
     dialog.get_by_label("I agree that my photo is sent").check()
     dialog.get_by_role("button", name="Send my photo").click()
     page.wait_for_function("window.tryonEvents.some(e => e.type === 'tryon:submit')")
-    for _ in range(100):  # the job is read again while the picture is made
+    for _ in range(200):  # the job is read again while the picture is made
         if len(polls) >= 2:
             break
         page.wait_for_timeout(100)
@@ -645,9 +645,9 @@ def test_a_server_that_says_when_is_followed_and_one_that_does_not_gets_the_cloc
     choose_photo(dialog, person_photo)
     dialog.get_by_label("I agree that my photo is sent").check()
     dialog.get_by_role("button", name="Send my photo").click()
-    page.wait_for_function("window.apiAnswers.length >= 3")  # the POST and two reads
+    page.wait_for_function("window.apiAnswers.length >= 3", timeout=30_000)  # POST, 2 reads
     said["checkAgainIn"] = None  # an older server: the next reads say nothing
-    page.wait_for_function("window.apiAnswers.length >= 6")
+    page.wait_for_function("window.apiAnswers.length >= 6", timeout=30_000)
     dialog.get_by_role("button", name="Cancel and delete my photo").click()
     dialog.locator("[data-tryon-notice]").wait_for(state="visible")
     answers = page.evaluate("window.apiAnswers")
