@@ -12,8 +12,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from django_tryon import images
-from django_tryon.models import Garment
-from django_tryon.templatetags import tryon as tryon_tags
+from django_tryon.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Garment
 from django_tryon.templatetags.tryon import JOB_ID_PLACEHOLDER
 from tests.conftest import make_image_bytes
 from tests.testapp.models import Product
@@ -228,11 +227,15 @@ def test_the_photo_is_scaled_to_the_intakes_size(settings):
     assert config["minImageSide"] == 300
 
 
-def test_the_status_lists_come_from_the_server(monkeypatch):
-    # The script keeps no list of its own: a status the server adds is followed too.
-    monkeypatch.setattr(tryon_tags, "ACTIVE_STATUSES", ("pending", "queued", "retrying"))
+def test_the_status_lists_come_from_the_server():
+    # The script keeps no list of its own: the worker's own lists, as they are.
     config = config_of(render("{% tryon_button garment %}", garment=make_garment()))
-    assert config["statuses"] == {"active": ["pending", "queued", "retrying"]}
+    assert config["statuses"] == {
+        "working": [str(status) for status in ACTIVE_STATUSES],
+        "final": [str(status) for status in TERMINAL_STATUSES],
+    }
+    assert "pending" in config["statuses"]["working"]
+    assert "succeeded" in config["statuses"]["final"]
 
 
 def test_size_message_is_the_servers(client, settings):

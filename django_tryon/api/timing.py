@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..conf import tryon_settings
-from ..models import ACTIVE_STATUSES, JobStatus, TryOnJob
+from ..models import JobStatus, TryOnJob
+from ..transitions import ACTIVE_STATUSES
 
 # The finding step before anything is known: waking, the query, the download and
 # the write, for a provider nearby.

@@ -23,7 +23,8 @@ from django.utils.translation import gettext as _
 from .. import images
 from ..conf import tryon_settings
 from ..errors import message_for
-from ..models import ACTIVE_STATUSES, Garment
+from ..models import Garment
+from ..transitions import browser_status_lists
 
 register = template.Library()
 
@@ -86,12 +87,6 @@ def _intake_message(code: str, **params: Any) -> str:
     return str(images.ImageRejected(code, **params).messages[0])
 
 
-def job_statuses() -> dict[str, list[str]]:
-    """The statuses the script tells apart, from the server's own lists: a job in an
-    ``active`` one is asked about again; any other has ended."""
-    return {"active": [str(status) for status in ACTIVE_STATUSES]}
-
-
 def client_config(garment: Garment) -> dict[str, Any]:
     """What the script needs, as a dict: API URLs, limits, job statuses and the shopper's
     messages.
@@ -122,7 +117,8 @@ def client_config(garment: Garment) -> dict[str, Any]:
         "acceptTypes": accepted,
         "refusedTypes": refused,
         "sendAsIsTypes": send_as_is,
-        "statuses": job_statuses(),
+        # A job in a "working" status is read again; one in a "final" status has ended.
+        "statuses": browser_status_lists(),
         "messages": {
             "empty": _intake_message("empty_file"),
             "notAnImage": _intake_message("not_an_image"),

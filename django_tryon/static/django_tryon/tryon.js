@@ -252,7 +252,7 @@
     this.opener = root.querySelector("[data-tryon-open]");
     this.form = root.querySelector('[data-tryon-step="pick"]');
     this.live = root.querySelector("[data-tryon-live]");
-    this.activeStatuses = this.config.statuses.active;
+    this.workingStatuses = this.config.statuses.working;
     this.step = "pick";
     this.photo = null; // {file, blob (what is sent), ready (a promise of blob)}
     this.previewUrl = null;
@@ -681,7 +681,7 @@
 
   Widget.prototype.update = function (job) {
     this.job.status = job.status;
-    if (this.activeStatuses.indexOf(job.status) !== -1) {
+    if (this.workingStatuses.indexOf(job.status) !== -1) {
       this.showProgress(job.status);
       this.schedulePoll(job.check_again_in);
     } else if (job.status === "succeeded" && job.result_url) {
