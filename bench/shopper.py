@@ -19,7 +19,7 @@ web server over the same database). The shopper's timeline, per try-on:
 then the total, the requests the page made for the job after creating it, and the
 bytes of the photo it sent: p50 and p95 beside the released button's, and the ratio.
 
-    python -m bench.shopper            # 20 try-ons each way, about 9 minutes
+    python -m bench.shopper            # 20 try-ons each way after 3 warm-up ones, about 12 minutes
     python -m bench.shopper --quick    # 1 each, short provider times (the test suite)
 
 The worker's query schedule starts from a history of 50 jobs drawn from the same

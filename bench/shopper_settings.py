@@ -14,4 +14,6 @@ TRYON = {
     "THROTTLE_RATE": None,
     "DAILY_QUOTA_GUEST": None,
     "DAILY_QUOTA_USER": None,
+    "DAILY_QUOTA_ADDRESS": None,
+    "DAILY_QUOTA_ALL_GUESTS": None,
 }
