@@ -23,7 +23,17 @@ from tests.api_helpers import (
 from tests.conftest import make_image_bytes, stored_files
 from tests.images import noisy_photo_bytes, photo_bytes
 
-JOB_KEYS = {"id", "status", "garment", "result_url", "error", "created_at", "finished_at", "reused"}
+JOB_KEYS = {
+    "id",
+    "status",
+    "garment",
+    "result_url",
+    "error",
+    "created_at",
+    "finished_at",
+    "reused",
+    "check_again_in",
+}
 
 
 @pytest.fixture

@@ -116,6 +116,7 @@ def test_the_schema_describes_the_shopper_api():
         "created_at",
         "finished_at",
         "reused",
+        "check_again_in",
     }
     assert set(SCHEMA["paths"][JOB_PATH]) == {"get", "delete"}
 

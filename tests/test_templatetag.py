@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from django_tryon import images
-from django_tryon.models import Garment
+from django_tryon.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Garment
 from django_tryon.templatetags.tryon import JOB_ID_PLACEHOLDER
 from tests.conftest import make_image_bytes
 from tests.testapp.models import Product
@@ -211,10 +211,31 @@ def test_file_input_accepts_what_the_intake_accepts(monkeypatch, heif):
     if heif:
         assert 'accept="image/jpeg,image/png,image/webp,image/heic,image/heif"' in output
         assert "image/heic" not in config["refusedTypes"]
+        # Browsers that cannot decode HEIC send it as it is: the intake reads it.
+        assert config["sendAsIsTypes"] == ["image/heic", "image/heif"]
     else:
         assert 'accept="image/jpeg,image/png,image/webp"' in output
         assert config["refusedTypes"]["image/heic"] == "HEIF"
+        assert config["sendAsIsTypes"] == []
     assert config["refusedTypes"]["image/gif"] == "GIF"
+
+
+def test_the_photo_is_scaled_to_the_intakes_size(settings):
+    settings.TRYON = {"INTAKE_MAX_SIDE": 1600, "MIN_IMAGE_SIDE": 300}
+    config = config_of(render("{% tryon_button garment %}", garment=make_garment()))
+    assert config["intakeMaxSide"] == 1600
+    assert config["minImageSide"] == 300
+
+
+def test_the_status_lists_come_from_the_server():
+    # The script keeps no list of its own: the worker's own lists, as they are.
+    config = config_of(render("{% tryon_button garment %}", garment=make_garment()))
+    assert config["statuses"] == {
+        "working": [str(status) for status in ACTIVE_STATUSES],
+        "final": [str(status) for status in TERMINAL_STATUSES],
+    }
+    assert "pending" in config["statuses"]["working"]
+    assert "succeeded" in config["statuses"]["final"]
 
 
 def test_size_message_is_the_servers(client, settings):

@@ -1,5 +1,6 @@
 """What the shopper API reads and writes."""
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -9,6 +10,7 @@ from ..images import ImageRejected, IntakeBusy, normalise_image
 from ..models import Garment, JobStatus, TryOnJob
 from . import exceptions
 from . import schema as openapi
+from .timing import check_again_in
 
 
 def _file_url(fieldfile):
@@ -43,6 +45,11 @@ class JobSerializer(serializers.ModelSerializer):
     reused = serializers.SerializerMethodField(
         help_text="True only in the answer to a POST that an earlier job answered."
     )
+    check_again_in = serializers.SerializerMethodField(
+        help_text="Seconds after this answer when the job may have changed: ask again then. "
+        "Follows the worker's own plan, so the result is seen as soon as it is stored. "
+        "Null once the job has ended."
+    )
 
     class Meta:
         model = TryOnJob
@@ -55,6 +62,7 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "finished_at",
             "reused",
+            "check_again_in",
         ]
         read_only_fields = fields
 
@@ -72,6 +80,9 @@ class JobSerializer(serializers.ModelSerializer):
         """From the context: true only in the answer to a request that an earlier job
         answered."""
         return bool(self.context.get("reused", False))
+
+    def get_check_again_in(self, job) -> float | None:
+        return check_again_in(job, timezone.now())
 
 
 class GarmentField(serializers.PrimaryKeyRelatedField):

@@ -24,6 +24,7 @@ from .. import images
 from ..conf import tryon_settings
 from ..errors import message_for
 from ..models import Garment
+from ..transitions import browser_status_lists
 
 register = template.Library()
 
@@ -87,7 +88,8 @@ def _intake_message(code: str, **params: Any) -> str:
 
 
 def client_config(garment: Garment) -> dict[str, Any]:
-    """What the script needs, as a dict: API URLs, limits and the shopper's messages.
+    """What the script needs, as a dict: API URLs, limits, job statuses and the shopper's
+    messages.
 
     The photo checks use the intake's messages (:data:`django_tryon.images.MESSAGES`),
     so a shopper reads the same words whether the browser or the server refuses.
@@ -95,8 +97,11 @@ def client_config(garment: Garment) -> dict[str, Any]:
     """
     accepted = list(ACCEPTED_TYPES)
     refused = dict(REFUSED_TYPES)
+    # Types a browser may fail to decode that the intake reads: sent as they are.
+    send_as_is = []
     if images.heif_available():
         accepted += list(HEIF_TYPES)
+        send_as_is += list(HEIF_TYPES)
     else:
         refused.update(HEIF_TYPES)
     max_bytes = tryon_settings.MAX_UPLOAD_BYTES
@@ -108,8 +113,12 @@ def client_config(garment: Garment) -> dict[str, Any]:
         "requireConsent": bool(tryon_settings.REQUIRE_CONSENT),
         "maxUploadBytes": max_bytes,
         "minImageSide": tryon_settings.MIN_IMAGE_SIDE,
+        "intakeMaxSide": tryon_settings.INTAKE_MAX_SIDE,
         "acceptTypes": accepted,
         "refusedTypes": refused,
+        "sendAsIsTypes": send_as_is,
+        # A job in a "working" status is read again; one in a "final" status has ended.
+        "statuses": browser_status_lists(),
         "messages": {
             "empty": _intake_message("empty_file"),
             "notAnImage": _intake_message("not_an_image"),
@@ -130,6 +139,9 @@ def client_config(garment: Garment) -> dict[str, Any]:
             "processing": _("Making your picture…"),
             "elapsed": _("%(elapsed)s elapsed") % {"elapsed": "{elapsed}"},
             "succeeded": _("Your picture is ready."),
+            "resultFailed": _(
+                "Your picture is ready but could not be shown. Check your connection and try again."
+            ),
             "failed": str(message_for("provider_error")),
             "network": _("The shop could not be reached. Check your connection and try again."),
             "gone": _("This try-on is no longer available. Please start again."),

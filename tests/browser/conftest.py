@@ -10,29 +10,13 @@ They drive the example shop (``example_project/``) as ``make demo`` runs it:
 folder. Tests turn the sandbox's faults on and off through its control endpoint.
 """
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.example_shop import ExampleShop, launch_chromium
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-EXAMPLE_PROJECT = ROOT / "example_project"
 # The analytics events, recorded in the page for the tests to read.
 RECORD_EVENTS = """
 window.tryonEvents = [];
@@ -59,55 +43,6 @@ def pytest_ignore_collect(collection_path, config):
     return None if _asked_for(config) else True
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url, process, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
-def _post(url, payload=None):
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload or {}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
-
-
-class Shop:
-    """The running example shop: its address, and the sandbox behind it."""
-
-    def __init__(self, url, sandbox_url):
-        self.url = url
-        self.sandbox_url = sandbox_url
-
-    def product_url(self, slug="breton-tshirt"):
-        return f"{self.url}/products/{slug}/"
-
-    def control(self, **options):
-        """Change the sandbox's options through its control endpoint, as a tester would."""
-        return _post(self.sandbox_url + "/_sandbox/control", options)
-
-    def reset(self):
-        """Back to the options the sandbox started with: no faults."""
-        return _post(self.sandbox_url + "/_sandbox/reset")
-
-
 # A product of the shop without a garment: its page must show no button.
 ADD_PRODUCT_WITHOUT_GARMENT = (
     "from shop.models import Product; "
@@ -118,48 +53,12 @@ ADD_PRODUCT_WITHOUT_GARMENT = (
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("example-shop")
-    port, sandbox_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
-        "PYTHONPATH": os.pathsep.join([str(EXAMPLE_PROJECT), str(ROOT)]),
-        "TRYON_DEMO_DB": str(folder / "shop.sqlite3"),
-        "TRYON_DEMO_MEDIA": str(folder / "media"),
-        "TRYON_SANDBOX_PORT": str(sandbox_port),
-    }
-    manage = [sys.executable, str(EXAMPLE_PROJECT / "manage.py")]
-    run = {"cwd": EXAMPLE_PROJECT, "env": env, "check": True, "capture_output": True}
-    subprocess.run([*manage, "migrate", "--noinput"], **run)
-    subprocess.run([*manage, "load_demo_data"], **run)
-    subprocess.run([*manage, "shell", "-c", ADD_PRODUCT_WITHOUT_GARMENT], **run)
-    log = open(folder / "processes.log", "w")  # noqa: SIM115  (open while the processes run)
-    spawn = {"cwd": EXAMPLE_PROJECT, "env": env, "stdout": log, "stderr": subprocess.STDOUT}
-    processes = [
-        subprocess.Popen(
-            [*manage, "tryon_sandbox", "--port", str(sandbox_port), "--processing-time", "2"],
-            **spawn,
-        ),
-        subprocess.Popen(
-            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"], **spawn
-        ),
-        subprocess.Popen([*manage, "tryon_poll"], **spawn),
-    ]
-    shop = Shop(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}")
+    shop = ExampleShop(tmp_path_factory.mktemp("example-shop")).start()
+    shop.manage("shell", "-c", ADD_PRODUCT_WITHOUT_GARMENT)
     try:
-        _wait_for(shop.sandbox_url + "/_sandbox/control", processes[0])
-        _wait_for(shop.url + "/", processes[1])
-        yield shop
+        yield shop.run()
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
+        shop.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -174,9 +73,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 

@@ -18,13 +18,20 @@
     return;
   }
 
-  var ACTIVE_STATUSES = ["pending", "queued", "processing"];
-  var FAILED_STATUSES = ["failed", "expired", "canceled"];
-  // Poll soon after sending (short jobs and reused results come back fast),
-  // then less often, so a slow provider day does not flood the shop.
-  var POLL_FIRST_MS = 1000;
-  var POLL_MAX_MS = 5000;
-  var POLL_GROWTH = 1.5;
+  // The job JSON says when to ask again (check_again_in, from the worker's own
+  // plan), within these bounds. Without it (a passing fault, an older server):
+  // our own clock, soon after sending, then less and less often. Following the
+  // server, the n-th read of a job never comes sooner than the clock's n-th, so
+  // a job never costs the shop more reads than on the clock.
+  var CHECK_MIN_MS = 100;
+  var CHECK_MAX_MS = 10000;
+  var CLOCK_FIRST_MS = 1000;
+  var CLOCK_MAX_MS = 5000;
+  var CLOCK_GROWTH = 1.5;
+  // The photo is sent as a JPEG of the intake's size: about 0.5 MB for a phone's
+  // 12 MP photo, at most this many bytes (lower qualities are tried past it).
+  var JPEG_QUALITIES = [0.85, 0.75, 0.65, 0.55];
+  var UPLOAD_TARGET_BYTES = 1200000;
   var STORAGE_PREFIX = "django-tryon:job:";
   var FOCUSABLE =
     'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), ' +
@@ -55,6 +62,17 @@
     } catch (error) {
       // Nothing was stored then.
     }
+  }
+
+  /* Milliseconds after sending at which our own clock makes its ``n``-th read (n >= 1). */
+  function clockRead(n) {
+    var at = 0;
+    var interval = CLOCK_FIRST_MS;
+    for (var i = 0; i < n; i++) {
+      at += interval;
+      interval = Math.min(CLOCK_MAX_MS, Math.round(interval * CLOCK_GROWTH));
+    }
+    return at;
   }
 
   function formatElapsed(milliseconds) {
@@ -111,6 +129,119 @@
     });
   }
 
+  /* The one way to call the shopper API: JSON answers, the CSRF token on writes.
+     Resolves to {ok, status, body}; a network fault is status 0, never a rejection. */
+  function request(method, url, options) {
+    var headers = { Accept: "application/json" };
+    if (method !== "GET") {
+      headers["X-CSRFToken"] = options.csrfToken;
+    }
+    return fetch(url, {
+      method: method,
+      body: options.body,
+      credentials: "same-origin",
+      headers: headers,
+    }).then(
+      function (response) {
+        return readJson(response).then(function (body) {
+          return { ok: response.ok, status: response.status, body: body };
+        });
+      },
+      function () {
+        return { ok: false, status: 0, body: null };
+      }
+    );
+  }
+
+  /* What a refused answer says to the shopper: {code, message}. */
+  function problemOf(answer, messages, fallback) {
+    if (answer.status === 0) {
+      return { code: "network", message: messages.network };
+    }
+    return { code: errorCode(answer.body), message: errorMessage(answer.body, fallback) };
+  }
+
+  /* Photo preparation ------------------------------------------------------------------- */
+
+  /* The photo decoded upright (EXIF orientation applied): {image, width, height, close}.
+     Rejects when this browser cannot decode it (HEIC in most, or not a picture). */
+  function decodePhoto(file) {
+    var viaElement = function () {
+      return new Promise(function (resolve, reject) {
+        var url = URL.createObjectURL(file);
+        var image = new Image();
+        image.onload = function () {
+          resolve({
+            image: image,
+            width: image.naturalWidth,
+            height: image.naturalHeight,
+            close: function () {
+              URL.revokeObjectURL(url);
+            },
+          });
+        };
+        image.onerror = function () {
+          URL.revokeObjectURL(url);
+          reject(new Error("undecodable"));
+        };
+        image.src = url;
+      });
+    };
+    if (!window.createImageBitmap) {
+      return viaElement();
+    }
+    // A browser that knows createImageBitmap but not this option refuses the call:
+    // an <img> then decodes it, upright in every browser that lacks the option.
+    return window.createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
+      return {
+        image: bitmap,
+        width: bitmap.width,
+        height: bitmap.height,
+        close: function () {
+          bitmap.close();
+        },
+      };
+    }, viaElement);
+  }
+
+  /* ``photo`` drawn at ``scale`` as a JPEG, on white (a transparent PNG is not black). */
+  function encodeJpeg(photo, scale, quality) {
+    var canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(photo.width * scale));
+    canvas.height = Math.max(1, Math.round(photo.height * scale));
+    var context = canvas.getContext("2d");
+    context.fillStyle = "#ffffff";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.imageSmoothingQuality = "high";
+    context.drawImage(photo.image, 0, 0, canvas.width, canvas.height);
+    return new Promise(function (resolve, reject) {
+      canvas.toBlob(
+        function (blob) {
+          return blob ? resolve(blob) : reject(new Error("not encoded"));
+        },
+        "image/jpeg",
+        quality
+      );
+    });
+  }
+
+  /* The first quality whose JPEG fits the upload target (the last one else). */
+  function encodeWithin(photo, scale, qualities) {
+    return encodeJpeg(photo, scale, qualities[0]).then(function (blob) {
+      if (blob.size <= UPLOAD_TARGET_BYTES || qualities.length === 1) {
+        return blob;
+      }
+      return encodeWithin(photo, scale, qualities.slice(1));
+    });
+  }
+
+  /* The scale that brings the longer side to ``maxSide``, never the shorter one below
+     ``minSide`` (a narrow picture the intake would then refuse), never upwards. */
+  function scaleFor(width, height, maxSide, minSide) {
+    var scale = Math.min(1, maxSide / Math.max(width, height));
+    return Math.max(scale, Math.min(1, minSide / Math.min(width, height)));
+  }
+
   function Widget(root) {
     this.root = root;
     this.config = JSON.parse(root.getAttribute("data-tryon-config"));
@@ -121,13 +252,15 @@
     this.opener = root.querySelector("[data-tryon-open]");
     this.form = root.querySelector('[data-tryon-step="pick"]');
     this.live = root.querySelector("[data-tryon-live]");
+    this.workingStatuses = this.config.statuses.working;
     this.step = "pick";
-    this.file = null;
+    this.photo = null; // {file, blob (what is sent), ready (a promise of blob)}
     this.previewUrl = null;
-    this.job = null; // {id, startedAt, status}
+    this.job = null; // {id, startedAt, status, reads (job reads this tab made)}
     this.generation = 0; // bumped on reset: answers for an older job are ignored
+    this.retryReloads = false; // "Try again" loads the result again, not a new job
     this.pollTimer = null;
-    this.pollDelay = POLL_FIRST_MS;
+    this.unguidedDelay = CLOCK_FIRST_MS;
     this.tickTimer = null;
     this.sending = false;
     this.returnFocus = null;
@@ -214,9 +347,9 @@
     this.live.textContent = text;
   };
 
-  Widget.prototype.csrfToken = function () {
+  Widget.prototype.request = function (method, url, body) {
     var input = this.form.querySelector('input[name="csrfmiddlewaretoken"]');
-    return input ? input.value : "";
+    return request(method, url, { body: body, csrfToken: input ? input.value : "" });
   };
 
   Widget.prototype.jobUrl = function (jobId) {
@@ -246,7 +379,7 @@
     this.dispatch("tryon:open");
     if (this.job && this.step !== "result" && this.step !== "failure") {
       this.showProgress(this.job.status || "pending");
-      this.pollDelay = POLL_FIRST_MS;
+      this.unguidedDelay = CLOCK_FIRST_MS;
       this.poll();
     } else {
       this.show(this.step);
@@ -328,13 +461,14 @@
 
   /* Choosing a photo -------------------------------------------------------------------- */
 
-  /* The intake's own checks that a browser can make before sending: same order, same words. */
-  Widget.prototype.check = function (file) {
+  /* The intake's checks of a file as a browser can make them before decoding it: same
+     words as the server. ``original``: whether the file itself would be sent. */
+  Widget.prototype.check = function (file, original) {
     var messages = this.messages;
     if (file.size === 0) {
       return { code: "empty_file", message: messages.empty };
     }
-    if (file.size > this.config.maxUploadBytes) {
+    if (original && file.size > this.config.maxUploadBytes) {
       return { code: "too_large_upload", message: messages.tooLarge };
     }
     if (this.config.acceptTypes.indexOf(file.type) !== -1) {
@@ -353,64 +487,112 @@
     this.dispatch("tryon:error", { code: problem.code, message: problem.message });
   };
 
+  /* A photo was chosen: judge it now, and make what will be sent while the shopper
+     reads and ticks the box. */
   Widget.prototype.choose = function (file) {
     var self = this;
-    var problem = this.check(file);
+    var problem = this.check(file, false);
     if (problem) {
       this.refuse(problem);
       return;
     }
-    this.setPreview(file);
     this.setMessage("[data-tryon-error]", "");
     this.setMessage("[data-tryon-notice]", "");
-    this.announce(this.messages.photoChosen);
-    var image = this.find("[data-tryon-preview-image]");
-    image.onload = function () {
-      var minimum = self.config.minImageSide;
-      if (self.file === file && Math.min(image.naturalWidth, image.naturalHeight) < minimum) {
-        self.refuse({
-          code: "too_small",
-          message: self.messages.tooSmall
-            .replace("{width}", image.naturalWidth)
-            .replace("{height}", image.naturalHeight),
-        });
+    var photo = { file: file, blob: null, ready: null };
+    this.photo = photo;
+    photo.ready = this.prepare(file).then(
+      function (blob) {
+        if (self.photo !== photo) {
+          return null;
+        }
+        photo.blob = blob;
+        self.setPreview(photo);
+        self.announce(self.messages.photoChosen);
+        return blob;
+      },
+      function (refusal) {
+        if (self.photo === photo) {
+          self.photo = null;
+          self.refuse(refusal);
+        }
+        return null;
       }
-    };
-    // A photo this browser cannot show (HEIC in most) may still be one the shop reads.
-    image.onerror = function () {
-      if (self.file === file) {
-        self.find("[data-tryon-preview]").hidden = true;
-      }
-    };
+    );
   };
 
-  Widget.prototype.setPreview = function (file) {
+  /* What to send for ``file``: a JPEG of at most the intake's size, upright, without
+     metadata; the file itself when this browser cannot decode it but the shop can
+     (HEIC). Rejects with the intake's {code, message} for a file the shop would refuse. */
+  Widget.prototype.prepare = function (file) {
+    var self = this;
+    var config = this.config;
+    var messages = this.messages;
+    return decodePhoto(file).then(
+      function (photo) {
+        var width = photo.width;
+        var height = photo.height;
+        if (Math.min(width, height) < config.minImageSide) {
+          photo.close();
+          throw {
+            code: "too_small",
+            message: messages.tooSmall.replace("{width}", width).replace("{height}", height),
+          };
+        }
+        var scale = scaleFor(width, height, config.intakeMaxSide, config.minImageSide);
+        var encoded = encodeWithin(photo, scale, JPEG_QUALITIES);
+        var closed = function () {
+          photo.close();
+        };
+        encoded.then(closed, closed);
+        return encoded.then(function (blob) {
+          if (blob.size > config.maxUploadBytes) {
+            throw { code: "too_large_upload", message: messages.tooLarge };
+          }
+          return blob;
+        });
+      },
+      function () {
+        var problem = self.check(file, true);
+        if (problem) {
+          throw problem;
+        }
+        if (config.sendAsIsTypes.indexOf(file.type) === -1) {
+          // A JPEG, PNG or WebP this browser cannot read is broken: the shop could not either.
+          throw { code: "not_an_image", message: messages.notAnImage };
+        }
+        return file;
+      }
+    );
+  };
+
+  /* The preview of what will be sent (none for a file this browser cannot show). */
+  Widget.prototype.setPreview = function (photo) {
     if (this.previewUrl) {
       URL.revokeObjectURL(this.previewUrl);
       this.previewUrl = null;
     }
-    this.file = file;
     var preview = this.find("[data-tryon-preview]");
     var image = this.find("[data-tryon-preview-image]");
-    var photo = this.find("[data-tryon-progress-photo]");
-    if (file) {
-      this.previewUrl = URL.createObjectURL(file);
+    var progressPhoto = this.find("[data-tryon-progress-photo]");
+    var shown = !!photo && photo.blob !== photo.file;
+    if (shown) {
+      this.previewUrl = URL.createObjectURL(photo.blob);
       image.src = this.previewUrl;
-      photo.src = this.previewUrl;
+      progressPhoto.src = this.previewUrl;
     } else {
       image.removeAttribute("src");
-      photo.removeAttribute("src");
+      progressPhoto.removeAttribute("src");
     }
-    preview.hidden = !file;
-    photo.hidden = !file;
-    this.find("[data-tryon-choose-text]").hidden = !!file;
-    this.find("[data-tryon-change-text]").hidden = !file;
+    preview.hidden = !shown;
+    progressPhoto.hidden = !shown;
+    this.find("[data-tryon-choose-text]").hidden = !!photo;
+    this.find("[data-tryon-change-text]").hidden = !photo;
   };
 
   /* Sending and following a job ----------------------------------------------------------- */
 
   Widget.prototype.submit = function () {
-    if (!this.file) {
+    if (!this.photo) {
       this.showError(this.messages.noPhoto);
       this.find("[data-tryon-file]").focus();
       return;
@@ -425,7 +607,10 @@
   };
 
   Widget.prototype.retry = function () {
-    if (this.file) {
+    if (this.retryReloads && this.job) {
+      this.showProgress(this.job.status);
+      this.poll();
+    } else if (this.photo) {
       this.send();
     } else {
       this.reset();
@@ -437,43 +622,32 @@
       return;
     }
     var self = this;
+    var photo = this.photo;
     var consent = this.find("[data-tryon-consent]");
-    var data = new FormData();
-    data.append("garment", String(this.garmentId));
-    data.append("person_image", this.file, this.file.name || "photo.jpg");
-    data.append("consent", consent && consent.checked ? "true" : "false");
     var generation = ++this.generation;
     this.sending = true;
     this.setBusy(true);
     this.announce(this.messages.sending);
-    fetch(this.config.jobsUrl, {
-      method: "POST",
-      body: data,
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": this.csrfToken() },
-    })
-      .then(function (response) {
-        return readJson(response).then(function (body) {
-          return { ok: response.ok, status: response.status, body: body };
-        });
-      })
-      .then(
-        function (answer) {
+    photo.ready
+      .then(function (blob) {
+        if (!blob || generation !== self.generation) {
+          return null; // refused meanwhile (said so), or the widget was reset
+        }
+        var data = new FormData();
+        data.append("garment", String(self.garmentId));
+        data.append("person_image", blob, blob === photo.file ? photo.file.name : "photo.jpg");
+        data.append("consent", consent && consent.checked ? "true" : "false");
+        return self.request("POST", self.config.jobsUrl, data).then(function (answer) {
           if (generation !== self.generation) {
             return;
           }
           if (answer.ok && answer.body && answer.body.id) {
             self.start(answer.body);
           } else {
-            self.refused(errorMessage(answer.body, self.messages.failed), errorCode(answer.body));
+            self.refused(problemOf(answer, self.messages, self.messages.failed));
           }
-        },
-        function () {
-          if (generation === self.generation) {
-            self.refused(self.messages.network, "network");
-          }
-        }
-      )
+        });
+      })
       .then(function () {
         self.sending = false;
         self.setBusy(false);
@@ -488,28 +662,28 @@
   };
 
   /* The server did not take the photo: say why where the shopper is looking. */
-  Widget.prototype.refused = function (message, code) {
+  Widget.prototype.refused = function (problem) {
     if (this.step === "pick") {
-      this.showError(message);
+      this.showError(problem.message);
     } else {
-      this.showFailure(message);
+      this.showFailure(problem.message);
     }
-    this.dispatch("tryon:error", { code: code, message: message });
+    this.dispatch("tryon:error", { code: problem.code, message: problem.message });
   };
 
   Widget.prototype.start = function (job) {
-    this.job = { id: job.id, startedAt: Date.now(), status: job.status };
+    this.job = { id: job.id, startedAt: Date.now(), status: job.status, reads: 0 };
     this.remember();
     this.dispatch("tryon:submit", { status: job.status, reused: !!job.reused });
-    this.pollDelay = POLL_FIRST_MS;
+    this.unguidedDelay = CLOCK_FIRST_MS;
     this.update(job);
   };
 
   Widget.prototype.update = function (job) {
     this.job.status = job.status;
-    if (ACTIVE_STATUSES.indexOf(job.status) !== -1) {
+    if (this.workingStatuses.indexOf(job.status) !== -1) {
       this.showProgress(job.status);
-      this.schedulePoll();
+      this.schedulePoll(job.check_again_in);
     } else if (job.status === "succeeded" && job.result_url) {
       this.showResult(job);
     } else {
@@ -558,14 +732,23 @@
     }
   };
 
-  Widget.prototype.schedulePoll = function () {
+  /* Ask again when the server said the job may have changed (seconds), else on our own
+     clock, less and less often. */
+  Widget.prototype.schedulePoll = function (checkAgainIn) {
     var self = this;
     this.stopPolling();
     if (!this.dialog.open || !this.job) {
       return;
     }
-    var delay = this.pollDelay;
-    this.pollDelay = Math.min(POLL_MAX_MS, Math.round(this.pollDelay * POLL_GROWTH));
+    var delay;
+    if (typeof checkAgainIn === "number" && isFinite(checkAgainIn)) {
+      delay = Math.min(CHECK_MAX_MS, Math.max(CHECK_MIN_MS, checkAgainIn * 1000));
+      var onOurClock = this.job.startedAt + clockRead(this.job.reads + 1) - Date.now();
+      delay = Math.max(delay, onOurClock);
+    } else {
+      delay = this.unguidedDelay;
+      this.unguidedDelay = Math.min(CLOCK_MAX_MS, Math.round(delay * CLOCK_GROWTH));
+    }
     this.pollTimer = window.setTimeout(function () {
       self.pollTimer = null;
       self.poll();
@@ -586,46 +769,50 @@
       return;
     }
     var generation = this.generation;
-    fetch(this.jobUrl(this.job.id), {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    })
-      .then(function (response) {
-        return readJson(response).then(function (body) {
-          return { ok: response.ok, status: response.status, body: body };
-        });
-      })
-      .then(
-        function (answer) {
-          if (generation !== self.generation || !self.job) {
-            return;
-          }
-          if (answer.ok && answer.body && answer.body.status) {
-            self.update(answer.body);
-          } else if (answer.status === 404 || answer.status === 403 || answer.status === 410) {
-            // The job was erased, or belongs to another session: nothing to wait for.
-            var message = errorMessage(answer.body, self.messages.gone);
-            self.dispatch("tryon:error", { code: errorCode(answer.body) || "not_found", message: message });
-            self.job = null;
-            self.remember();
-            self.showFailure(message);
-          } else {
-            self.schedulePoll(); // A passing server fault: keep asking, less often.
-          }
-        },
-        function () {
-          if (generation === self.generation && self.job) {
-            self.schedulePoll(); // Offline for a moment: keep asking, less often.
-          }
-        }
-      );
+    this.job.reads++;
+    this.request("GET", this.jobUrl(this.job.id)).then(function (answer) {
+      if (generation !== self.generation || !self.job) {
+        return;
+      }
+      if (answer.ok && answer.body && answer.body.status) {
+        self.update(answer.body);
+      } else if (answer.status === 404 || answer.status === 403 || answer.status === 410) {
+        // The job was erased, or belongs to another session: nothing to wait for.
+        var problem = problemOf(answer, self.messages, self.messages.gone);
+        self.dispatch("tryon:error", { code: problem.code || "not_found", message: problem.message });
+        self.job = null;
+        self.remember();
+        self.showFailure(problem.message);
+      } else {
+        // A passing server fault, or offline for a moment: keep asking, less often.
+        self.schedulePoll(null);
+      }
+    });
   };
 
   /* Endings ---------------------------------------------------------------------------------- */
 
+  /* The result step appears once the picture has loaded: "ready" is never said over a
+     picture that is not there. */
   Widget.prototype.showResult = function (job) {
+    var self = this;
+    var generation = this.generation;
     var image = this.find("[data-tryon-result-image]");
+    image.onload = function () {
+      if (generation === self.generation && self.job && self.job.id === job.id) {
+        self.resultShown(job);
+      }
+    };
+    image.onerror = function () {
+      if (generation === self.generation && self.job && self.job.id === job.id) {
+        self.showFailure(self.messages.resultFailed, true);
+        self.dispatch("tryon:error", { code: "result_not_loaded", message: self.messages.resultFailed });
+      }
+    };
     image.src = job.result_url;
+  };
+
+  Widget.prototype.resultShown = function (job) {
     this.find("[data-tryon-download]").href = job.result_url;
     this.clearDeleteErrors();
     this.show("result");
@@ -633,10 +820,12 @@
     this.dispatch("tryon:success", { resultUrl: job.result_url, reused: !!job.reused });
   };
 
-  Widget.prototype.showFailure = function (message) {
+  /* ``reloads``: "Try again" loads the job's result again (no new job, no new charge). */
+  Widget.prototype.showFailure = function (message, reloads) {
+    this.retryReloads = !!reloads;
     this.find("[data-tryon-failure-text]").textContent = message;
     // Without the photo (after a reload) trying again means choosing one again.
-    this.find("[data-tryon-retry]").hidden = !this.file;
+    this.find("[data-tryon-retry]").hidden = !reloads && !this.photo;
     this.show("failure");
     this.announce(message);
   };
@@ -647,6 +836,7 @@
     this.stopPolling();
     this.job = null;
     this.remember();
+    this.photo = null;
     this.setPreview(null);
     var consent = this.find("[data-tryon-consent]");
     if (consent) {
@@ -671,37 +861,23 @@
     this.generation++;
     this.stopPolling();
     this.announce(this.messages.deleting);
-    fetch(this.jobUrl(this.job.id), {
-      method: "DELETE",
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": this.csrfToken() },
-    })
-      .then(
-        function (response) {
-          // 404: already erased, which is what the shopper asked for.
-          if (response.ok || response.status === 404) {
-            self.reset();
-            self.setMessage("[data-tryon-notice]", self.messages.deleted);
-            self.announce(self.messages.deleted);
-            return null;
-          }
-          return readJson(response).then(function (body) {
-            self.deleteFailed(errorMessage(body, self.messages.deleteFailed));
-          });
-        },
-        function () {
-          self.deleteFailed(self.messages.network);
-        }
-      )
-      .then(function () {
-        button.disabled = false;
-      });
+    this.request("DELETE", this.jobUrl(this.job.id)).then(function (answer) {
+      button.disabled = false;
+      // 404: already erased, which is what the shopper asked for.
+      if (answer.ok || answer.status === 404) {
+        self.reset();
+        self.setMessage("[data-tryon-notice]", self.messages.deleted);
+        self.announce(self.messages.deleted);
+      } else {
+        self.deleteFailed(problemOf(answer, self.messages, self.messages.deleteFailed).message);
+      }
+    });
   };
 
   Widget.prototype.deleteFailed = function (message) {
     if (this.step === "progress") {
       this.startTicking();
-      this.schedulePoll();
+      this.schedulePoll(null);
     }
     var element = this.find('[data-tryon-step="' + this.step + '"] [data-tryon-delete-error]');
     if (element) {
@@ -728,6 +904,7 @@
       id: stored.jobId,
       startedAt: typeof stored.startedAt === "number" ? stored.startedAt : Date.now(),
       status: null,
+      reads: 0,
     };
     if (stored.open && !reopenedGarments[this.garmentId]) {
       reopenedGarments[this.garmentId] = true;
