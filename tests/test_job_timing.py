@@ -220,3 +220,14 @@ def test_it_follows_the_workers_own_plan_and_steps(client, garment, settings, pr
     assert job.status == "succeeded"
     step = (job.finished_at - job.next_attempt_at).total_seconds()
     assert 0 < step < 5
+
+
+@pytest.mark.parametrize("status", ["queued", "processing"])
+def test_a_job_awaiting_its_webhook_is_followed_on_the_browsers_clock(status):
+    # Its next query is the webhook's fallback, a minute off; the push may come now.
+    awaiting = job(status, due_in=60)
+    awaiting.callback_digest = "a" * 64
+    assert hint(awaiting) == timing.AWAITING_PUSH < 1
+    # Once pushed, the worker stores it on its next step, as after a query.
+    awaiting.pushed_at, awaiting.next_attempt_at = NOW, NOW
+    assert hint(awaiting) == STEP

@@ -55,6 +55,10 @@ PICKUP = 1.0
 HELD_MIN, HELD_MAX = 0.1, 2.0
 # A job overdue (the worker busy, or stopped): back off with how late it is.
 LATE_MIN, LATE_MAX = 0.2, 5.0
+# A job whose provider pushes its end (a webhook) ends when the provider finishes,
+# which the worker's plan does not tell: the browser keeps to its own clock (it
+# never reads sooner than that, whatever the hint).
+AWAITING_PUSH = HELD_MIN
 # However far away the next step (a retry after a fault, a rate-limit pause): the
 # shopper's browser still hears of a cancel or an erasure within this.
 LONGEST = 10.0
@@ -94,6 +98,9 @@ def check_again_in(job: TryOnJob, now: datetime, learned: Learned | None = None)
         if held < learned.step:
             return _clamped(learned.step - held, HELD_MIN, LONGEST)
         return _clamped(held - learned.step, HELD_MIN, HELD_MAX)
+    if job.callback_digest and job.pushed_at is None and not pending:
+        # Its next query is only the webhook's fallback, far off.
+        return AWAITING_PUSH
     until_due = (job.next_attempt_at - now).total_seconds()
     if pending:
         if until_due > 0:  # a submit retried after a fault
