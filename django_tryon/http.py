@@ -44,12 +44,24 @@ class PoolKeepingAdapter(HTTPAdapter):
     oldest dropped first. A kept pool that has been closed since (by
     :meth:`close`, or by a pool manager that closes the pools it drops) is
     looked up again.
+
+    Every connection it makes or uses again, directly or through a proxy, is
+    held to the thread's :func:`~django_tryon.deadlines.deadline` when one is
+    running (nothing is done when none is).
     """
 
     def init_poolmanager(self, *args, **kwargs):
         # Here rather than in __init__: also called when the adapter is unpickled.
         self._pools = {}
         super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _watched_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not getattr(manager, "_tryon_watched", False):
+            manager.pool_classes_by_scheme = _watched_pools(manager)
+            manager._tryon_watched = True
+        return manager
 
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
         if proxies:
@@ -103,6 +115,8 @@ class PeerCheckingAdapter(PoolKeepingAdapter):
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
+        # Proxied connections are not checked (the proxy resolves the name); every
+        # connection, checked or not, is held to a deadline (PoolKeepingAdapter).
         super().init_poolmanager(*args, **kwargs)
         manager = self.poolmanager
         manager.pool_classes_by_scheme = {
@@ -112,23 +126,12 @@ class PeerCheckingAdapter(PoolKeepingAdapter):
             for scheme, pool_class in manager.pool_classes_by_scheme.items()
         }
 
-    def proxy_manager_for(self, proxy, **proxy_kwargs):
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if not getattr(manager, "_tryon_watched", False):
-            # Not checked (the proxy resolves the name), but held to a deadline.
-            manager.pool_classes_by_scheme = {
-                scheme: _watched_pool(pool_class)
-                for scheme, pool_class in manager.pool_classes_by_scheme.items()
-            }
-            manager._tryon_watched = True
-        return manager
-
 
 def _peer_checking_pool(pool_class, check_peer, resolver):
-    """A subclass of ``pool_class`` whose connections go only to addresses
-    ``check_peer`` allows."""
+    """A subclass of ``pool_class`` (one of :func:`_watched_pools`) whose connections
+    go only to addresses ``check_peer`` allows."""
 
-    connection_class = _watched_pool(pool_class).ConnectionCls
+    connection_class = pool_class.ConnectionCls
 
     class PeerCheckingConnection(connection_class):  # type: ignore[misc, valid-type]
         def _new_conn(self):
@@ -153,6 +156,14 @@ def _peer_checking_pool(pool_class, check_peer, resolver):
             raise failure
 
     return type(pool_class.__name__, (pool_class,), {"ConnectionCls": PeerCheckingConnection})
+
+
+def _watched_pools(manager):
+    """``manager``'s pool classes by scheme, each held to the thread's deadline."""
+    return {
+        scheme: _watched_pool(pool_class)
+        for scheme, pool_class in manager.pool_classes_by_scheme.items()
+    }
 
 
 def _watched_pool(pool_class):

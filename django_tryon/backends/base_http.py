@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from ..deadlines import deadline
 from ..http import EnvironmentCachingSession, PoolKeepingAdapter
 from .answers import MAX_ANSWER_BYTES, read_json_answer
 from .base import (
@@ -115,6 +116,31 @@ class HTTPBackend(TryOnBackend):
         """
         url = self.base_url + path
         sends_body = any(kwargs.get(name) is not None for name in ("data", "files", "json"))
+        # A read timeout bounds each wait for bytes, not the answer: a provider (or a
+        # proxy) sending a byte just within it would hold the worker's thread past the
+        # time its lease keeps for the call. The whole exchange gets that time.
+        budget = self.call_timeout
+        with deadline(budget) as limit:
+            try:
+                return self._exchange(method, url, sends_body, **kwargs)
+            except (ProviderConnectionError, ProviderTimeoutError, InvalidResponseError) as err:
+                if not limit.expired:
+                    raise
+                raise self.error(
+                    ProviderTimeoutError,
+                    f"The provider's answer took longer than {budget:g} s in all "
+                    f"({_shown(url)}) and was cut off.",
+                    in_doubt=sends_body,
+                ) from err
+
+    @property
+    def call_timeout(self) -> float:
+        """The longest one call may take in all (seconds): the connect and read
+        timeouts together, what the worker's lease keeps for it."""
+        connect, read = self.timeout
+        return float(connect) + float(read)
+
+    def _exchange(self, method: str, url: str, sends_body: bool, **kwargs: Any) -> dict[str, Any]:
         response = self._send(method, url, sends_body, **kwargs)
         status = response.status_code
         try:
