@@ -96,16 +96,34 @@ class Garment(models.Model):
         return self.name
 
 
+class ModelPhotoQuerySet(models.QuerySet["ModelPhoto"]):
+    def offered(self) -> "ModelPhotoQuerySet":
+        """The photos shoppers may try garments on: active and offered by staff."""
+        return self.filter(is_active=True, offered_to_shoppers=True)
+
+
 class ModelPhoto(models.Model):
-    """A staff photo of a model, used to make catalogue try-on pictures."""
+    """A staff photo of a model: catalogue try-on pictures are made on it, and shoppers
+    with no photo at hand may try garments on it when staff offer it."""
 
     name = models.CharField(_("name"), max_length=200)
     image = models.ImageField(
         _("photo"), upload_to=model_photo_name, storage=upload_storage, max_length=255
     )
     is_active = models.BooleanField(_("active"), default=True)
+    offered_to_shoppers = models.BooleanField(
+        _("offered to shoppers"),
+        default=False,
+        help_text=_(
+            "Shoppers with no photo of their own at hand may try garments on this photo. "
+            "The picture of a garment on it is made once and shown to every shopper who "
+            "picks the same pair."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ModelPhotoQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("model photo")
@@ -141,6 +159,9 @@ TERMINAL_STATUSES = (
 class JobSource(models.TextChoices):
     SHOPPER = "shopper", _("Shopper")
     ADMIN = "admin", _("Admin")
+    # A garment on a model photo, started by a shopper but owned by the shop: every
+    # shopper who picks the same pair sees it through a TryOnShare.
+    SHARED = "shared", _("Shoppers' model photo")
 
 
 class TryOnJobQuerySet(models.QuerySet["TryOnJob"]):
@@ -358,6 +379,52 @@ class TryOnJob(models.Model):
         if self.submitted_at and self.finished_at:
             return self.finished_at - self.submitted_at
         return None
+
+
+class TryOnShare(models.Model):
+    """A shopper's access to a try-on of a model photo (``source="shared"``).
+
+    The job, its copy of the model photo and its picture are the shop's: no
+    shopper's data is in them, so one paid call serves every shopper who picks
+    the same model photo and garment. What is the shopper's is this row; their
+    erasure deletes it, and the picture stays for the others.
+    """
+
+    job = models.ForeignKey(
+        TryOnJob, on_delete=models.CASCADE, related_name="shares", verbose_name=_("try-on job")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tryon_shares",
+        verbose_name=_("user"),
+    )
+    session_key = models.CharField(_("session"), max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("shared try-on")
+        verbose_name_plural = _("shared try-ons")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "user"],
+                condition=Q(user__isnull=False),
+                name="tryon_share_user_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["job", "session_key"],
+                condition=Q(user__isnull=True),
+                name="tryon_share_session_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["session_key"], name="tryon_share_session_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} ({self.user_id or 'guest'})"
 
 
 class DailyUsage(models.Model):

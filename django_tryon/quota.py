@@ -27,7 +27,7 @@ from django.utils.crypto import salted_hmac
 from .addresses import client_group
 from .conf import tryon_settings
 from .errors import is_shopper_fault
-from .models import DailyUsage, TryOnJob
+from .models import DailyUsage, JobSource, TryOnJob
 from .notices import mail_admins_once_a_day, notice_key
 from .redaction import get_logger
 from .signals import job_failed
@@ -282,11 +282,14 @@ def give_credit_back(sender, job, **kwargs):
     """A job that failed through no fault of the shopper does not count.
 
     Every counter the job was charged to (``quota_key`` lists them) gets its
-    try-on back. The job's ``quota_key`` is cleared by the same conditional
+    try-on back. A job of a model photo the shop offers always does: its photo
+    was the shop's, not the shopper's. The job's ``quota_key`` is cleared by the same conditional
     update that decides the refund, so a job is refunded at most once even if
     the signal is sent twice.
     """
-    if is_shopper_fault(job.error_code) or not job.quota_key or job.quota_day is None:
+    if not job.quota_key or job.quota_day is None:
+        return
+    if job.source != JobSource.SHARED and is_shopper_fault(job.error_code):
         return
     with transaction.atomic():
         claimed = TryOnJob.objects.filter(pk=job.pk, quota_key=job.quota_key).update(quota_key="")

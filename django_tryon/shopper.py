@@ -6,6 +6,7 @@ new ``pending`` job is written (counted against the daily quota) for the
 worker to pick up. Nothing here calls the provider.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from . import quota
 from .conf import tryon_settings
-from .models import ACTIVE_STATUSES, JobSource, JobStatus, TryOnJob
+from .models import ACTIVE_STATUSES, JobSource, JobStatus, TryOnJob, TryOnShare
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,24 @@ class Owner:
         if self.session_key:
             return jobs.filter(user__isnull=True, session_key=self.session_key)
         return jobs.none()
+
+    def shares(self):
+        """This shopper's :class:`~django_tryon.models.TryOnShare` rows: their access
+        to the shop's pictures of model photos."""
+        if self.user_id is not None:
+            return TryOnShare.objects.filter(user_id=self.user_id)
+        if self.session_key:
+            return TryOnShare.objects.filter(user__isnull=True, session_key=self.session_key)
+        return TryOnShare.objects.none()
+
+    def visible_jobs(self):
+        """The jobs this shopper may read: their own, and the shared ones they picked."""
+        if not self.is_known:
+            return TryOnJob.objects.none()
+        shared = TryOnJob.objects.filter(
+            source=JobSource.SHARED, pk__in=self.shares().values("job_id")
+        )
+        return self.jobs() | shared
 
     @property
     def quota_key(self):
@@ -91,30 +110,39 @@ def start_job(owner, garment, photo, *, consent_at=None, now=None, address=""):
     # The photo is written before the transaction, so the counters' rows are
     # locked for a few short writes only, not while a file is stored.
     job.person_image.save("photo." + photo.extension, photo.as_content_file(), save=False)
-    try:
-        with transaction.atomic():
-            keys, day = quota.charge_caps(quota.caps_for(owner, address), now)
-            # The same try-on sent twice at once: the twin that counted first
-            # holds the counters' rows until it commits, and this one finds its
-            # job here and counts nothing.
-            twin = find_reusable(owner, garment, photo.digest, now) if keys else None
-            if twin is not None:
-                transaction.set_rollback(True)
-            else:
-                job.quota_key = quota.KEY_SEPARATOR.join(keys)
-                job.quota_day = day
-                job.save(force_insert=True)
-    except BaseException as err:
-        _delete_photo(job)  # the row was not written: its photo must not stay behind
-        if isinstance(err, quota.QuotaExceeded) and err.scope == "guests":
-            quota.tell_staff_guest_cap_reached(err.limit, now)
-        raise
+    with photo_kept_with_its_row(job, now), transaction.atomic():
+        keys, day = quota.charge_caps(quota.caps_for(owner, address), now)
+        # The same try-on sent twice at once: the twin that counted first
+        # holds the counters' rows until it commits, and this one finds its
+        # job here and counts nothing.
+        twin = find_reusable(owner, garment, photo.digest, now) if keys else None
+        if twin is not None:
+            transaction.set_rollback(True)
+        else:
+            job.quota_key = quota.KEY_SEPARATOR.join(keys)
+            job.quota_day = day
+            job.save(force_insert=True)
     if twin is not None:
-        _delete_photo(job)
+        delete_photo(job)
         return twin, True
     return job, False
 
 
-def _delete_photo(job):
+@contextmanager
+def photo_kept_with_its_row(job, now):
+    """Around the writing of a new job whose photo file is stored: if the row is not
+    written (a quota refusal, a fault), the file is deleted, so no file is left that
+    no row names. Staff are told the first time in a day that the guests' cap refused."""
+    try:
+        yield
+    except BaseException as err:
+        delete_photo(job)
+        if isinstance(err, quota.QuotaExceeded) and err.scope == "guests":
+            quota.tell_staff_guest_cap_reached(err.limit, now)
+        raise
+
+
+def delete_photo(job):
+    """Delete the photo file of a job whose row was not written."""
     if job.person_image.name:
         job.person_image.storage.delete(job.person_image.name)

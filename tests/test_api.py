@@ -27,6 +27,7 @@ JOB_KEYS = {
     "id",
     "status",
     "garment",
+    "model_photo",
     "result_url",
     "error",
     "created_at",
@@ -58,6 +59,7 @@ def test_starting_a_try_on_answers_at_once_with_a_pending_job(client, garment, m
     body = response.json()
     assert set(body) == JOB_KEYS
     assert body["status"] == "pending"
+    assert body["model_photo"] is None  # the shopper's own photo
     assert body["garment"] == garment.pk
     assert body["result_url"] is None and body["error"] is None and body["finished_at"] is None
     assert body["reused"] is False

@@ -90,11 +90,18 @@ def test_committed_schema_is_what_the_code_generates_and_the_shop_serves(tmp_pat
 
 
 def test_the_schema_describes_the_shopper_api():
-    assert set(SCHEMA["paths"]) == {"/tryon/api/jobs/", JOB_PATH, "/tryon/api/garments/"}
+    assert set(SCHEMA["paths"]) == {
+        "/tryon/api/jobs/",
+        JOB_PATH,
+        "/tryon/api/garments/",
+        "/tryon/api/model-photos/",
+    }
     create = SCHEMA["paths"]["/tryon/api/jobs/"]["post"]
     form = create["requestBody"]["content"]["multipart/form-data"]["schema"]
     request = _resolve(form)
-    assert request["required"] == ["garment", "person_image"]
+    # The shopper's photo or an offered model photo's id: exactly one, checked by the view.
+    assert request["required"] == ["garment"]
+    assert request["properties"]["model_photo"]["type"] == "integer"
     assert request["properties"]["person_image"] == {
         **request["properties"]["person_image"],
         "type": "string",
@@ -111,6 +118,7 @@ def test_the_schema_describes_the_shopper_api():
         "id",
         "status",
         "garment",
+        "model_photo",
         "result_url",
         "error",
         "created_at",

@@ -103,7 +103,7 @@ class ModelPhotoForm(IntakeImageForm):
 
     class Meta:
         model = ModelPhoto
-        fields = ["name", "image", "is_active"]
+        fields = ["name", "image", "is_active", "offered_to_shoppers"]
 
 
 class GenerateForm(forms.Form):

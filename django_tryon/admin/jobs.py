@@ -227,6 +227,8 @@ class TryOnJobAdmin(admin.ModelAdmin):
             return _("guest %(digest)s") % {"digest": digest}
         if obj.source == JobSource.ADMIN:
             return _("catalogue")
+        if obj.source == JobSource.SHARED:
+            return _("shared with shoppers")
         return EMPTY
 
     @admin.display(description=gettext_lazy("duration"))

@@ -138,8 +138,12 @@ def plan_generation(garments, photos, *, include_existing=False):
     garments = list(garments)
     photos = list(photos)
     has_result, active = set(), set()
+    # Shoppers' pictures of offered model photos (source "shared") are theirs to see,
+    # not the catalogue's: they neither count as a pair's result nor hold it up.
     rows = TryOnJob.objects.filter(
-        garment__in=[g.pk for g in garments], model_photo__in=[p.pk for p in photos]
+        garment__in=[g.pk for g in garments],
+        model_photo__in=[p.pk for p in photos],
+        source=JobSource.ADMIN,
     ).values_list("garment_id", "model_photo_id", "status", "result_image")
     for garment_id, photo_id, status, result in rows:
         if status in ACTIVE_STATUSES:
@@ -252,7 +256,10 @@ def _pairs_taken_meanwhile(pairs):
     list(locked.values_list("pk", flat=True))
     return set(
         TryOnJob.objects.filter(
-            garment_id__in=garment_ids, model_photo_id__in=photo_ids, status__in=ACTIVE_STATUSES
+            garment_id__in=garment_ids,
+            model_photo_id__in=photo_ids,
+            status__in=ACTIVE_STATUSES,
+            source=JobSource.ADMIN,
         ).values_list("garment_id", "model_photo_id")
     )
 

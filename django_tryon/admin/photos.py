@@ -13,12 +13,29 @@ from .forms import ModelPhotoForm
 @admin.register(ModelPhoto)
 class ModelPhotoAdmin(ReplacedImageCleanupMixin, admin.ModelAdmin):
     form = ModelPhotoForm
-    list_display = ("thumbnail", "name", "is_active", "job_count", "updated_at")
+    list_display = (
+        "thumbnail",
+        "name",
+        "is_active",
+        "offered_to_shoppers",
+        "job_count",
+        "updated_at",
+    )
     list_display_links = ("thumbnail", "name")
-    list_filter = ("is_active",)
+    # Staff tick which photos shoppers may pick right in the list.
+    list_editable = ("offered_to_shoppers",)
+    list_filter = ("is_active", "offered_to_shoppers")
     search_fields = ("name",)
     readonly_fields = ("image_preview", "created_at", "updated_at")
-    fields = ("name", "image", "image_preview", "is_active", "created_at", "updated_at")
+    fields = (
+        "name",
+        "image",
+        "image_preview",
+        "is_active",
+        "offered_to_shoppers",
+        "created_at",
+        "updated_at",
+    )
 
     class Media:
         css = {"all": ("django_tryon/admin/tryon_admin.css",)}

@@ -97,6 +97,20 @@ class IntakeBusy(_RetryLater):
     default_code = "intake_busy"
 
 
+MODEL_PHOTO_NOT_OFFERED = _("This model photo is not offered for try-on.")
+
+
+class ModelPhotoNotOffered(exceptions.ValidationError):
+    """An offered model photo whose file cannot be read: the shopper is told, as for any
+    photo not offered, to choose another (staff find the cause in the log)."""
+
+    def __init__(self):
+        super().__init__(
+            {"model_photo": [MODEL_PHOTO_NOT_OFFERED]},
+            code="does_not_exist",
+        )
+
+
 class UploadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = _("The file is too large. Choose a smaller photo or take a new one.")

@@ -4,6 +4,7 @@ when they sign in."""
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
+from ..shared import carry_shares_over
 from ..shopper import Owner
 
 # Session data naming the guest a session's try-ons belong to: the session key
@@ -49,7 +50,8 @@ def guest_job_started(request):
 
 @receiver(user_logged_in, dispatch_uid="tryon_guest_jobs_on_sign_in")
 def carry_guest_jobs_over(sender, request, user, **kwargs):
-    """The try-ons a guest started in this browser session become theirs on sign-in.
+    """The try-ons a guest started in this browser session become theirs on sign-in,
+    and so do the model photos' try-ons they picked.
 
     A session that belonged to another user is emptied by the sign-in, so it
     carries nothing over.
@@ -59,4 +61,6 @@ def carry_guest_jobs_over(sender, request, user, **kwargs):
     if guest_session_key:
         # updated_at is left alone: a worker recording one of these jobs at this
         # moment tells its own write by that stamp.
-        Owner(session_key=guest_session_key).jobs().update(user_id=user.pk, session_key="")
+        guest = Owner(session_key=guest_session_key)
+        guest.jobs().update(user_id=user.pk, session_key="")
+        carry_shares_over(guest, user.pk)

@@ -24,7 +24,13 @@ except ImportError:  # the `schema` extra is not installed
 # The ``code`` values of each error status. 400: the request's fields (the codes of the
 # fields' checks, the consent rule, the photo intake's codes) and a body that could not be
 # parsed.
-FIELD_CODES = ["required", "invalid", "does_not_exist", "consent_required"]
+FIELD_CODES = [
+    "required",
+    "invalid",
+    "does_not_exist",
+    "consent_required",
+    "photo_and_model_photo",
+]
 BAD_REQUEST_CODES = [*FIELD_CODES, *IMAGE_MESSAGES, "parse_error"]
 FORBIDDEN_CODES = ["csrf_failed"]
 NOT_FOUND_CODES = ["not_found"]
@@ -195,7 +201,8 @@ def create_job(method):
                 JobSerializer,
                 description=(
                     "An earlier job of the same shopper, for the same photo and garment, "
-                    'still running or with its result kept (`"reused": true`).'
+                    "or the shop's job of the same model photo and garment, still running "
+                    'or with its result kept (`"reused": true`).'
                 ),
             ),
             400: _error(
@@ -271,4 +278,21 @@ def list_garments(method):
         summary="The garments shoppers can try on",
         description="The active garments, by name, unpaginated. Sets the `csrftoken` cookie.",
         responses={200: GarmentSerializer(many=True), 406: _not_acceptable()},
+    )(method)
+
+
+def list_model_photos(method):
+    if spectacular is None:
+        return method
+    from .serializers import ModelPhotoSerializer
+
+    return spectacular.extend_schema(
+        operation_id="tryon_model_photos_list",
+        summary="The model photos shoppers may try garments on",
+        description=(
+            "The model photos the shop offers to shoppers with no photo at hand, by name, "
+            "unpaginated: send one's id as `model_photo` instead of `person_image`. Sets "
+            "the `csrftoken` cookie."
+        ),
+        responses={200: ModelPhotoSerializer(many=True), 406: _not_acceptable()},
     )(method)

@@ -7,7 +7,7 @@ from rest_framework.exceptions import ErrorDetail
 
 from ..conf import tryon_settings
 from ..images import ImageRejected, IntakeBusy, normalise_image
-from ..models import Garment, JobStatus, TryOnJob
+from ..models import Garment, JobStatus, ModelPhoto, TryOnJob
 from . import exceptions
 from . import schema as openapi
 from .timing import check_again_in
@@ -31,12 +31,34 @@ class GarmentSerializer(serializers.ModelSerializer):
         return _file_url(garment.image)
 
 
+@openapi.component("TryOnModelPhoto")
+class ModelPhotoSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField(
+        help_text="The model photo, as its storage serves it."
+    )
+
+    class Meta:
+        model = ModelPhoto
+        fields = ["id", "name", "image_url"]
+
+    def get_image_url(self, model_photo) -> str | None:
+        return _file_url(model_photo.image)
+
+
 @openapi.component("TryOnJob")
 class JobSerializer(serializers.ModelSerializer):
     """The job JSON."""
 
     garment: "serializers.PrimaryKeyRelatedField[Garment]" = serializers.PrimaryKeyRelatedField(
         read_only=True
+    )
+    model_photo: "serializers.PrimaryKeyRelatedField[ModelPhoto]" = (
+        serializers.PrimaryKeyRelatedField(
+            read_only=True,
+            allow_null=True,
+            help_text="The offered model photo the garment is tried on; null for the shopper's "
+            "own photo.",
+        )
     )
     result_url = serializers.SerializerMethodField(
         help_text="The try-on picture once `succeeded`; null before, and once erased."
@@ -57,6 +79,7 @@ class JobSerializer(serializers.ModelSerializer):
             "id",
             "status",
             "garment",
+            "model_photo",
             "result_url",
             "error",
             "created_at",
@@ -85,14 +108,18 @@ class JobSerializer(serializers.ModelSerializer):
         return check_again_in(job, timezone.now())
 
 
-class GarmentField(serializers.PrimaryKeyRelatedField):
-    """An active garment's id; any other value, malformed or not, is "not available"."""
+class AvailableField(serializers.PrimaryKeyRelatedField):
+    """The id of a row of the field's queryset; any other value, malformed or not, is
+    "not available" (``does_not_exist``): the answer never tells which."""
 
     def run_validation(self, data=serializers.empty):
-        # An empty form field is a missing garment: the documented code `required`, not
-        # the `null` DRF gives a relation sent as an empty string.
+        # An empty form field is a missing value: the documented code `required` (or no
+        # value, for a field that may be left out), not the `null` DRF gives a relation
+        # sent as an empty string.
         if data == "":
-            self.fail("required")
+            if self.required:
+                self.fail("required")
+            data = serializers.empty
         return super().run_validation(data)
 
     def to_internal_value(self, data):
@@ -106,7 +133,7 @@ class GarmentField(serializers.PrimaryKeyRelatedField):
 class JobCreateSerializer(serializers.Serializer):
     """A try-on request."""
 
-    garment = GarmentField(
+    garment = AvailableField(
         queryset=Garment.objects.active(),
         help_text="The id of an active garment (see the garment list).",
         error_messages={
@@ -116,14 +143,26 @@ class JobCreateSerializer(serializers.Serializer):
         },
     )
     person_image = serializers.FileField(
+        required=False,
         allow_empty_file=True,
         help_text="The shopper's photo: JPEG, PNG or WebP (HEIC with the `heic` extra), at "
-        "most `MAX_UPLOAD_BYTES`.",
+        "most `MAX_UPLOAD_BYTES`. Send it, or `model_photo`: exactly one of the two.",
         use_url=False,
         error_messages={
             "required": _("Choose a photo of yourself to try the garment on."),
             "invalid": _("Send the photo as a file, in a multipart/form-data request."),
             "no_name": _("Send the photo as a file, in a multipart/form-data request."),
+        },
+    )
+    model_photo = AvailableField(
+        queryset=ModelPhoto.objects.offered(),
+        required=False,
+        help_text="Instead of `person_image`: the id of a model photo the shop offers (see "
+        "the model photo list). No consent is needed: the photo is the shop's.",
+        error_messages={
+            "required": _("Choose one of the models to try the garment on."),
+            "null": _("Choose one of the models to try the garment on."),
+            "does_not_exist": exceptions.MODEL_PHOTO_NOT_OFFERED,
         },
     )
     consent = serializers.BooleanField(
@@ -134,8 +173,18 @@ class JobCreateSerializer(serializers.Serializer):
         error_messages={"invalid": _("Consent must be true or false.")},
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A pick of a model photo sends no photo of the shopper's, and needs no consent;
+        # without one, the shopper's photo is required. (Without data, as the schema
+        # is generated, either may be sent.)
+        data = getattr(self, "initial_data", None)
+        self.picks_model_photo = data is not None and data.get("model_photo") not in (None, "")
+        if data is not None:
+            self.fields["person_image"].required = not self.picks_model_photo
+
     def validate_consent(self, value):
-        if tryon_settings.REQUIRE_CONSENT and not value:
+        if tryon_settings.REQUIRE_CONSENT and not value and not self.picks_model_photo:
             raise serializers.ValidationError(
                 _(
                     "Please agree to your photo being sent to the try-on service: it is "
@@ -146,8 +195,17 @@ class JobCreateSerializer(serializers.Serializer):
         return value
 
     def validate(self, attrs):
-        """The photo is normalised only once the cheap fields are valid;
-        ``validated_data["photo"]`` is then a :class:`~django_tryon.images.NormalisedImage`."""
+        """Exactly one photo: the shopper's or an offered model photo's. The shopper's is
+        normalised only once the cheap fields are valid; ``validated_data["photo"]`` is
+        then a :class:`~django_tryon.images.NormalisedImage`, else ``None``."""
+        if attrs.get("model_photo") is not None:
+            if attrs.get("person_image") is not None:
+                raise serializers.ValidationError(
+                    _("Send either your own photo or one of the models, not both."),
+                    code="photo_and_model_photo",
+                )
+            attrs["photo"] = None
+            return attrs
         try:
             attrs["photo"] = normalise_image(attrs["person_image"], purpose="person")
         except IntakeBusy as err:

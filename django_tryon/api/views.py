@@ -19,20 +19,27 @@ from .. import quota
 from ..addresses import client_address
 from ..conf import tryon_settings
 from ..images import MESSAGES as IMAGE_MESSAGES
-from ..models import Garment
+from ..models import Garment, JobSource, ModelPhoto
 from ..retention import erase_job
+from ..shared import ModelPhotoUnreadable, release, start_shared_job
 from ..shopper import start_job
 from . import schema as openapi
 from .authentication import ShopperSessionAuthentication
 from .exceptions import (
     JobNotFound,
+    ModelPhotoNotOffered,
     TooFast,
     UploadTooLarge,
     api_exception_handler,
     quota_refusal,
 )
 from .ownership import guest_job_started, owner_for
-from .serializers import GarmentSerializer, JobCreateSerializer, JobSerializer
+from .serializers import (
+    GarmentSerializer,
+    JobCreateSerializer,
+    JobSerializer,
+    ModelPhotoSerializer,
+)
 from .throttling import ShopperRateThrottle
 
 # Room for the multipart framing and the small fields around the photo.
@@ -70,17 +77,25 @@ class JobListView(ShopperAPIView):
         data = serializer.validated_data
         owner = owner_for(request, create_session=True)
         now = timezone.now()
+        address = client_address(request)
         try:
-            job, reused = start_job(
-                owner,
-                data["garment"],
-                data["photo"],
-                consent_at=now if data["consent"] else None,
-                now=now,
-                address=client_address(request),
-            )
+            if data.get("model_photo") is not None:
+                job, reused = start_shared_job(
+                    owner, data["garment"], data["model_photo"], now=now, address=address
+                )
+            else:
+                job, reused = start_job(
+                    owner,
+                    data["garment"],
+                    data["photo"],
+                    consent_at=now if data["consent"] else None,
+                    now=now,
+                    address=address,
+                )
         except quota.QuotaExceeded as err:
             raise quota_refusal(err) from err
+        except ModelPhotoUnreadable as err:
+            raise ModelPhotoNotOffered() from err
         if not reused:
             guest_job_started(request)
         location = request.build_absolute_uri(
@@ -101,7 +116,13 @@ class JobDetailView(ShopperAPIView):
 
     @openapi.erase_job
     def delete(self, request, pk):
-        erase_job(_owned_job(request, pk))
+        job = _owned_job(request, pk)
+        if job.source == JobSource.SHARED:
+            # The picture is the shop's and other shoppers may see it: only this
+            # shopper's access to it goes.
+            release(owner_for(request), job)
+        else:
+            erase_job(job)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -113,13 +134,22 @@ class GarmentListView(ShopperAPIView):
         return Response(GarmentSerializer(garments, many=True).data)
 
 
+class ModelPhotoListView(ShopperAPIView):
+    @openapi.list_model_photos
+    def get(self, request):
+        get_token(request)  # the CSRF cookie, for the POST that follows
+        photos = ModelPhoto.objects.offered().order_by("name", "pk")
+        return Response(ModelPhotoSerializer(photos, many=True).data)
+
+
 def _owned_job(request, pk):
-    """The requester's job ``pk``; anyone else's, or none, is the same 404."""
+    """The requester's job ``pk`` (or a shared one they picked); anyone else's, or none,
+    is the same 404."""
     try:
         job_id = uuid.UUID(str(pk))
     except ValueError as err:
         raise JobNotFound() from err
-    job = owner_for(request).jobs().filter(pk=job_id).first()
+    job = owner_for(request).visible_jobs().filter(pk=job_id).first()
     if job is None:
         raise JobNotFound()
     return job

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from .. import images
 from ..conf import tryon_settings
 from ..errors import message_for
-from ..models import Garment
+from ..models import Garment, ModelPhoto
 from ..transitions import browser_status_lists
 
 register = template.Library()
@@ -168,8 +168,11 @@ def tryon_button(context: Context, garment_or_product: Any, label: str | None = 
     csrf_token = context.get("csrf_token")
     if csrf_token is None and request is not None:
         csrf_token = get_token(request)
+    if "model_photos" not in state:  # one query per request, however many buttons
+        state["model_photos"] = list(ModelPhoto.objects.offered().order_by("name", "pk"))
     values = {
         "garment": garment,
+        "model_photos": state["model_photos"],
         "label": label or _("Try it on"),
         "widget_id": f"tryon-{garment.pk}-{next(state['ids'])}",
         "assets": "" if state["assets"] else _assets_html(),
