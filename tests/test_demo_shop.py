@@ -50,6 +50,7 @@ product = Product.objects.get(slug="straight-jeans")
 garment = Garment.objects.get_for(product)
 report["garment"] = {"id": garment.pk, "clothes_type": garment.clothes_type}
 report["linked"] = sorted(str(g.product) for g in Garment.objects.all())
+report["offered"] = sorted(ModelPhoto.objects.offered().values_list("name", flat=True))
 pages = [("list", "/"), ("detail", product.get_absolute_url()), ("privacy", "/privacy/"),
          ("missing", "/products/no-such-thing/"), ("no_sample", "/sample-photos/nobody.jpg")]
 for name, url in pages:
@@ -88,6 +89,9 @@ def shop(tmp_path_factory):
 def test_load_demo_data_creates_the_catalogue(shop):
     assert shop["after_first"] == {"products": 5, "garments": 5, "model_photos": 4, "files": 14}
     assert "product breton-tshirt" in shop["first"]
+    # Two of the models are offered to shoppers with no photo at hand, in the dialog too.
+    assert shop["offered"] == ["Sample model Ava", "Sample model Ben"]
+    assert shop["detail"]["html"].count('name="model_photo"') == 2
     assert shop["garment"]["clothes_type"] == "lower_body"
     assert shop["linked"] == sorted(
         [

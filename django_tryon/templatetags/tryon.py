@@ -148,6 +148,13 @@ def client_config(garment: Garment) -> dict[str, Any]:
             "deleting": _("Deleting your photos…"),
             "deleted": _("Your photos were deleted."),
             "deleteFailed": _("Your photos could not be deleted. Please try again."),
+            # The shop's model photos (see django_tryon.shared).
+            "modelChosen": _("%(name)s chosen. Send it to try the garment on.")
+            % {"name": "{name}"},
+            "modelResult": _("%(model)s wearing %(garment)s")
+            % {"model": "{name}", "garment": garment.name},
+            "cancel": _("Cancel"),
+            "canceled": str(message_for("canceled")),
         },
     }
 

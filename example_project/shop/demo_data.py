@@ -1,6 +1,7 @@
 """The demo's catalogue, made from the sandbox's drawn samples: products, their
-garments, and model photos for catalogue try-ons. Safe to run again: what exists
-is kept, what is missing is made."""
+garments, and model photos for catalogue try-ons, two of them offered to shoppers
+with no photo at hand. Safe to run again: what exists is kept, what is missing is
+made."""
 
 from dataclasses import dataclass, field
 
@@ -12,6 +13,9 @@ from django_tryon.models import Garment, ModelPhoto
 from django_tryon.sandbox import samples
 
 from .models import Product
+
+#: The sample models shoppers may try garments on (the others serve the catalogue only).
+OFFERED_MODELS = ("ava", "ben")
 
 
 @dataclass
@@ -64,7 +68,8 @@ def load_demo_data():
             defaults={
                 "image": lambda model=model: _jpeg(
                     samples.model_photo(model.slug), f"{model.slug}.jpg"
-                )
+                ),
+                "offered_to_shoppers": model.slug in OFFERED_MODELS,
             },
         )
         _count(report, created, f"model photo {model.slug}")

@@ -255,6 +255,7 @@
     this.workingStatuses = this.config.statuses.working;
     this.step = "pick";
     this.photo = null; // {file, blob (what is sent), ready (a promise of blob)}
+    this.model = null; // {id, name}: one of the shop's model photos, instead of a photo
     this.previewUrl = null;
     this.job = null; // {id, startedAt, status, reads (job reads this tab made)}
     this.generation = 0; // bumped on reset: answers for an older job are ignored
@@ -333,6 +334,7 @@
         self.erase(button);
       });
     });
+    this.bindModels();
   };
 
   Widget.prototype.dispatch = function (name, extra) {
@@ -491,6 +493,7 @@
      reads and ticks the box. */
   Widget.prototype.choose = function (file) {
     var self = this;
+    this.clearModel();
     var problem = this.check(file, false);
     if (problem) {
       this.refuse(problem);
@@ -592,6 +595,10 @@
   /* Sending and following a job ----------------------------------------------------------- */
 
   Widget.prototype.submit = function () {
+    if (this.model) {
+      this.send();
+      return;
+    }
     if (!this.photo) {
       this.showError(this.messages.noPhoto);
       this.find("[data-tryon-file]").focus();
@@ -610,7 +617,7 @@
     if (this.retryReloads && this.job) {
       this.showProgress(this.job.status);
       this.poll();
-    } else if (this.photo) {
+    } else if (this.photo || this.model) {
       this.send();
     } else {
       this.reset();
@@ -628,15 +635,19 @@
     this.sending = true;
     this.setBusy(true);
     this.announce(this.messages.sending);
-    photo.ready
+    var modelData = this.modelFormData();
+    (modelData ? Promise.resolve(modelData) : photo.ready)
       .then(function (blob) {
         if (!blob || generation !== self.generation) {
           return null; // refused meanwhile (said so), or the widget was reset
         }
-        var data = new FormData();
-        data.append("garment", String(self.garmentId));
-        data.append("person_image", blob, blob === photo.file ? photo.file.name : "photo.jpg");
-        data.append("consent", consent && consent.checked ? "true" : "false");
+        var data = modelData;
+        if (!data) {
+          data = new FormData();
+          data.append("garment", String(self.garmentId));
+          data.append("person_image", blob, blob === photo.file ? photo.file.name : "photo.jpg");
+          data.append("consent", consent && consent.checked ? "true" : "false");
+        }
         return self.request("POST", self.config.jobsUrl, data).then(function (answer) {
           if (generation !== self.generation) {
             return;
@@ -681,6 +692,7 @@
 
   Widget.prototype.update = function (job) {
     this.job.status = job.status;
+    this.markModelJob(job);
     if (this.workingStatuses.indexOf(job.status) !== -1) {
       this.showProgress(job.status);
       this.schedulePoll(job.check_again_in);
@@ -825,7 +837,7 @@
     this.retryReloads = !!reloads;
     this.find("[data-tryon-failure-text]").textContent = message;
     // Without the photo (after a reload) trying again means choosing one again.
-    this.find("[data-tryon-retry]").hidden = !reloads && !this.photo;
+    this.find("[data-tryon-retry]").hidden = !reloads && !this.photo && !this.model;
     this.show("failure");
     this.announce(message);
   };
@@ -838,6 +850,7 @@
     this.remember();
     this.photo = null;
     this.setPreview(null);
+    this.clearModel();
     var consent = this.find("[data-tryon-consent]");
     if (consent) {
       consent.checked = false;
@@ -865,9 +878,10 @@
       button.disabled = false;
       // 404: already erased, which is what the shopper asked for.
       if (answer.ok || answer.status === 404) {
+        var done = self.erasedMessage();
         self.reset();
-        self.setMessage("[data-tryon-notice]", self.messages.deleted);
-        self.announce(self.messages.deleted);
+        self.setMessage("[data-tryon-notice]", done);
+        self.announce(done);
       } else {
         self.deleteFailed(problemOf(answer, self.messages, self.messages.deleteFailed).message);
       }
@@ -892,6 +906,111 @@
       element.textContent = "";
       element.hidden = true;
     });
+  };
+
+  /* The shop's model photos --------------------------------------------------------------- */
+
+  /* A model photo may be picked instead of a photo of the shopper's own: nothing of
+     theirs is sent, so no consent is asked, and the picture is the shop's. */
+  Widget.prototype.bindModels = function () {
+    var self = this;
+    this.findAll("[data-tryon-model]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        if (input.checked) {
+          self.chooseModel(input);
+        }
+      });
+    });
+  };
+
+  Widget.prototype.chooseModel = function (input) {
+    this.photo = null; // the shopper's own photo, if any, is not sent
+    this.setPreview(null);
+    this.model = { id: input.value, name: this.modelName(input.value) };
+    // The model waits beside the spinner as the shopper's own photo would.
+    var picture = input.parentNode.querySelector("img");
+    var progressPhoto = this.find("[data-tryon-progress-photo]");
+    if (picture) {
+      progressPhoto.src = picture.currentSrc || picture.src;
+      progressPhoto.hidden = false;
+    }
+    this.setMessage("[data-tryon-error]", "");
+    this.setMessage("[data-tryon-notice]", "");
+    this.showModelChoice();
+    this.announce(this.messages.modelChosen.replace("{name}", this.model.name));
+  };
+
+  /* Back to the shopper's own photo: a file was chosen, or the dialog starts afresh. */
+  Widget.prototype.clearModel = function () {
+    this.model = null;
+    this.findAll("[data-tryon-model]").forEach(function (input) {
+      input.checked = false;
+    });
+    this.showModelChoice();
+  };
+
+  /* The consent box and the send button's words follow what will be sent. */
+  Widget.prototype.showModelChoice = function () {
+    var picked = !!this.model;
+    [
+      ["[data-tryon-consent-block]", picked],
+      ["[data-tryon-submit-own]", picked],
+      ["[data-tryon-submit-model]", !picked],
+    ].forEach(function (pair) {
+      var element = this.find(pair[0]);
+      if (element) {
+        element.hidden = pair[1];
+      }
+    }, this);
+  };
+
+  Widget.prototype.modelName = function (id) {
+    var input = this.findAll("[data-tryon-model]").filter(function (candidate) {
+      return candidate.value === String(id);
+    })[0];
+    var name = input && input.parentNode.querySelector("[data-tryon-model-name]");
+    return name ? name.textContent.trim() : "";
+  };
+
+  /* The request of a model photo: its id, no photo, no consent (null for the shopper's
+     own photo). */
+  Widget.prototype.modelFormData = function () {
+    if (!this.model) {
+      return null;
+    }
+    var data = new FormData();
+    data.append("garment", String(this.garmentId));
+    data.append("model_photo", this.model.id);
+    return data;
+  };
+
+  /* A job of a model photo holds nothing of the shopper's: the result's picture is
+     described as the model's, and leaving the job is a cancel, not a deletion. */
+  Widget.prototype.markModelJob = function (job) {
+    var modelPhoto = job.model_photo === undefined ? null : job.model_photo;
+    this.job.modelPhoto = modelPhoto;
+    var image = this.find("[data-tryon-result-image]");
+    if (image.tryonOwnAlt === undefined) {
+      image.tryonOwnAlt = image.alt;
+    }
+    image.alt =
+      modelPhoto === null
+        ? image.tryonOwnAlt
+        : this.messages.modelResult.replace("{name}", this.modelName(modelPhoto));
+    var messages = this.messages;
+    this.findAll("[data-tryon-delete]").forEach(function (button) {
+      if (button.tryonOwnText === undefined) {
+        button.tryonOwnText = button.textContent;
+      }
+      var inResult = !!button.closest('[data-tryon-step="result"]');
+      button.textContent = modelPhoto === null ? button.tryonOwnText : messages.cancel;
+      button.hidden = modelPhoto !== null && inResult;
+    });
+  };
+
+  /* What the shopper reads once the job is erased (or, for a model's, left). */
+  Widget.prototype.erasedMessage = function () {
+    return this.job && this.job.modelPhoto != null ? this.messages.canceled : this.messages.deleted;
   };
 
   /* After a reload: pick up the job this tab was following. */

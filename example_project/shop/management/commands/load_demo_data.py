@@ -6,7 +6,8 @@ from shop.demo_data import load_demo_data
 class Command(BaseCommand):
     help = (
         "Create the demo catalogue: five products with try-on garments and four model "
-        "photos, all drawn by code. Running it again creates only what is missing."
+        "photos (two offered to shoppers), all drawn by code. Running it again creates "
+        "only what is missing."
     )
 
     def handle(self, *args, **options):
