@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_tryon', '0004_security_quota_keys'),
+        ('django_tryon', '0006_provider_health'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
