@@ -414,7 +414,7 @@ def memory_cases():
     """(label, file name, bytes) of the memory cases: the largest of each kind the
     intake accepts with the default settings, the bomb, and one over the bound."""
     from django_tryon.images import heif_available
-    from tests.images import grey16_png
+    from tests.support.images import grey16_png
 
     cases = [
         ("16-bit grey PNG 7000x7000 (issue 14)", "bomb.png", grey16_png(7000)),

@@ -1,13 +1,13 @@
-import io
 import shutil
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.files.base import ContentFile
-from PIL import Image
 
 from django_tryon.models import Garment, TryOnJob
-from tests.fake_provider import FakeProvider
+from tests.support.fake_provider import FakeProvider
+from tests.support.images import make_image_bytes
 
 
 def pytest_collection_modifyitems(config, items):
@@ -28,25 +28,12 @@ def pytest_collection_modifyitems(config, items):
         items[:] = kept
 
 
-def make_image_bytes(size=(600, 1200), color=(200, 120, 80), image_format="JPEG"):
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format=image_format)
-    return buffer.getvalue()
-
-
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Each test gets its own empty MEDIA_ROOT, so it can assert what files exist."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     yield tmp_path / "media"
     shutil.rmtree(tmp_path / "media", ignore_errors=True)
-
-
-def stored_files(root):
-    """Every file under ``root``, as paths relative to it."""
-    if not root.exists():
-        return set()
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
 @pytest.fixture
@@ -71,7 +58,7 @@ def make_job(db, garment):
 
 @pytest.fixture
 def provider():
-    """A scripted AILabAPI stand-in on loopback (see tests/fake_provider.py)."""
+    """A scripted AILabAPI stand-in on loopback (see tests/support/fake_provider.py)."""
     fake = FakeProvider().start()
     yield fake
     fake.stop()
@@ -91,3 +78,12 @@ def garment_jpeg():
     from django_tryon.sandbox import samples
 
     return samples.encode(samples.garment_image("breton-tshirt"))
+
+
+@pytest.fixture
+def fresh_throttle_cache():
+    """The throttle counts in the cache: each test starts from zero (the API tests ask for
+    it with ``pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")``)."""
+    cache.clear()
+    yield
+    cache.clear()

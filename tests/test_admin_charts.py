@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from django_tryon.admin import charts
 from django_tryon.models import JobStatus, TryOnJob
-from tests import contract
+from tests.support import contract
 
 SVG = "{http://www.w3.org/2000/svg}"
 NOW = datetime(2026, 12, 1, 15, 40, tzinfo=dt_timezone.utc)

@@ -16,7 +16,8 @@ from PIL import Image
 
 from django_tryon.admin.operations import plan_generation
 from django_tryon.models import Garment, JobSource, JobStatus, ModelPhoto, TryOnJob
-from tests.conftest import make_image_bytes, stored_files
+from tests.support.images import make_image_bytes
+from tests.support.media import stored_files
 from tests.testapp.models import Product
 
 CHANGELIST = "admin:django_tryon_garment_changelist"

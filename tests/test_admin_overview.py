@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_tryon.models import JobStatus, ModelPhoto, TryOnJob
-from tests import contract
+from tests.support import contract
 
 OVERVIEW = "admin:django_tryon_tryonjob_overview"
 CREDITS_URL = "https://api.tryon.test" + contract.CREDITS_PATH

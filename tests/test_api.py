@@ -12,16 +12,17 @@ from django.utils import timezone
 
 from django_tryon.api.ownership import GUEST_SESSION_KEY
 from django_tryon.models import DailyUsage, Garment, TryOnJob
-from tests.api_helpers import (
+from tests.support.api import (
     GARMENTS_URL,
     assert_error,
-    fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
     photo,
     post_job,
 )
-from tests.conftest import make_image_bytes, stored_files
-from tests.images import noisy_photo_bytes, photo_bytes
+from tests.support.images import make_image_bytes, noisy_photo_bytes, photo_bytes
+from tests.support.media import stored_files
+
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
 JOB_KEYS = {
     "id",

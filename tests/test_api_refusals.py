@@ -6,17 +6,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from django_tryon.models import DailyUsage, Garment, TryOnJob
-from tests.api_helpers import (
+from tests.support.api import (
     GARMENTS_URL,
     JOBS_URL,
     assert_error,
-    fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
     photo,
     post_job,
 )
-from tests.conftest import stored_files
-from tests.images import (
+from tests.support.images import (
     HTML,
     SVG,
     TEXT,
@@ -26,6 +24,9 @@ from tests.images import (
     png_bomb,
     truncated_jpeg,
 )
+from tests.support.media import stored_files
+
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from responses import matchers
 
 from django_tryon.backends import base
 from django_tryon.backends.ailab import AILabBackend
-from tests import contract
+from tests.support import contract
 
 BASE = "https://api.tryon.test"
 SUBMIT_URL = BASE + contract.SUBMIT_PATH

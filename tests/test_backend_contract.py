@@ -4,7 +4,7 @@ The same situations (a task made, in flight, done, failed; the photo refused;
 the key refused; slow down; out of credits; the provider down; an answer lost
 or unreadable; a delivery pushed back) must end in the same outcome whatever the
 provider, so the worker, the quota and the shopper see one behaviour. Each fake
-speaks its provider's documented words (see :mod:`tests.contract`). Providers
+speaks its provider's documented words (see :mod:`tests.support.contract`). Providers
 differ in shape, not in outcome: Vertex AI answers the submit with the picture
 (nothing to poll), fal and FASHN push their end, fal signs what it pushes.
 """
@@ -18,9 +18,9 @@ from django.utils.module_loading import import_string
 
 from django_tryon.backends import base, fal_signature
 from django_tryon.backends.fal_signature import forget_key_sets
-from tests import contract
-from tests.fake_provider import DROP, FakeProvider
-from tests.google_credentials import service_account_file
+from tests.support import contract
+from tests.support.fake_provider import DROP, FakeProvider
+from tests.support.google_credentials import service_account_file
 
 KEY = "contract-key-0123456789"
 

@@ -13,7 +13,7 @@ from responses import matchers
 from django_tryon.backends import base, get_backend
 from django_tryon.backends.fal import FalBackend, app_id
 from django_tryon.backends.fal_signature import forget_key_sets
-from tests import contract
+from tests.support import contract
 
 BASE = "https://queue.fal.test"
 JWKS_URL = "https://keys.fal.test/.well-known/jwks.json"

@@ -11,7 +11,7 @@ from responses import matchers
 
 from django_tryon.backends import base, get_backend
 from django_tryon.backends.fashn import MAX_CALLBACK_BYTES, FashnBackend
-from tests import contract
+from tests.support import contract
 
 BASE = "https://api.fashn.test"
 RUN_URL = BASE + contract.FASHN_RUN_PATH

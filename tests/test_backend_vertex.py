@@ -16,8 +16,8 @@ from django_tryon import checks
 from django_tryon.backends import base, get_backend, vertex
 from django_tryon.backends.vertex import VertexBackend
 from django_tryon.worker import Worker
-from tests import contract
-from tests.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
+from tests.support import contract
+from tests.support.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
 
 TOKEN_URI = "https://oauth2.test/token"
 ENDPOINT = "https://us-central1-aiplatform.googleapis.com"

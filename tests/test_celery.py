@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from django_tryon import tasks
 from django_tryon.models import TryOnJob
-from tests import contract
+from tests.support import contract
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
 from django_tryon.backends import base, get_backend
-from tests.loopback import LoopbackServer, QuietHandler
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "custom-backend.md"
 MODULE = "tests_docs_acme"  # the page's myshop.tryon, importable by dotted path here

@@ -30,8 +30,8 @@ from django_tryon.failover import ProviderChain, counts_as_failure
 from django_tryon.models import ProviderHealth, TryOnJob
 from django_tryon.results import ResultDownloadError
 from django_tryon.worker import Worker
-from tests import contract
-from tests.fake_provider import DROP, FakeProvider
+from tests.support import contract
+from tests.support.fake_provider import DROP, FakeProvider
 
 FASHN = "django_tryon.backends.fashn.FashnBackend"
 OVERVIEW = "admin:django_tryon_tryonjob_overview"

@@ -13,8 +13,9 @@ from django_tryon.models import DailyUsage, TryOnJob
 from django_tryon.sandbox import SandboxServer
 from django_tryon.sandbox.fal import JWKS_PATH
 from django_tryon.worker import Worker
-from tests.api_helpers import job_url, post_job
-from tests.test_fashn_job import breton_shirt, run_until_final, shopper_photo
+from tests.support.api import job_url, post_job
+from tests.support.jobs import run_until_final
+from tests.support.samples import breton_shirt, shopper_photo
 
 KEY = "fal-job-key"
 

@@ -12,7 +12,7 @@ from django_tryon.errors import message_for
 from django_tryon.models import DailyUsage, Garment, TryOnJob
 from django_tryon.sandbox import SandboxServer, samples
 from django_tryon.worker import Worker
-from tests.api_helpers import job_url, photo, post_job
+from tests.support.api import job_url, photo, post_job
 
 KEY = "fashn-job-key"
 

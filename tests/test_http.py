@@ -10,7 +10,7 @@ import responses
 
 from django_tryon import http
 from django_tryon.results import ResultFetcher, ResultURLForbidden
-from tests.loopback import LoopbackServer, QuietHandler
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 ORIGIN = "https://api.tryon.test"
 

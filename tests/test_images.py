@@ -9,7 +9,7 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from django_tryon import images, jpeg
 from django_tryon.images import ImageRejected, NormalisedImage, normalise_image
-from tests.images import (
+from tests.support.images import (
     HTML,
     SVG,
     TEXT,
@@ -266,7 +266,7 @@ def test_the_api_stores_the_copy_and_its_digest(client, garment, media_root):
     """Through the shopper's API: the stored file is the upload without its metadata,
     and the job's digest is that file's."""
     from django_tryon.models import TryOnJob
-    from tests.api_helpers import photo, post_job
+    from tests.support.api import photo, post_job
 
     upload_bytes, plain = with_metadata(camera_picture((1536, 2048)))
     response = post_job(client, garment, photo(upload_bytes))
@@ -698,7 +698,7 @@ def test_large_decodes_run_at_most_the_setting_at_once(tryon, monkeypatch):
 
 def test_the_api_answers_busy_with_503_and_retry_after(client, garment, one_slot):
     from django_tryon.models import TryOnJob
-    from tests.api_helpers import assert_error, photo, post_job
+    from tests.support.api import assert_error, photo, post_job
 
     with images.DECODE_SLOTS.hold(0):
         response = post_job(client, garment, photo(large_photo(), name="me.png"))

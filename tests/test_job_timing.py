@@ -9,13 +9,13 @@ from django_tryon.api import timing
 from django_tryon.api.timing import Learned, check_again_in, learned_timings
 from django_tryon.models import TryOnJob
 from django_tryon.worker import Worker
-from tests.api_helpers import (
+from tests.support.api import (
     fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
     photo,
     post_job,
 )
-from tests.images import noisy_photo_bytes
+from tests.support.images import noisy_photo_bytes
 
 NOW = timezone.now()
 LEASE = 300

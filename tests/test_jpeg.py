@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from django_tryon import jpeg
-from tests.images import noisy_photo_bytes, photo_bytes
+from tests.support.images import noisy_photo_bytes, photo_bytes
 
 SIZE = (640, 480)
 SECRET = b"51 deg 30' N, Secret Street"

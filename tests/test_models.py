@@ -5,7 +5,8 @@ from django.core.files.base import ContentFile
 
 from django_tryon.models import Garment, TryOnJob
 from django_tryon.storage import result_image_name
-from tests.conftest import make_image_bytes, stored_files
+from tests.support.images import make_image_bytes
+from tests.support.media import stored_files
 from tests.testapp.models import Product, UUIDProduct
 
 

@@ -17,15 +17,16 @@ from django.test import Client
 from django.utils import timezone
 
 from django_tryon.models import JobStatus, TryOnJob
-from tests.api_helpers import (
+from tests.support.api import (
     GARMENTS_URL,
     JOBS_URL,
-    fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
     photo,
     post_job,
 )
-from tests.images import TEXT, photo_bytes
+from tests.support.images import TEXT, photo_bytes
+
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "docs" / "openapi.yaml"
@@ -361,8 +362,8 @@ WITHOUT_SPECTACULAR = textwrap.dedent(
     from django.core.management import call_command
     from django.test import Client
     from django_tryon.api import schema
-    from tests.conftest import make_image_bytes
-    from tests.images import photo_bytes
+    from tests.support.images import make_image_bytes
+    from tests.support.images import photo_bytes
     from django.core.files.base import ContentFile
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django_tryon.models import Garment

@@ -10,9 +10,9 @@ from django_tryon import recall
 from django_tryon.admin.operations import cancel_jobs
 from django_tryon.models import TryOnJob
 from django_tryon.retention import erase_job
-from tests import contract
-from tests.fake_provider import FakeProvider
-from tests.test_security import _wait_for
+from tests.support import contract
+from tests.support.fake_provider import FakeProvider
+from tests.support.threads import _wait_for
 
 
 @pytest.fixture

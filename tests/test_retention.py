@@ -10,7 +10,8 @@ from django.utils import timezone
 from django_tryon import retention
 from django_tryon.models import DailyUsage, TryOnJob
 from django_tryon.retention import erase_job, purge_expired
-from tests.conftest import make_image_bytes, stored_files
+from tests.support.images import make_image_bytes
+from tests.support.media import stored_files
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

@@ -19,8 +19,8 @@ from django_tryon.models import Garment, TryOnJob
 from django_tryon.results import result_from_content, store_result
 from django_tryon.storage import result_image_name
 from django_tryon.worker import Worker
-from tests.conftest import make_image_bytes
-from tests.e2e.processes import free_port, wait_for_port
+from tests.support.images import make_image_bytes
+from tests.support.processes import free_port, wait_for_port
 
 BUCKET = "tryon-media"
 ALIAS = "tryon-s3"

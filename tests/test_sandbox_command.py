@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from tests import contract
+from tests.support import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,9 +16,9 @@ from django_tryon.backends.fal import FalBackend
 from django_tryon.backends.fal_signature import forget_key_sets
 from django_tryon.sandbox import SandboxServer
 from django_tryon.sandbox.fal import JWKS_PATH
-from tests import contract
-from tests.test_sandbox import try_on_request
-from tests.test_sandbox_fashn import Receiver
+from tests.support import contract
+from tests.support.receiver import Receiver
+from tests.support.sandbox_client import try_on_request
 
 KEY = "sandbox-fal-key"
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,9 +13,9 @@ from django.test import RequestFactory
 from django_tryon.backends import base
 from django_tryon.backends.fashn import FashnBackend
 from django_tryon.sandbox import SandboxServer
-from tests import contract
-from tests.loopback import LoopbackServer, QuietHandler
-from tests.test_sandbox import try_on_request
+from tests.support import contract
+from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.sandbox_client import try_on_request
 
 KEY = "sandbox-fashn-key"
 

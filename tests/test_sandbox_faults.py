@@ -9,8 +9,8 @@ import requests
 from django_tryon.backends import base
 from django_tryon.backends.ailab import AILabBackend
 from django_tryon.sandbox import SandboxServer, samples
-from tests import contract
-from tests.test_sandbox import KEY, query, submit, try_on_request
+from tests.support import contract
+from tests.support.sandbox_client import KEY, query, submit, try_on_request
 
 
 @pytest.fixture

@@ -43,20 +43,21 @@ from django_tryon.results import ResultDownloadError, ResultFetcher, ResultURLFo
 from django_tryon.sandbox.server import SandboxServer
 from django_tryon.signals import job_failed
 from django_tryon.worker import Worker
-from tests import contract
-from tests.api_helpers import (
+from tests.support import contract
+from tests.support.api import (
     JOBS_URL,
     assert_error,
-    fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
     photo,
     post_job,
 )
-from tests.concurrent_shoppers import post_at_once
-from tests.e2e.processes import ROOT, free_port, wait_for_port
-from tests.fake_provider import result_png
-from tests.images import grey16_png, photo_bytes
-from tests.loopback import LoopbackServer, QuietHandler
+from tests.support.concurrent_shoppers import post_at_once
+from tests.support.fake_provider import result_png
+from tests.support.images import grey16_png, photo_bytes
+from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.processes import ROOT, free_port, wait_for_port
+
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
 OVERVIEW = "admin:django_tryon_tryonjob_overview"
 
@@ -582,7 +583,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.files.base import ContentFile
 from django_tryon.models import Garment
-from tests.conftest import make_image_bytes
+from tests.support.images import make_image_bytes
 garment = Garment.objects.create(
     name="Shirt", clothes_type="upper_body",
     image=ContentFile(make_image_bytes((500, 500)), name="s.jpg"),

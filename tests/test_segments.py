@@ -10,7 +10,7 @@ import responses
 from django_tryon import segments
 from django_tryon.images import ImageRejected, normalise_image
 from django_tryon.results import InvalidResultError, ResultFetcher
-from tests.images import photo_bytes
+from tests.support.images import photo_bytes
 
 EMPTY_COMMENT = b"\xff\xfe\x00\x02"
 

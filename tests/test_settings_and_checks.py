@@ -20,7 +20,7 @@ from django_tryon.backends.ailab import AILabBackend
 from django_tryon.conf import DEFAULTS, tryon_settings
 from django_tryon.models import TryOnJob
 from django_tryon.worker import Worker
-from tests.images import photo_bytes
+from tests.support.images import photo_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_tryon import stats
 from django_tryon.backends.base import Credits, TryOnBackend
 from django_tryon.models import JobStatus, TryOnJob
-from tests import contract
+from tests.support import contract
 
 NOW = timezone.now().replace(microsecond=0)
 CREDITS_URL = "https://api.tryon.test" + contract.CREDITS_PATH

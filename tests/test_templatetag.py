@@ -1,45 +1,21 @@
 """``{% tryon_button %}`` and ``{% tryon_assets %}``: what a product page gets."""
 
-import html
-import json
 import re
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.template import Context, Engine, engines
+from django.template import Context, Engine
 from django.test import RequestFactory
 from django.urls import reverse
 
 from django_tryon import images
-from django_tryon.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Garment
+from django_tryon.models import ACTIVE_STATUSES, TERMINAL_STATUSES
 from django_tryon.templatetags.tryon import JOB_ID_PLACEHOLDER
-from tests.conftest import make_image_bytes
+from tests.support.images import make_image_bytes
+from tests.support.templatetag import config_of, make_garment, render
 from tests.testapp.models import Product
 
 pytestmark = pytest.mark.django_db
-
-
-def render(source, request=None, **context):
-    template = engines["django"].from_string("{% load tryon %}" + source)
-    if request is None:
-        request = RequestFactory().get("/product/")
-    return template.render(context, request)
-
-
-def make_garment(product=None, name="Striped T-shirt", **fields):
-    fields.setdefault("clothes_type", "upper_body")
-    garment = Garment(name=name, **fields)
-    garment.image = ContentFile(make_image_bytes((300, 300)), name="garment.jpg")
-    if product is not None:
-        garment.product = product
-    garment.save()
-    return garment
-
-
-def config_of(output, index=0):
-    configs = re.findall(r'data-tryon-config="([^"]*)"', output)
-    return json.loads(html.unescape(configs[index]))
 
 
 def test_product_without_garment_renders_nothing():

@@ -18,13 +18,14 @@ from django.utils import translation
 import django_tryon
 from django_tryon.errors import message_for
 from django_tryon.models import TryOnJob
-from tests.api_helpers import (
-    fresh_throttle_cache,  # noqa: F401  (autouse fixture)
+from tests.support.api import (
     job_url,
     post_job,
 )
-from tests.test_templatetag import config_of, make_garment, render
+from tests.support.templatetag import config_of, make_garment, render
 from tests.testapp.models import Product
+
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
 LOCALE = Path(django_tryon.__file__).resolve().parent / "locale"
 TEMPLATE = LOCALE / "django.pot"

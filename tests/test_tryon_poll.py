@@ -10,7 +10,7 @@ from django.db import connection
 from django.urls import reverse
 
 from django_tryon.models import TryOnJob
-from tests import contract
+from tests.support import contract
 
 # The command's loop closes stale connections between passes, as it must in
 # production; on PostgreSQL that needs tests outside one wrapping transaction.

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django_tryon import callbacks, transitions
 from django_tryon.models import DailyUsage, TryOnJob
 from django_tryon.worker import Worker
-from tests import contract
-from tests.conftest import stored_files
-from tests.fake_provider import FakeProvider
+from tests.support import contract
+from tests.support.fake_provider import FakeProvider
+from tests.support.media import stored_files
 
 ORIGIN = "https://shop.example.com"
 FASHN = "django_tryon.backends.fashn.FashnBackend"

@@ -20,8 +20,8 @@ from django.utils import timezone
 from django_tryon import callbacks
 from django_tryon.backends.fal_signature import forget_key_sets
 from django_tryon.worker import Worker
-from tests import contract
-from tests.fake_provider import FakeProvider
+from tests.support import contract
+from tests.support.fake_provider import FakeProvider
 from tests.test_webhooks import refreshed, unchanged, with_secret
 
 ORIGIN = "https://shop.example.com"

@@ -19,9 +19,9 @@ from django_tryon.results import ResultFetcher, ResultURLForbidden
 from django_tryon.signals import job_failed, job_succeeded
 from django_tryon.storage import result_image_name
 from django_tryon.worker import Worker
-from tests import contract
-from tests.conftest import stored_files
-from tests.fake_provider import DROP, FakeProvider, result_png
+from tests.support import contract
+from tests.support.fake_provider import DROP, FakeProvider, result_png
+from tests.support.media import stored_files
 
 
 @pytest.fixture

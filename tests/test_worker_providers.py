@@ -11,10 +11,10 @@ from django.utils import timezone
 from django_tryon.models import TryOnJob
 from django_tryon.quota import charge, used
 from django_tryon.worker import Worker
-from tests import contract
-from tests.fake_provider import FakeProvider
-from tests.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
-from tests.test_security import _in_thread, _wait_for
+from tests.support import contract
+from tests.support.fake_provider import FakeProvider
+from tests.support.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
+from tests.support.threads import _in_thread, _wait_for
 
 
 def run_settings(settings, backend, url, **extra):

@@ -11,17 +11,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.e2e.processes import Process
+from tests.support.collection import ignore_unless_asked
+from tests.support.processes import Process
 
 HERE = Path(__file__).resolve().parent
 
 
-def pytest_ignore_collect(collection_path, config):
-    for arg in config.args:
-        named = Path(arg.split("::")[0]).resolve()
-        if named == HERE or HERE in named.parents:
-            return None
-    return True
+pytest_ignore_collect = ignore_unless_asked(HERE)
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ import pytest
 from django.db import transaction
 
 from django_tryon.models import TERMINAL_STATUSES, TryOnJob
-from tests import contract
-from tests.e2e.processes import process_env, wait_until
+from tests.support import contract
+from tests.support.processes import process_env, wait_until
 
 POLL_INTERVAL = 0.5
 

@@ -5,9 +5,9 @@ from django.test import Client
 
 from django_tryon import quota
 from django_tryon.models import DailyUsage, TryOnJob
-from tests.concurrent_shoppers import post_at_once
-from tests.e2e.processes import free_port, process_env, wait_for_port
-from tests.images import photo_bytes
+from tests.support.concurrent_shoppers import post_at_once
+from tests.support.images import photo_bytes
+from tests.support.processes import free_port, process_env, wait_for_port
 
 GUESTS = 16
 

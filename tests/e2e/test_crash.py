@@ -15,8 +15,8 @@ import pytest
 
 from django_tryon.models import TERMINAL_STATUSES, TryOnJob
 from django_tryon.storage import result_image_name
-from tests.conftest import stored_files
-from tests.e2e.processes import process_env, wait_until
+from tests.support.media import stored_files
+from tests.support.processes import process_env, wait_until
 
 PERSON_FILENAME = re.compile(rb'name="person_image"; filename="([^"]+)"')
 

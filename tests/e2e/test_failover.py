@@ -17,9 +17,9 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from django_tryon.models import TERMINAL_STATUSES, ProviderHealth, TryOnJob
-from tests.conftest import make_image_bytes
-from tests.e2e.processes import process_env, wait_until
-from tests.e2e.provider import RecordingSandbox, photo_digest
+from tests.support.images import make_image_bytes
+from tests.support.processes import process_env, wait_until
+from tests.support.recording_sandbox import RecordingSandbox, photo_digest
 
 CREDITS = 12
 FIRST_JOBS = 30

@@ -10,7 +10,8 @@ from django.db import connection
 
 from django_tryon.admin import operations
 from django_tryon.models import Garment, ModelPhoto, TryOnJob
-from tests.conftest import make_image_bytes, stored_files
+from tests.support.images import make_image_bytes
+from tests.support.media import stored_files
 
 
 def test_two_generations_of_the_same_pairs_at_once_make_one_job_per_pair(media_root, monkeypatch):

@@ -6,14 +6,14 @@ from collections import Counter, defaultdict
 from itertools import pairwise
 
 import pytest
-from django.core.files.base import ContentFile
 
 from django_tryon.models import TERMINAL_STATUSES, TryOnJob
 from django_tryon.storage import result_image_name
-from tests.conftest import make_image_bytes, stored_files
-from tests.e2e.processes import process_env, wait_until
-from tests.e2e.provider import RecordingSandbox, photo_digest
-from tests.e2e.recording import read_calls
+from tests.support.jobs import make_jobs
+from tests.support.media import stored_files
+from tests.support.processes import process_env, wait_until
+from tests.support.recording import read_calls
+from tests.support.recording_sandbox import RecordingSandbox, photo_digest
 
 JOBS = 500
 WORKERS = 4
@@ -28,21 +28,6 @@ def sandbox():
     server.stop()
 
 
-def make_jobs(garment, count):
-    """``count`` pending jobs, each with its own photo (the sandbox tells photos apart)."""
-    return [
-        TryOnJob.objects.create(
-            garment=garment,
-            person_image=ContentFile(
-                # PNG: lossless, so no two colours give the same bytes.
-                make_image_bytes((96, 192), (number % 256, number // 256, 90), "PNG"),
-                name="person.png",
-            ),
-        )
-        for number in range(count)
-    ]
-
-
 def test_four_workers_share_500_jobs_without_overlap(
     sandbox, garment, processes, media_root, tmp_path
 ):
@@ -50,7 +35,7 @@ def test_four_workers_share_500_jobs_without_overlap(
     tryon = {
         "API_KEY": "test-key",
         "BASE_URL": sandbox.url,
-        "BACKEND": "tests.e2e.recording.RecordingBackend",
+        "BACKEND": "tests.support.recording.RecordingBackend",
         "POLL_INTERVAL": 0.5,
         "IDLE_INTERVAL": 0.2,
         "CONCURRENCY": 4,

@@ -15,10 +15,10 @@ from collections import Counter
 import pytest
 
 from django_tryon.models import ACTIVE_STATUSES, TERMINAL_STATUSES, TryOnJob
-from tests.conftest import stored_files
-from tests.e2e.processes import process_env, wait_until
-from tests.e2e.provider import RecordingSandbox, photo_digest
-from tests.e2e.test_multiworker import make_jobs
+from tests.support.jobs import make_jobs
+from tests.support.media import stored_files
+from tests.support.processes import process_env, wait_until
+from tests.support.recording_sandbox import RecordingSandbox, photo_digest
 
 JOBS = 1000
 WORKERS = 2

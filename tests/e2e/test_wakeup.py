@@ -12,9 +12,9 @@ from django.db import connection
 
 from django_tryon.models import TERMINAL_STATUSES, JobStatus, TryOnJob
 from django_tryon.wakeup import CHANNEL
-from tests.conftest import make_image_bytes
-from tests.e2e.processes import process_env, wait_until
-from tests.e2e.provider import RecordingSandbox
+from tests.support.images import make_image_bytes
+from tests.support.processes import process_env, wait_until
+from tests.support.recording_sandbox import RecordingSandbox
 
 AN_HOUR = 3600
 # Far under the idle sleep: a job picked up within this was woken up.

@@ -12,8 +12,8 @@ from django.core.files.base import ContentFile
 from django_tryon.models import TERMINAL_STATUSES, Garment, TryOnJob
 from django_tryon.sandbox import SandboxServer, samples
 from django_tryon.sandbox.fal import JWKS_PATH
-from tests.api_helpers import job_url, photo, post_job
-from tests.e2e.processes import process_env, wait_until
+from tests.support.api import job_url, photo, post_job
+from tests.support.processes import process_env, wait_until
 
 KEY = "fashn-e2e-key"
 

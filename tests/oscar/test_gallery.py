@@ -11,7 +11,8 @@ from django_tryon import publishing
 from django_tryon.contrib.oscar.models import PublishedImage
 from django_tryon.models import Garment, JobSource, JobStatus, ModelPhoto, TryOnJob
 from django_tryon.worker import Worker
-from tests.conftest import make_image_bytes, stored_files
+from tests.support.images import make_image_bytes
+from tests.support.media import stored_files
 
 CHANGELIST = reverse("admin:django_tryon_tryonjob_changelist")
 

@@ -13,8 +13,8 @@ from PIL import Image
 from django_tryon.contrib.oscar.models import ProductGarment
 from django_tryon.contrib.oscar.sync import clothes_type_for
 from django_tryon.models import Garment
-from tests.conftest import stored_files
-from tests.oscar.conftest import jpeg
+from tests.support.media import stored_files
+from tests.support.oscar_catalogue import jpeg
 
 
 def garment_of(product):

@@ -7,7 +7,8 @@ from django.core.files.base import ContentFile
 
 from django_tryon.models import Garment, JobSource, JobStatus, TryOnJob
 from django_tryon.worker import Worker
-from tests.conftest import make_image_bytes, stored_files
+from tests.support.images import make_image_bytes
+from tests.support.media import stored_files
 
 
 def tryon_files(root):

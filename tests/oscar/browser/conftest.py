@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.oscar.asked import ignore_unless_asked
+from tests.support.collection import ignore_unless_asked
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]

@@ -1,5 +1,5 @@
 """A scripted provider stand-in: a real HTTP server on loopback for the worker and
-contract tests, speaking one protocol of :mod:`tests.contract` (AILabAPI by default).
+contract tests, speaking one protocol of :mod:`tests.support.contract` (AILabAPI by default).
 
 Each test says what the next answers are (``script_submit``, ``script_query``);
 unscripted calls get the happy path. The server records every request, so
@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 from PIL import Image
 from requests.structures import CaseInsensitiveDict
 
-from tests import contract
-from tests.loopback import LoopbackServer, QuietHandler
+from tests.support import contract
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 DROP = "drop"  # close the connection without an answer
 

@@ -2,7 +2,7 @@
 
 A witness for the tests that run several workers: the sandbox counts what it
 received, this log says who sent it and under which lease. Set
-``TRYON['BACKEND'] = "tests.e2e.recording.RecordingBackend"`` and, per
+``TRYON['BACKEND'] = "tests.support.recording.RecordingBackend"`` and, per
 process, ``TRYON_E2E_CALL_LOG`` (a file path) and ``TRYON_E2E_WORKER_ID``.
 
 Each line is JSON: ``{"kind", "worker", "photo" | "task", "lease", "start", "end"}``.

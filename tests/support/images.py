@@ -9,6 +9,12 @@ import zlib
 from PIL import Image
 
 
+def make_image_bytes(size=(600, 1200), color=(200, 120, 80), image_format="JPEG"):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
 def photo_bytes(size=(600, 1200), color=(200, 120, 80), image_format="JPEG", **save):
     buffer = io.BytesIO()
     mode = "RGBA" if len(color) == 4 else "RGB"

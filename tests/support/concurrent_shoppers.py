@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.api_helpers import GARMENTS_URL, JOBS_URL
+from tests.support.api import GARMENTS_URL, JOBS_URL
 
 
 def post_at_once(base_url, garment_id, photos, cookies=None):

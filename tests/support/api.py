@@ -1,11 +1,9 @@
 """Shared helpers of the shopper API tests."""
 
-import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tests.images import photo_bytes
+from tests.support.images import photo_bytes
 
 JOBS_URL = "/tryon/api/jobs/"
 GARMENTS_URL = "/tryon/api/garments/"
@@ -40,11 +38,3 @@ def assert_error(response, status, code, field=None):
         assert error["field"] == field
         assert error["fields"][field][0] == message
     return error
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_cache():
-    """The throttle counts in the cache: each test starts from zero."""
-    cache.clear()
-    yield
-    cache.clear()
