@@ -6,6 +6,8 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 
 from django_tryon.models import Garment, TryOnJob
+from django_tryon.signals import job_failed, job_succeeded
+from django_tryon.worker import Worker
 from tests.support.fake_provider import FakeProvider
 from tests.support.images import make_image_bytes
 
@@ -87,3 +89,47 @@ def fresh_throttle_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def tryon(settings, provider):
+    """The worker tests' settings: AILabAPI's protocol at ``provider``, no wait between
+    attempts, three attempts, two calls at once."""
+    settings.TRYON = {
+        "API_KEY": "test-key",
+        "BASE_URL": provider.url,
+        "POLL_INTERVAL": 0,
+        "RETRY_BACKOFF": 0,
+        "MAX_ATTEMPTS": 3,
+        "CONCURRENCY": 2,
+        "READ_TIMEOUT": 5,
+        # No pass here waits long enough on a call to look for more due jobs
+        # meanwhile (tests/test_security.py does): query counts stay exact.
+        "IDLE_INTERVAL": 60,
+    }
+    return settings.TRYON
+
+
+@pytest.fixture
+def worker(tryon):
+    """A worker on ``tryon``'s settings, closed after the test."""
+    with Worker(worker_id="test") as worker:
+        yield worker
+
+
+@pytest.fixture
+def signals():
+    """The jobs ``job_succeeded`` and ``job_failed`` were sent for, while the test runs."""
+    received = {"succeeded": [], "failed": []}
+
+    def on_success(sender, job, **kwargs):
+        received["succeeded"].append(job.pk)
+
+    def on_failure(sender, job, **kwargs):
+        received["failed"].append((job.pk, job.error_code))
+
+    job_succeeded.connect(on_success)
+    job_failed.connect(on_failure)
+    yield received
+    job_succeeded.disconnect(on_success)
+    job_failed.disconnect(on_failure)

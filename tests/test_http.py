@@ -1,5 +1,6 @@
-"""EnvironmentCachingSession.send_direct and PoolKeepingAdapter: the request Requests
-would send, and the answer it would give, for less CPU."""
+"""EnvironmentCachingSession and PoolKeepingAdapter: the request Requests would send,
+and the answer it would give, for less CPU (send_direct; the proxy environment and
+netrc looked up once per host)."""
 
 import re
 from datetime import timedelta
@@ -281,3 +282,69 @@ def test_a_peer_checking_adapter_keeps_its_check_when_pickled(origins):
     with pytest.raises(ResultURLForbidden, match="when connecting, to a non-public address"):
         session.send_direct("GET", f"{origins[0].url}/r")
     session.close()
+
+
+def test_downloads_read_the_proxy_environment_once_per_host(monkeypatch):
+    import requests.sessions
+
+    from django_tryon.http import EnvironmentCachingSession
+
+    calls = []
+    real = requests.sessions.get_environ_proxies
+
+    def counting(url, no_proxy=None):
+        calls.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    session = EnvironmentCachingSession()
+    for _ in range(3):
+        merged = session.merge_environment_settings(
+            "https://cdn.example/a.jpg", {}, True, None, None
+        )
+    assert merged["proxies"]["https"] == "http://proxy.internal:3128"
+    assert len(calls) == 1
+    session.merge_environment_settings("https://other.example/b.jpg", {}, True, None, None)
+    assert len(calls) == 2
+    # A caller's own proxies are never cached over.
+    own = session.merge_environment_settings(
+        "https://cdn.example/a.jpg", {"https": "http://mine:1"}, True, None, None
+    )
+    assert own["proxies"]["https"] == "http://mine:1"
+
+
+def test_sessions_look_for_netrc_credentials_once_per_host(monkeypatch, tmp_path):
+    import requests
+
+    from django_tryon import http
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine cdn.example login shop password s3cret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    calls = []
+    real = http.get_netrc_auth
+
+    def counting(url, raise_errors=False):
+        calls.append(url)
+        return real(url, raise_errors=raise_errors)
+
+    monkeypatch.setattr(http, "get_netrc_auth", counting)
+    session = http.EnvironmentCachingSession()
+    request = requests.Request("GET", "https://cdn.example/a.jpg")
+    for _ in range(3):
+        prepared = session.prepare_request(request)
+        # The credentials are still sent, as Requests sends them from netrc.
+        assert prepared.headers["Authorization"] == requests.auth._basic_auth_str("shop", "s3cret")
+    assert len(calls) == 1
+    assert request.auth is None  # the caller's request is left as it was
+    other = session.prepare_request(requests.Request("GET", "https://other.example/b.jpg"))
+    assert "Authorization" not in other.headers
+    assert len(calls) == 2
+    session.prepare_request(requests.Request("GET", "https://other.example/c.jpg"))
+    assert len(calls) == 2
+    # A request's own credentials are never replaced.
+    own = session.prepare_request(
+        requests.Request("GET", "https://cdn.example/a.jpg", auth=("me", "mine"))
+    )
+    assert own.headers["Authorization"] == requests.auth._basic_auth_str("me", "mine")

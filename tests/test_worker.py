@@ -1,72 +1,23 @@
-"""The worker end to end over loopback, against a scripted provider."""
+"""A job through the worker's passes, over loopback against a scripted provider: submits,
+answers, errors and retries, leases, expiry, cancels, and how few queries a pass makes."""
 
 import re
-import socket
-import threading
 import time
 from datetime import timedelta
 
-import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_tryon import runner
 from django_tryon.backends import base
 from django_tryon.models import TryOnJob
-from django_tryon.results import ResultFetcher, ResultURLForbidden
-from django_tryon.signals import job_failed, job_succeeded
 from django_tryon.storage import result_image_name
 from django_tryon.worker import Worker
 from tests.support import contract
-from tests.support.fake_provider import DROP, FakeProvider, result_png
+from tests.support.fake_provider import DROP, result_png
+from tests.support.jobs import refreshed
 from tests.support.media import stored_files
-
-
-@pytest.fixture
-def tryon(settings, provider):
-    settings.TRYON = {
-        "API_KEY": "test-key",
-        "BASE_URL": provider.url,
-        "POLL_INTERVAL": 0,
-        "RETRY_BACKOFF": 0,
-        "MAX_ATTEMPTS": 3,
-        "CONCURRENCY": 2,
-        "READ_TIMEOUT": 5,
-        # No pass here waits long enough on a call to look for more due jobs
-        # meanwhile (tests/test_security.py does): query counts stay exact.
-        "IDLE_INTERVAL": 60,
-    }
-    return settings.TRYON
-
-
-@pytest.fixture
-def worker(tryon):
-    with Worker(worker_id="test") as worker:
-        yield worker
-
-
-@pytest.fixture
-def signals():
-    received = {"succeeded": [], "failed": []}
-
-    def on_success(sender, job, **kwargs):
-        received["succeeded"].append(job.pk)
-
-    def on_failure(sender, job, **kwargs):
-        received["failed"].append((job.pk, job.error_code))
-
-    job_succeeded.connect(on_success)
-    job_failed.connect(on_failure)
-    yield received
-    job_succeeded.disconnect(on_success)
-    job_failed.disconnect(on_failure)
-
-
-def refreshed(job):
-    job.refresh_from_db()
-    return job
 
 
 def test_a_job_goes_from_pending_to_a_stored_result(
@@ -219,151 +170,6 @@ def test_task_status_3_fails(worker, provider, make_job):
     assert job.status == "failed"
     assert job.error_code == "task_failed"
     assert provider.downloads == []
-
-
-@pytest.mark.parametrize(
-    "url_template",
-    [
-        "http://localhost:{port}/stolen.png",  # plain http to an untrusted host name
-        "https://127.0.0.2:{port}/stolen.png",  # https, but a loopback address
-        "https://169.254.169.254/latest/meta-data",  # link-local cloud metadata
-        "ftp://127.0.0.1:{port}/x.png",
-    ],
-)
-def test_result_url_on_a_forbidden_host_fails_without_a_request(
-    worker, provider, make_job, url_template, media_root
-):
-    bystander = FakeProvider().start()
-    try:
-        port = bystander.server.server_address[1]
-        job = make_job()
-        provider.script_query("task-1", ("done", url_template.format(port=port)))
-        worker.run_pass()
-        worker.run_pass()
-        job = refreshed(job)
-        assert job.status == "failed"
-        assert job.error_code == "result_unavailable"
-        assert bystander.downloads == []
-        assert provider.downloads == []
-        assert not any("results" in name for name in stored_files(media_root))
-    finally:
-        bystander.stop()
-
-
-def test_a_result_host_that_resolves_elsewhere_once_connecting_is_refused(
-    worker, provider, make_job, media_root, caplog
-):
-    # DNS rebinding: the name looks public when the URL is checked, and leads
-    # to loopback when the connection resolves it again.
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    port = listener.getsockname()[1]
-    accepted = []  # every connection made to the listener
-    done = threading.Event()
-
-    def accept():
-        while not done.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            accepted.append(connection)
-
-    listening = threading.Thread(target=accept)
-    listening.start()
-    answers = iter(
-        [
-            [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))],
-            [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))],
-        ]
-    )
-    worker.fetcher.resolver = lambda host, port, *args, **kwargs: next(answers)
-    try:
-        job = make_job()
-        provider.script_query("task-1", ("done", f"https://results.example.com:{port}/stolen.png"))
-        worker.run_pass()
-        worker.run_pass()
-    finally:
-        done.set()
-        listening.join(timeout=15)
-        listener.close()
-    job = refreshed(job)
-    assert (job.status, job.error_code) == ("failed", "result_unavailable")
-    # The log tells staff why (the shopper's message stays the general one).
-    assert (
-        "results.example.com resolves, when connecting, to a non-public address (127.0.0.1)"
-        in caplog.text
-    )
-    # The address was refused before a connection was made to it: none was.
-    assert accepted == []
-    assert not any("results" in name for name in stored_files(media_root))
-
-
-@pytest.mark.parametrize(
-    "host, address, allowed",
-    [
-        ("cdn.example", "93.184.216.34", True),
-        ("cdn.example", "2606:2800:220:1::1", True),
-        ("cdn.example", "127.0.0.1", False),
-        ("cdn.example", "10.1.2.3", False),
-        ("cdn.example", "::ffff:127.0.0.1", False),  # loopback, spelled as IPv6
-        ("cdn.example", "fe80::1%eth0", False),  # link-local, with its interface
-        ("cdn.example", "224.0.0.1", False),
-        ("Results.Internal", "10.1.2.3", True),  # listed in RESULT_HOSTS
-        ("[fd00::5]", "fd00::5", True),  # listed, and spelled as in a URL
-        ("127.0.0.1", "127.0.0.1", True),  # BASE_URL's host
-    ],
-)
-def test_a_connection_goes_on_only_at_an_address_the_host_may_have(host, address, allowed):
-    fetcher = ResultFetcher(
-        base_url="http://127.0.0.1:8000/api",
-        extra_hosts=["results.internal", "fd00::5"],
-        max_bytes=1000,
-        timeout=1,
-    )
-    if allowed:
-        fetcher.check_peer(host, address)
-    else:
-        with pytest.raises(ResultURLForbidden, match="when connecting, to a non-public address"):
-            fetcher.check_peer(host, address)
-
-
-def test_result_host_listed_in_settings_is_allowed(tryon, settings, provider, make_job):
-    bystander = FakeProvider().start()
-    try:
-        settings.TRYON = {**tryon, "RESULT_HOSTS": ["localhost"]}
-        port = bystander.server.server_address[1]
-        job = make_job()
-        provider.script_query("task-1", ("done", f"http://localhost:{port}/results/x.png"))
-        with Worker(worker_id="w") as worker:
-            worker.run_pass()
-            worker.run_pass()
-        assert refreshed(job).status == "succeeded"
-        assert bystander.downloads == ["/results/x.png"]
-    finally:
-        bystander.stop()
-
-
-def test_a_result_that_is_not_an_image_retries_then_fails(worker, provider, make_job, media_root):
-    provider.result_body = b"<html>not a picture</html>"
-    job = make_job()
-    for _ in range(4):
-        worker.run_pass()
-    job = refreshed(job)
-    assert job.status == "failed"
-    assert job.error_code == "result_unavailable"
-    assert len(provider.downloads) == 3
-    assert not any("results" in name for name in stored_files(media_root))
-
-
-def test_an_oversized_result_is_refused(tryon, settings, provider, make_job):
-    settings.TRYON = {**tryon, "RESULT_MAX_BYTES": 1000, "MAX_ATTEMPTS": 1}
-    provider.result_body = result_png(size=(800, 800)) + b"\0" * 2000
-    job = make_job()
-    with Worker(worker_id="w") as worker:
-        worker.run_pass()
-        worker.run_pass()
-    assert refreshed(job).error_code == "result_unavailable"
 
 
 def test_a_dead_workers_lease_is_taken_over(worker, provider, make_job):
@@ -566,57 +372,12 @@ def test_pass_queries_grow_by_at_most_one_write_per_changed_job(worker, provider
         assert TryOnJob.objects.filter(status="processing").count() == count
 
 
-# The loop closes stale connections between passes, as it must in production;
-# on PostgreSQL that needs a test outside one wrapping transaction.
-@pytest.mark.django_db(transaction=True)
-def test_runner_stops_after_the_current_pass(worker, make_job, provider):
-    make_job()
-    stop = threading.Event()
-    reports = []
-
-    def on_pass(report):
-        reports.append(report)
-        stop.set()  # as if SIGTERM arrived during the pass
-
-    passes = runner.run(worker, stop=stop, on_pass=on_pass)
-    assert passes == 1
-    assert reports[0].submitted == 1
-    assert TryOnJob.objects.get().status == "queued"
-
-
 def test_a_pass_can_be_limited_to_some_jobs(worker, provider, make_job):
     chosen, other = make_job(), make_job()
     report = worker.run_pass(job_ids=[chosen.pk])
     assert report.claimed == 1
     assert refreshed(chosen).status == "queued"
     assert refreshed(other).status == "pending"
-
-
-def test_the_worker_learns_how_long_the_provider_takes(worker, provider, make_job):
-    job = make_job()
-    provider.script_query("task-1", (200, contract.query_answer(1)))
-    worker.run_pass()  # submit
-    worker.run_pass()  # processing
-    worker.run_pass()  # done
-    job = refreshed(job)
-    assert job.status == "succeeded"
-    assert job.last_polled_at is not None
-    assert 0 <= job.provider_seconds <= (job.finished_at - job.submitted_at).total_seconds()
-    assert worker.schedule.samples("ailabapi:upper_body") == [job.provider_seconds]
-
-
-# The loop closes stale connections between passes, as it must in production;
-# on PostgreSQL that needs a test outside one wrapping transaction.
-@pytest.mark.django_db(transaction=True)
-def test_the_loop_erases_photos_past_their_retention(worker, make_job, media_root):
-    ended = timezone.now() - timedelta(days=2)
-    old = make_job(status="failed", finished_at=ended, error_code="no_face")
-    fresh = make_job(status="failed", finished_at=timezone.now(), error_code="no_face")
-    old_photo = old.person_image.name
-    runner.run(worker, once=True)
-    assert refreshed(old).person_image.name == ""
-    assert old_photo not in stored_files(media_root)
-    assert refreshed(fresh).person_image.name != ""
 
 
 # Performance (docs/performance.md) ------------------------------------------------
@@ -682,84 +443,6 @@ def test_a_job_canceled_after_the_claim_is_never_submitted(tryon, provider, make
     assert (canceled.status, canceled.provider_task_id) == ("canceled", "")
 
 
-def test_a_task_found_done_by_its_first_query_finished_just_before_it(worker, provider, make_job):
-    submitted = timezone.now() - timedelta(seconds=20)
-    make_job(
-        status="queued", provider="ailabapi", provider_task_id="t-first", submitted_at=submitted
-    )
-    worker.run_pass()
-    job = TryOnJob.objects.get()
-    found = (job.finished_at - submitted).total_seconds()
-    # Not halfway since the submit (10 s), but within a second before the query.
-    assert found - 1.0 <= job.provider_seconds <= found
-    # The schedule learns what is known: the task finished since the submit.
-    (span,) = worker.schedule._spans["ailabapi:upper_body"]
-    assert span == pytest.approx((0.0, found), abs=1e-3)
-
-
-def test_a_duration_is_learned_with_the_span_it_is_known_within(worker, provider, make_job):
-    submitted = timezone.now() - timedelta(seconds=20)
-    make_job(
-        status="processing",
-        provider="ailabapi",
-        provider_task_id="t-span",
-        submitted_at=submitted,
-        last_polled_at=submitted + timedelta(seconds=15),
-    )
-    worker.run_pass()
-    job = TryOnJob.objects.get()
-    found = (job.finished_at - submitted).total_seconds()
-    (span,) = worker.schedule._spans["ailabapi:upper_body"]
-    assert span == pytest.approx((15.0, found), abs=1e-3)
-    assert job.provider_seconds == pytest.approx((15 + found) / 2, abs=1e-3)
-
-
-def test_downloads_read_the_proxy_environment_once_per_host(monkeypatch):
-    import requests.sessions
-
-    from django_tryon.http import EnvironmentCachingSession
-
-    calls = []
-    real = requests.sessions.get_environ_proxies
-
-    def counting(url, no_proxy=None):
-        calls.append(url)
-        return real(url, no_proxy=no_proxy)
-
-    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    session = EnvironmentCachingSession()
-    for _ in range(3):
-        merged = session.merge_environment_settings(
-            "https://cdn.example/a.jpg", {}, True, None, None
-        )
-    assert merged["proxies"]["https"] == "http://proxy.internal:3128"
-    assert len(calls) == 1
-    session.merge_environment_settings("https://other.example/b.jpg", {}, True, None, None)
-    assert len(calls) == 2
-    # A caller's own proxies are never cached over.
-    own = session.merge_environment_settings(
-        "https://cdn.example/a.jpg", {"https": "http://mine:1"}, True, None, None
-    )
-    assert own["proxies"]["https"] == "http://mine:1"
-
-
-def test_the_first_query_after_a_submit_follows_the_learned_schedule(
-    tryon, settings, provider, make_job
-):
-    settings.TRYON = {**tryon, "POLL_INTERVAL": 5}
-    with Worker(worker_id="planned") as worker:
-        for seconds in (12.0, 12.2, 12.4, 12.6, 12.8, 13.0):
-            worker.schedule.learn("ailabapi:upper_body", seconds, 0.2)
-        worker._schedule_read_at = time.monotonic()  # keep what was learned above
-        job = make_job()
-        worker.run_pass()
-    job = refreshed(job)
-    assert job.status == "queued"
-    first = (job.next_attempt_at - job.submitted_at).total_seconds()
-    assert 11.5 < first < 13.5  # not the naive 5 s
-
-
 def test_out_of_credits_fails_and_alerts_staff(worker, provider, make_job, caplog):
     job = make_job()
     provider.script_submit((429, contract.error_answer(429, "ERROR_NOT_ENOUGH_CREDITS")))
@@ -767,42 +450,6 @@ def test_out_of_credits_fails_and_alerts_staff(worker, provider, make_job, caplo
     job = refreshed(job)
     assert (job.status, job.error_code) == ("failed", "out_of_credits")
     assert any(r.levelname == "ERROR" and "out of credits" in r.message for r in caplog.records)
-
-
-def test_sessions_look_for_netrc_credentials_once_per_host(monkeypatch, tmp_path):
-    import requests
-
-    from django_tryon import http
-
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine cdn.example login shop password s3cret\n")
-    monkeypatch.setenv("NETRC", str(netrc))
-    calls = []
-    real = http.get_netrc_auth
-
-    def counting(url, raise_errors=False):
-        calls.append(url)
-        return real(url, raise_errors=raise_errors)
-
-    monkeypatch.setattr(http, "get_netrc_auth", counting)
-    session = http.EnvironmentCachingSession()
-    request = requests.Request("GET", "https://cdn.example/a.jpg")
-    for _ in range(3):
-        prepared = session.prepare_request(request)
-        # The credentials are still sent, as Requests sends them from netrc.
-        assert prepared.headers["Authorization"] == requests.auth._basic_auth_str("shop", "s3cret")
-    assert len(calls) == 1
-    assert request.auth is None  # the caller's request is left as it was
-    other = session.prepare_request(requests.Request("GET", "https://other.example/b.jpg"))
-    assert "Authorization" not in other.headers
-    assert len(calls) == 2
-    session.prepare_request(requests.Request("GET", "https://other.example/c.jpg"))
-    assert len(calls) == 2
-    # A request's own credentials are never replaced.
-    own = session.prepare_request(
-        requests.Request("GET", "https://cdn.example/a.jpg", auth=("me", "mine"))
-    )
-    assert own.headers["Authorization"] == requests.auth._basic_auth_str("me", "mine")
 
 
 def test_calls_that_finish_while_one_is_recorded_free_their_places_together(

@@ -19,3 +19,8 @@ def make_jobs(garment, count):
         )
         for number in range(count)
     ]
+
+
+def refreshed(job):
+    job.refresh_from_db()
+    return job
