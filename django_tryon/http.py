@@ -314,6 +314,12 @@ class EnvironmentCachingSession(requests.Session):
             response.content  # noqa: B018 (reads the body, as Session.send does)
         return response
 
+    @property
+    def prepared_url_count(self) -> int:
+        """How many URLs' prepared forms are kept: at most ``PREPARED_URLS_KEPT``
+        (a provider's few endpoints; result URLs are each used once)."""
+        return len(self._prepared_urls)
+
     def _prepared_url(self, prepared, url):
         cached = self._prepared_urls.get(url)
         if cached is None:

@@ -378,7 +378,7 @@ def _check_webp_header(source: IO[bytes]) -> None:
     start = source.tell()
     head = source.read(30)
     source.seek(start)
-    size = _webp_canvas_size(head)
+    size = webp_canvas_size(head)
     if size is None:
         return
     width, height = size
@@ -388,7 +388,7 @@ def _check_webp_header(source: IO[bytes]) -> None:
     _check_decoded_bytes(width * height * WEBP_BYTES_PER_PIXEL + file_copies, size)
 
 
-def _webp_canvas_size(head: bytes) -> tuple[int, int] | None:
+def webp_canvas_size(head: bytes) -> tuple[int, int] | None:
     """The canvas size in a WebP file's first 30 bytes (VP8X, lossless or lossy), or None."""
     if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
         return None
@@ -414,7 +414,7 @@ def _prepare_decode(image: ImageFile.ImageFile, source: IO[bytes], copyable: boo
     source_size = image.size
     max_side = _max_side()
     if image.format in JPEG_FORMATS:
-        scale = _jpeg_scale(image.size, max_side)
+        scale = jpeg_scale(image.size, max_side)
         if scale > 1:
             # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT data: the
             # full-size pixels are never made.
@@ -504,11 +504,11 @@ def _jpeg_buffers_coefficients(image: Image.Image, source: IO[bytes]) -> bool:
     progressive one, or one whose first scan does not hold every component."""
     if image.info.get("progressive") or image.info.get("progression"):
         return True
-    components = _first_scan_components(source)
+    components = first_scan_components(source)
     return components is None or components < len(getattr(image, "layer", ()))
 
 
-def _first_scan_components(source: IO[bytes]) -> int | None:
+def first_scan_components(source: IO[bytes]) -> int | None:
     """The number of components in a JPEG's first scan (its SOS header), or None when the
     markers before it cannot be walked."""
     start = source.tell()
@@ -671,7 +671,7 @@ def _max_side() -> int:
     return max(1, min(tryon_settings.INTAKE_MAX_SIDE, tryon_settings.PROVIDER_MAX_SIDE))
 
 
-def _jpeg_scale(size: tuple[int, int], max_side: int) -> int:
+def jpeg_scale(size: tuple[int, int], max_side: int) -> int:
     """The DCT scale (1, 2, 4 or 8) to decode a JPEG of ``size`` at.
 
     The smallest scale that brings the longest side within ``max_side``, so no

@@ -115,6 +115,11 @@ class QuerySchedule:
         for kind, seconds in reversed(list(rows)):
             self.learn(kind, seconds)
 
+    def spans(self, kind):
+        """The ``(after, by)`` spans learned for ``kind``, oldest first: each job
+        finished after ``after`` seconds and by ``by``, counted from its submission."""
+        return list(self._spans.get(kind, ()))
+
     def samples(self, kind):
         """The middles of the spans learned for ``kind``, oldest first."""
         return [(after + by) / 2 for after, by in self._spans.get(kind, ())]

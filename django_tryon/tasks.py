@@ -40,6 +40,16 @@ def _worker():
     return worker
 
 
+def close_worker():
+    """Close this thread's engine, if it has one (its thread pool and provider
+    connections): for a process that stops using the tasks, and for tests that
+    change the settings it was made with."""
+    worker = getattr(_local, "worker", None)
+    if worker is not None:
+        del _local.worker
+        worker.close()
+
+
 @shared_task(name="django_tryon.process_job", ignore_result=True)
 def process_job(job_id):
     """Move job ``job_id`` one step; enqueue the next step while it is active.

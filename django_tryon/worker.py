@@ -382,7 +382,7 @@ class Worker:
             current.writes.close()
             self.chain.check_while_idle(current.clock())
             return current.report
-        self._refresh_schedule()
+        self.refresh_schedule()
         # Where new jobs go: what every worker has recorded, and the checks due.
         self.chain.refresh()
         self.chain.probe(current.clock())
@@ -498,8 +498,13 @@ class Worker:
             self.checkpoint("claimed")
         return jobs
 
-    def _refresh_schedule(self):
-        """Re-read recent provider times, so the schedule follows every worker's jobs."""
+    def refresh_schedule(self):
+        """Re-read recent provider times, so the schedule follows every worker's jobs.
+
+        A pass calls this first; it reads the database at most once every
+        ``SCHEDULE_REFRESH_SECONDS``, so calling it before a pass (as tests do) keeps
+        that pass's queries its own and what was learned meanwhile until then.
+        """
         if (
             self._schedule_read_at is not None
             and time.monotonic() - self._schedule_read_at < SCHEDULE_REFRESH_SECONDS

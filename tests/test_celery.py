@@ -30,10 +30,7 @@ def celery_tryon(settings, provider):
         "CELERY_ENABLED": True,
     }
     yield settings.TRYON
-    worker = getattr(tasks._local, "worker", None)
-    if worker is not None:
-        worker.close()
-        del tasks._local.worker
+    tasks.close_worker()
 
 
 def test_new_jobs_are_not_sent_when_celery_is_off(

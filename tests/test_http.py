@@ -2,6 +2,7 @@
 and the answer it would give, for less CPU (send_direct; the proxy environment and
 netrc looked up once per host)."""
 
+import base64
 import re
 from datetime import timedelta
 
@@ -112,7 +113,7 @@ def test_only_a_few_prepared_urls_are_kept(session):
     for number in range(http.PREPARED_URLS_KEPT + 20):
         session.send_direct("GET", f"{ORIGIN}/results/{number}.jpg")
 
-    assert len(session._prepared_urls) == http.PREPARED_URLS_KEPT
+    assert session.prepared_url_count == http.PREPARED_URLS_KEPT
     assert responses.calls[-1].request.url == f"{ORIGIN}/results/{http.PREPARED_URLS_KEPT + 19}.jpg"
 
 
@@ -314,6 +315,11 @@ def test_downloads_read_the_proxy_environment_once_per_host(monkeypatch):
     assert own["proxies"]["https"] == "http://mine:1"
 
 
+def basic_auth(user, password):
+    """The ``Authorization`` header of HTTP Basic authentication (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def test_sessions_look_for_netrc_credentials_once_per_host(monkeypatch, tmp_path):
     import requests
 
@@ -335,7 +341,7 @@ def test_sessions_look_for_netrc_credentials_once_per_host(monkeypatch, tmp_path
     for _ in range(3):
         prepared = session.prepare_request(request)
         # The credentials are still sent, as Requests sends them from netrc.
-        assert prepared.headers["Authorization"] == requests.auth._basic_auth_str("shop", "s3cret")
+        assert prepared.headers["Authorization"] == basic_auth("shop", "s3cret")
     assert len(calls) == 1
     assert request.auth is None  # the caller's request is left as it was
     other = session.prepare_request(requests.Request("GET", "https://other.example/b.jpg"))
@@ -347,4 +353,4 @@ def test_sessions_look_for_netrc_credentials_once_per_host(monkeypatch, tmp_path
     own = session.prepare_request(
         requests.Request("GET", "https://cdn.example/a.jpg", auth=("me", "mine"))
     )
-    assert own.headers["Authorization"] == requests.auth._basic_auth_str("me", "mine")
+    assert own.headers["Authorization"] == basic_auth("me", "mine")

@@ -5,7 +5,7 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, PngImagePlugin
+from PIL import Image, ImageCms, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from django_tryon import images, jpeg
 from django_tryon.images import ImageRejected, NormalisedImage, normalise_image
@@ -109,7 +109,7 @@ def test_large_jpegs_are_decoded_at_reduced_scale(monkeypatch):
     ],
 )
 def test_jpeg_dct_scale_and_final_size(size, scale, final, monkeypatch):
-    assert images._jpeg_scale(size, 2048) == scale
+    assert images.jpeg_scale(size, 2048) == scale
     if size == (8000, 6000):
         return  # its 190 MB of pixels are not worth making: the scale says it all
     if final == tuple(-(-side // scale) for side in size):
@@ -229,15 +229,15 @@ def camera_picture(size=(1200, 1600)):
 
 
 def encodes(monkeypatch):
-    """The intake's JPEG and PNG encodes, as they happen."""
+    """The intake's JPEG and PNG encodes, as they happen (each is Pillow's ``save``)."""
     calls = []
-    original = images._encode
+    original = Image.Image.save
 
-    def spy(*args):
-        calls.append(args)
-        return original(*args)
+    def spy(image, fp, format=None, **params):
+        calls.append((image, format))
+        return original(image, fp, format, **params)
 
-    monkeypatch.setattr(images, "_encode", spy)
+    monkeypatch.setattr(Image.Image, "save", spy)
     return calls
 
 
@@ -592,15 +592,15 @@ def test_a_progressive_jpeg_counts_its_coefficient_buffer(tryon):
 
 
 def test_the_first_scan_of_a_jpeg_is_read_from_its_markers():
-    assert images._first_scan_components(io.BytesIO(photo_bytes())) == 3
+    assert images.first_scan_components(io.BytesIO(photo_bytes())) == 3
     grey = io.BytesIO()
     Image.new("L", (300, 300), 90).save(grey, format="JPEG")
-    assert images._first_scan_components(io.BytesIO(grey.getvalue())) == 1
+    assert images.first_scan_components(io.BytesIO(grey.getvalue())) == 1
     # A scan of one component of three: libjpeg buffers the whole image's coefficients.
     frame = b"\xff\xc0\x00\x11\x08\x01\x00\x01\x00\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
     scan = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
-    assert images._first_scan_components(io.BytesIO(b"\xff\xd8" + frame + scan)) == 1
-    assert images._first_scan_components(io.BytesIO(b"\xff\xd8\xff\xc0\x00")) is None
+    assert images.first_scan_components(io.BytesIO(b"\xff\xd8" + frame + scan)) == 1
+    assert images.first_scan_components(io.BytesIO(b"\xff\xd8\xff\xc0\x00")) is None
 
 
 @pytest.mark.parametrize(
@@ -610,7 +610,7 @@ def test_the_first_scan_of_a_jpeg_is_read_from_its_markers():
 )
 def test_a_webp_canvas_size_is_read_from_its_header(mode, save):
     data = photo_bytes((700, 500), (10, 20, 30, 40)[: len(mode)], image_format="WEBP", **save)
-    assert images._webp_canvas_size(data[:30]) == (700, 500)
+    assert images.webp_canvas_size(data[:30]) == (700, 500)
 
 
 def test_a_webp_over_the_caps_is_refused_before_pillow_opens_it(monkeypatch):
@@ -620,7 +620,7 @@ def test_a_webp_over_the_caps_is_refused_before_pillow_opens_it(monkeypatch):
     data[21:25] = (bits | (int.from_bytes(data[21:25], "little") & ~0xFFFFFFF)).to_bytes(
         4, "little"
     )
-    assert images._webp_canvas_size(bytes(data[:30])) == (7000, 7000)
+    assert images.webp_canvas_size(bytes(data[:30])) == (7000, 7000)
     monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("opened"))
     with pytest.raises(ImageRejected) as caught:
         normalise_image(upload(bytes(data), "big.webp"))
@@ -665,21 +665,25 @@ def test_large_decodes_run_at_most_the_setting_at_once(tryon, monkeypatch):
     inside, most = [], [0]
     two_in, release = threading.Event(), threading.Event()
     lock = threading.Lock()
-    original = images._normalise
-
-    def held(image, *args):
-        with lock:
-            inside.append(image)
-            most[0] = max(most[0], len(inside))
-            if len(inside) == 2:
-                two_in.set()
-        release.wait(10)
-        with lock:
-            inside.remove(image)
-        return original(image, *args)
-
-    monkeypatch.setattr(images, "_normalise", held)
+    original = ImageFile.ImageFile.load
     data, results = large_photo(), []
+    seen = set()
+
+    def held(image):
+        # The decode (Pillow's load) runs inside the slot: each upload's first waits.
+        if id(image) not in seen:
+            seen.add(id(image))
+            with lock:
+                inside.append(id(image))
+                most[0] = max(most[0], len(inside))
+                if len(inside) == 2:
+                    two_in.set()
+            release.wait(10)
+            with lock:
+                inside.remove(id(image))
+        return original(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", held)
     threads = [
         threading.Thread(target=lambda: results.append(normalise_image(upload(data, "b.png"))))
         for _ in range(3)

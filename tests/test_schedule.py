@@ -150,7 +150,7 @@ def test_a_job_found_by_its_first_query_is_known_from_its_submission(tryon):
     schedule = QuerySchedule()
     schedule.learn_found(job(), T0 + timedelta(seconds=9))
     schedule.learn_found(job(last_polled_at=T0 + timedelta(seconds=7)), T0 + timedelta(seconds=9))
-    assert list(schedule._spans[KIND]) == [(0.0, 9.0), (7.0, 9.0)]
+    assert schedule.spans(KIND) == [(0.0, 9.0), (7.0, 9.0)]
 
 
 def test_wide_spans_are_read_beside_narrow_ones():

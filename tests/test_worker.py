@@ -336,7 +336,7 @@ class _InlineExecutor:
 
 
 def _pass_queries(worker):
-    worker._schedule_read_at = None  # both measured passes re-read the schedule
+    worker.refresh_schedule()  # read before, not in either measured pass
     with CaptureQueriesContext(connection) as captured:
         worker.run_pass()
     return len(captured)

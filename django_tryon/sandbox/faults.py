@@ -158,6 +158,13 @@ class FaultInjector:
         with self._lock:
             return self._random.random() < share
 
+    def uniform(self, low, high):
+        """A number between ``low`` and ``high`` from the injector's seeded source (so a
+        run with a seed draws the same delays): for faults added on top, such as a
+        share of slow answers."""
+        with self._lock:
+            return self._random.uniform(low, high)
+
     def applies_to(self, kind):
         return kind in self.options.fault_targets
 

@@ -30,17 +30,18 @@ def test_two_generations_of_the_same_pairs_at_once_make_one_job_per_pair(media_r
     plan = operations.plan_generation(garments, [photo])
     files_before = stored_files(media_root)
 
-    really_check = operations._pairs_taken_meanwhile
+    # The first generation lingers between its check for pairs taken meanwhile and its
+    # write, its garments' rows locked: the second arrives then.
+    really_write = TryOnJob.objects.bulk_create
     first_checked = threading.Event()
 
-    def check_then_linger(pairs):
-        taken = really_check(pairs)
+    def linger_then_write(jobs, *args, **kwargs):
         if not first_checked.is_set():
             first_checked.set()
             time.sleep(1.0)  # the other generation arrives while this one writes
-        return taken
+        return really_write(jobs, *args, **kwargs)
 
-    monkeypatch.setattr(operations, "_pairs_taken_meanwhile", check_then_linger)
+    monkeypatch.setattr(TryOnJob.objects, "bulk_create", linger_then_write)
     made, errors = [], []
 
     def generate():

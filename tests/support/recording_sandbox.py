@@ -35,9 +35,7 @@ class RecordingSandbox(SandboxServer):
         drop_after = super().inject_faults(kind)
         if self.faults.applies_to(kind) and self.faults.chance(self.slow):
             self.counters.fault("slow")
-            with self.faults._lock:
-                delay = self.faults._random.uniform(0.5, self.slow_seconds)
-            time.sleep(delay)
+            time.sleep(self.faults.uniform(0.5, self.slow_seconds))
         return drop_after
 
     def busiest_seconds(self, limit):
