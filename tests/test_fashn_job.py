@@ -2,17 +2,17 @@
 the shopper API, the real worker engine and the sandbox speaking FASHN on loopback."""
 
 import io
-import time
 
 import pytest
 from django.core.files.base import ContentFile
 from PIL import Image
 
 from django_tryon.errors import message_for
-from django_tryon.models import DailyUsage, Garment, TryOnJob
+from django_tryon.models import DailyUsage, Garment
 from django_tryon.sandbox import SandboxServer, samples
-from django_tryon.worker import Worker
-from tests.support.api import job_url, photo, post_job
+from tests.support.api import job_url, post_job
+from tests.support.jobs import run_until_final
+from tests.support.samples import shopper_photo
 
 KEY = "fashn-job-key"
 
@@ -49,23 +49,6 @@ def breton_shirt():
         clothes_type="upper_body",
         image=ContentFile(samples.encode(samples.garment_image("breton-tshirt")), name="shirt.jpg"),
     )
-
-
-def shopper_photo():
-    return photo(samples.encode(samples.model_photo("ava")))
-
-
-def run_until_final(job_id, timeout=30):
-    """Worker passes, as ``tryon_poll`` runs them, until the job is final."""
-    deadline = time.monotonic() + timeout
-    with Worker(worker_id="fashn-test") as worker:
-        while time.monotonic() < deadline:
-            worker.run_pass()
-            job = TryOnJob.objects.get(pk=job_id)
-            if job.status in ("succeeded", "failed", "expired", "canceled"):
-                return job
-            time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {job.status} after {timeout} s")
 
 
 @pytest.mark.django_db(transaction=True)

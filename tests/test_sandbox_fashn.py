@@ -3,7 +3,6 @@ shapes, the FASHN backend against it, every fault, and webhooks."""
 
 import base64
 import json
-import threading
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from django_tryon.backends import base
 from django_tryon.backends.fashn import FashnBackend
 from django_tryon.sandbox import SandboxServer
 from tests.support import contract
-from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.receiver import Receiver
 from tests.support.sandbox_client import try_on_request
 
 KEY = "sandbox-fashn-key"
@@ -280,38 +279,6 @@ def test_max_rps(sandbox):
 
 
 # Webhooks --------------------------------------------------------------------------------
-
-
-class Receiver:
-    """A shop's webhook endpoint on loopback: records each delivery, answers as told."""
-
-    def __init__(self, statuses=()):
-        self.deliveries = []  # (path, headers, body)
-        self.statuses = list(statuses)  # the next answers' statuses (then 200)
-        self.arrived = threading.Event()
-        receiver = self
-
-        class Handler(QuietHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.deliveries.append((self.path, dict(self.headers), body))
-                code = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                receiver.arrived.set()
-
-        self._server = LoopbackServer(Handler).start()
-        self.url = self._server.url + "/tryon/callbacks/fashn/secret/"
-
-    def wait_for(self, count, timeout=10):
-        deadline = time.monotonic() + timeout
-        while len(self.deliveries) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return len(self.deliveries) >= count
-
-    def stop(self):
-        self._server.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import responses
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.checks import run_checks
-from django.db import connections
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -56,6 +55,7 @@ from tests.support.fake_provider import result_png
 from tests.support.images import grey16_png, photo_bytes
 from tests.support.loopback import LoopbackServer, QuietHandler
 from tests.support.processes import ROOT, free_port, wait_for_port
+from tests.support.threads import in_thread, wait_for
 
 pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
@@ -1015,41 +1015,6 @@ class TricklingResult:
         self.server.stop()
 
 
-def _in_thread(function):
-    """Run ``function`` on a thread that shares this test's database connection (the
-    test's rows are visible to it, on SQLite in memory as on PostgreSQL)."""
-    connection = connections["default"]
-    connection.inc_thread_sharing()
-    outcome = {}
-
-    def target():
-        connections["default"] = connection
-        try:
-            outcome["value"] = function()
-        except BaseException as err:  # handed to the test
-            outcome["error"] = err
-
-    thread = threading.Thread(target=target)
-    thread.start()
-
-    def result(timeout):
-        thread.join(timeout)
-        connection.dec_thread_sharing()
-        assert not thread.is_alive(), "the worker's pass did not end"
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
-
-    return result
-
-
-def _wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout} s"
-        time.sleep(0.05)
-
-
 def test_item6_worker_takes_new_jobs_while_a_slow_download_is_served(settings, provider, make_job):
     settings.TRYON = {
         "API_KEY": "test-key",
@@ -1064,11 +1029,11 @@ def test_item6_worker_takes_new_jobs_while_a_slow_download_is_served(settings, p
     with TricklingResult(body) as trickle, Worker(worker_id="w") as worker:
         slow = make_job(status="processing", provider_task_id="slow", submitted_at=timezone.now())
         provider.script_query("slow", ("done", f"{trickle.url}/slow.png"))
-        result = _in_thread(worker.run_pass)
+        result = in_thread(worker.run_pass)
         try:
             assert trickle.serving.wait(30), "the slow download never started"
             new = make_job()  # a shopper's new try-on, while the download trickles
-            _wait_for(
+            wait_for(
                 lambda: TryOnJob.objects.filter(pk=new.pk, status="queued").exists(),
                 timeout=30,
                 what="the new job at the provider",

@@ -1,8 +1,11 @@
-"""Pending jobs in bulk, for the tests that run several workers."""
+"""Jobs in a test: pending ones in bulk, read again, or run until final."""
+
+import time
 
 from django.core.files.base import ContentFile
 
 from django_tryon.models import TryOnJob
+from django_tryon.worker import Worker
 from tests.support.images import make_image_bytes
 
 
@@ -24,3 +27,16 @@ def make_jobs(garment, count):
 def refreshed(job):
     job.refresh_from_db()
     return job
+
+
+def run_until_final(job_id, timeout=30):
+    """Worker passes, as ``tryon_poll`` runs them, until the job is final."""
+    deadline = time.monotonic() + timeout
+    with Worker(worker_id="fashn-test") as worker:
+        while time.monotonic() < deadline:
+            worker.run_pass()
+            job = TryOnJob.objects.get(pk=job_id)
+            if job.status in ("succeeded", "failed", "expired", "canceled"):
+                return job
+            time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job.status} after {timeout} s")
