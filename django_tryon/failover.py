@@ -33,7 +33,6 @@ A chain of one provider (no fallbacks) keeps no state at all.
 """
 
 import contextlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -134,7 +133,8 @@ class ProviderChain:
         }
         #: The rows as last read, by provider name (none: up, never failed).
         self.health: dict[str, ProviderHealth] = {}
-        self._idle_checked_at: float | None = None  # time.monotonic()
+        # When the last idle check was made, by the worker's clock (the one it passes).
+        self._idle_checked_at: datetime | None = None
 
     @property
     def failover(self) -> bool:
@@ -284,10 +284,10 @@ class ProviderChain:
         interval = float(tryon_settings.FAILOVER_PROBE_INTERVAL)
         if (
             self._idle_checked_at is not None
-            and time.monotonic() - self._idle_checked_at < interval
+            and (now - self._idle_checked_at).total_seconds() < interval
         ):
             return
-        self._idle_checked_at = time.monotonic()
+        self._idle_checked_at = now
         self.refresh()
         self.probe(now)
 
