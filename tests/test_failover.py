@@ -32,6 +32,7 @@ from django_tryon.results import ResultDownloadError
 from django_tryon.worker import Worker
 from tests.support import contract
 from tests.support.fake_provider import DROP, FakeProvider
+from tests.support.jobs import refreshed
 
 FASHN = "django_tryon.backends.fashn.FashnBackend"
 OVERVIEW = "admin:django_tryon_tryonjob_overview"
@@ -89,11 +90,6 @@ def clock():
 def worker(tryon, clock):
     with Worker(worker_id="w", clock=clock) as worker:
         yield worker
-
-
-def refreshed(job):
-    job.refresh_from_db()
-    return job
 
 
 def health(name):
@@ -403,7 +399,7 @@ def test_an_idle_worker_still_checks_a_provider_that_is_down(worker, provider, c
     ProviderHealth.objects.filter(pk=row.pk).update(next_probe_at=clock.now)
     worker.run_pass()  # idle checks are made once per FAILOVER_PROBE_INTERVAL (30 s)
     assert health("ailabapi").state == "down"
-    worker.chain._idle_checked_at -= 31
+    clock.advance(31)
     worker.run_pass()
     assert health("ailabapi").state == "up"
 
