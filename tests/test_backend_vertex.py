@@ -109,7 +109,7 @@ def test_the_token_is_kept_until_it_expires_then_renewed(backend, request_):
     backend.submit(request_)
     assert [call.request.url for call in responses.calls].count(TOKEN_URI) == 1
 
-    backend._credentials.expiry = backend._credentials.expiry.replace(year=2000)  # expired
+    backend.credentials.expiry = backend.credentials.expiry.replace(year=2000)  # expired
     backend.submit(request_)
     assert [call.request.url for call in responses.calls].count(TOKEN_URI) == 2
 

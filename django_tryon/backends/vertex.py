@@ -151,6 +151,13 @@ class VertexBackend(HTTPBackend):
 
     # Credentials -----------------------------------------------------------
 
+    @property
+    def credentials(self):
+        """The Google credentials in use: ``None`` until the first call loads the
+        application default credentials; google-auth renews their token (its
+        ``expiry``) when it has expired."""
+        return self._credentials
+
     def request_headers(self):
         """The bearer token, renewed when it has expired."""
         with self._credentials_lock:
