@@ -4,15 +4,14 @@ the shopper API, the real worker engine and the sandbox speaking FASHN on loopba
 import io
 
 import pytest
-from django.core.files.base import ContentFile
 from PIL import Image
 
 from django_tryon.errors import message_for
-from django_tryon.models import DailyUsage, Garment
-from django_tryon.sandbox import SandboxServer, samples
+from django_tryon.models import DailyUsage
+from django_tryon.sandbox import SandboxServer
 from tests.support.api import job_url, post_job
 from tests.support.jobs import run_until_final
-from tests.support.samples import shopper_photo
+from tests.support.samples import breton_shirt, shopper_photo
 
 KEY = "fashn-job-key"
 
@@ -41,14 +40,6 @@ def tryon(settings, sandbox):
 @pytest.fixture
 def shirt(db):
     return breton_shirt()
-
-
-def breton_shirt():
-    return Garment.objects.create(
-        name="Breton T-shirt",
-        clothes_type="upper_body",
-        image=ContentFile(samples.encode(samples.garment_image("breton-tshirt")), name="shirt.jpg"),
-    )
 
 
 @pytest.mark.django_db(transaction=True)

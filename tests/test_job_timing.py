@@ -10,12 +10,13 @@ from django_tryon.api.timing import Learned, check_again_in, learned_timings
 from django_tryon.models import TryOnJob
 from django_tryon.worker import Worker
 from tests.support.api import (
-    fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
     photo,
     post_job,
 )
 from tests.support.images import noisy_photo_bytes
+
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
 NOW = timezone.now()
 LEASE = 300

@@ -12,7 +12,7 @@ from django_tryon.models import TryOnJob
 from django_tryon.retention import erase_job
 from tests.support import contract
 from tests.support.fake_provider import FakeProvider
-from tests.support.threads import _wait_for
+from tests.support.threads import wait_for
 
 
 @pytest.fixture
@@ -42,9 +42,9 @@ def test_staff_cancel_recalls_the_request_at_fal_without_waiting_for_it(
     # Returned while fal still holds the first cancel: the request's thread never waits.
     assert outcome.changed == 3
     assert set(TryOnJob.objects.values_list("status", flat=True)) == {"canceled"}
-    _wait_for(lambda: len(fal.cancels) == 1, 10, "the first recall")
+    wait_for(lambda: len(fal.cancels) == 1, 10, "the first recall")
     fal.cancel_gate.set()
-    _wait_for(lambda: sorted(fal.cancels) == ["req-1", "req-2"], 10, "both recalls")
+    wait_for(lambda: sorted(fal.cancels) == ["req-1", "req-2"], 10, "both recalls")
     assert fal.others == []  # nothing else was asked of fal
 
 
@@ -54,7 +54,7 @@ def test_a_shoppers_erasure_of_a_job_in_flight_recalls_it_too(
     job = at_fal(make_job, "req-9")
     with django_capture_on_commit_callbacks(execute=True):
         erase_job(job)
-    _wait_for(lambda: fal.cancels == ["req-9"], 10, "the recall")
+    wait_for(lambda: fal.cancels == ["req-9"], 10, "the recall")
 
 
 def test_nothing_is_recalled_before_the_cancel_is_committed(

@@ -20,7 +20,9 @@ from django_tryon.models import DailyUsage, TryOnJob
 from django_tryon.worker import Worker
 from tests.support import contract
 from tests.support.fake_provider import FakeProvider
+from tests.support.jobs import refreshed, unchanged
 from tests.support.media import stored_files
+from tests.support.webhooks import with_secret
 
 ORIGIN = "https://shop.example.com"
 FASHN = "django_tryon.backends.fashn.FashnBackend"
@@ -52,11 +54,6 @@ def tryon(settings, provider):
 def worker(tryon):
     with Worker(worker_id="webhook-test") as worker:
         yield worker
-
-
-def refreshed(job):
-    job.refresh_from_db()
-    return job
 
 
 def webhook_url_sent(provider, index=-1):
@@ -320,16 +317,6 @@ def test_a_delivery_hands_the_job_to_celery_once_committed(
 
 
 # Deliveries refused: nothing changes -----------------------------------------------
-
-
-def unchanged(job):
-    before = TryOnJob.objects.values().get(pk=job.pk)
-    return lambda: TryOnJob.objects.values().get(pk=job.pk) == before
-
-
-def with_secret(path, secret):
-    head, _, _ = path.rstrip("/").rpartition("/")
-    return f"{head}/{secret}/"
 
 
 def with_job(path, job_id):

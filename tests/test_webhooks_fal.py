@@ -22,7 +22,8 @@ from django_tryon.backends.fal_signature import forget_key_sets
 from django_tryon.worker import Worker
 from tests.support import contract
 from tests.support.fake_provider import FakeProvider
-from tests.test_webhooks import refreshed, unchanged, with_secret
+from tests.support.jobs import refreshed, unchanged
+from tests.support.webhooks import with_secret
 
 ORIGIN = "https://shop.example.com"
 FAL = contract.FAL

@@ -14,7 +14,7 @@ from django_tryon.worker import Worker
 from tests.support import contract
 from tests.support.fake_provider import FakeProvider
 from tests.support.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
-from tests.support.threads import _in_thread, _wait_for
+from tests.support.threads import in_thread, wait_for
 
 
 def run_settings(settings, backend, url, **extra):
@@ -119,12 +119,12 @@ def test_a_long_predict_does_not_hold_up_the_jobs_that_come_meanwhile(vertex, ma
     first = make_job()
     vertex.hold_submits(1)
     with Worker(worker_id="w") as worker:
-        result = _in_thread(worker.run_pass)
+        result = in_thread(worker.run_pass)
         try:
-            _wait_for(lambda: len(vertex.submits) == 1, 30, "the first predict")
+            wait_for(lambda: len(vertex.submits) == 1, 30, "the first predict")
             time.sleep(4)  # past the first claim's start window
             new = make_job()  # a shopper's try-on, while the first predict runs
-            _wait_for(
+            wait_for(
                 lambda: TryOnJob.objects.filter(pk=new.pk, status="succeeded").exists(),
                 timeout=30,
                 what="the new job's picture",

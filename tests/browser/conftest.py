@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.example_shop import ExampleShop, launch_chromium
+from tests.support.collection import ignore_unless_asked
 
 HERE = Path(__file__).resolve().parent
 # The analytics events, recorded in the page for the tests to read.
@@ -28,19 +29,7 @@ window.tryonEvents = [];
 """
 
 
-def _asked_for(config):
-    """Whether this run names tests/browser (or something inside it) on the command line."""
-    for arg in config.args:
-        path = Path(arg.split("::")[0]).resolve()
-        if path == HERE or HERE in path.parents:
-            return True
-    return False
-
-
-def pytest_ignore_collect(collection_path, config):
-    if collection_path.resolve() == HERE / "conftest.py":
-        return None
-    return None if _asked_for(config) else True
+pytest_ignore_collect = ignore_unless_asked(HERE)
 
 
 # A product of the shop without a garment: its page must show no button.

@@ -6,7 +6,7 @@
 - ``contract``: the providers' documented requests and answers.
 - ``fake_provider``: a scripted provider on loopback.
 - ``images``: image files, good and bad.
-- ``jobs``: pending jobs in bulk, read again, or run until final.
+- ``jobs``: pending jobs in bulk, read again, unchanged, or run until final.
 - ``loopback``: a real HTTP server on 127.0.0.1.
 - ``media``: what a storage folder holds.
 - ``oscar_catalogue``: Oscar catalogue rows, made as staff would.
@@ -18,4 +18,5 @@
 - ``sandbox_client``: raw requests to the sandbox provider.
 - ``templatetag``: rendering ``{% tryon_button %}``.
 - ``threads``: a pass on another thread, and waiting with a deadline.
+- ``webhooks``: webhook addresses.
 """

@@ -1,4 +1,4 @@
-"""Jobs in a test: pending ones in bulk, read again, or run until final."""
+"""Jobs in a test: pending ones in bulk, read again, unchanged, or run until final."""
 
 import time
 
@@ -40,3 +40,9 @@ def run_until_final(job_id, timeout=30):
                 return job
             time.sleep(0.05)
     raise AssertionError(f"job {job_id} still {job.status} after {timeout} s")
+
+
+def unchanged(job):
+    """A check that ``job``'s row is still as it is now."""
+    before = TryOnJob.objects.values().get(pk=job.pk)
+    return lambda: TryOnJob.objects.values().get(pk=job.pk) == before
