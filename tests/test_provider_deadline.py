@@ -6,7 +6,7 @@ import pytest
 
 from django_tryon.backends.ailab import AILabBackend
 from django_tryon.backends.base import ProviderTimeoutError
-from tests.loopback import LoopbackServer, QuietHandler
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 
 class DrippingProvider:
