@@ -13,11 +13,11 @@ from PIL import Image
 
 from bench.photos import CAMERA_MAKE, phone_photo
 from django_tryon.errors import MESSAGES as JOB_MESSAGES
+from tests.support.browser import RESULT_TIMEOUT, events, open_dialog, wait_for_result
 
 DOCS_IMAGES = Path(__file__).resolve().parent.parent.parent / "docs" / "images"
 # The docs' pictures are rewritten only when asked for, so a test run leaves the tree clean.
 UPDATE_SCREENSHOTS = os.environ.get("TRYON_UPDATE_SCREENSHOTS") == "1"
-RESULT_TIMEOUT = 40_000  # ms: the sandbox takes 2 s, the worker polls every 0.5 s
 
 
 @pytest.fixture
@@ -46,19 +46,8 @@ def screenshot(tmp_path):
     return take
 
 
-def events(page):
-    return page.evaluate("window.tryonEvents")
-
-
 def config(page):
     return json.loads(page.locator("[data-tryon]").first.get_attribute("data-tryon-config"))
-
-
-def open_dialog(page):
-    page.get_by_role("button", name="Try it on").click()
-    dialog = page.get_by_role("dialog")
-    dialog.wait_for(state="visible")
-    return dialog
 
 
 def choose_photo(dialog, path):
@@ -71,15 +60,6 @@ def shows_error(page, text):
     page.wait_for_function(
         "text => document.querySelector('[data-tryon-error]').textContent === text", arg=text
     )
-
-
-def wait_for_result(dialog):
-    result = dialog.locator("[data-tryon-result-image]")
-    result.wait_for(state="visible", timeout=RESULT_TIMEOUT)
-    dialog.page.wait_for_function(
-        "img => img.complete && img.naturalWidth > 0", arg=result.element_handle()
-    )
-    return result
 
 
 def test_photo_to_result_then_delete(shop, page, person_photo, screenshot):

@@ -1,6 +1,7 @@
 """Helpers and fakes shared by the tests; test modules and conftests import from here.
 
 - ``api``: the shopper API's URLs, uploads and error checks.
+- ``browser``: the Try it on dialog in a Playwright page.
 - ``collection``: folders of tests that run only when named on the command line.
 - ``concurrent_shoppers``: shoppers who press "Try it on" at the same instant.
 - ``contract``: the providers' documented requests and answers.
