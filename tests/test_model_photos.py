@@ -15,14 +15,16 @@ from django_tryon.admin.operations import plan_generation
 from django_tryon.models import DailyUsage, Garment, ModelPhoto, TryOnJob, TryOnShare
 from django_tryon.retention import purge_expired
 from django_tryon.signals import job_failed
-from tests.api_helpers import (
+from tests.support.api import (
     JOBS_URL,
     assert_error,
-    fresh_throttle_cache,  # noqa: F401  (autouse fixture)
     job_url,
     photo,
 )
-from tests.conftest import make_image_bytes, stored_files
+from tests.support.images import make_image_bytes
+from tests.support.media import stored_files
+
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
 MODEL_PHOTOS_URL = "/tryon/api/model-photos/"
 

@@ -1,7 +1,7 @@
 """A shopper with no photo at hand tries the garment on one of the shop's models, from
 the keyboard, and a second shopper who picks the same model gets the same picture."""
 
-from tests.browser.test_button import events, open_dialog, wait_for_result
+from tests.support.browser import events, open_dialog, wait_for_result
 
 MODELS_LEGEND = "No photo at hand? Try it on one of our models:"
 
