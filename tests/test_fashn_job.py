@@ -13,6 +13,9 @@ from tests.support.api import job_url, post_job
 from tests.support.jobs import run_until_final
 from tests.support.samples import breton_shirt, shopper_photo
 
+# The throttle counts in the cache, which outlives a test: each starts from zero.
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
+
 KEY = "fashn-job-key"
 
 

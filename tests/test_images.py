@@ -21,6 +21,9 @@ from tests.support.images import (
     truncated_jpeg,
 )
 
+# The throttle counts in the cache, which outlives a test: each starts from zero.
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
+
 
 def upload(data, name="photo.jpg", content_type="image/jpeg"):
     return SimpleUploadedFile(name, data, content_type=content_type)

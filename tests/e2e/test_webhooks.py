@@ -15,6 +15,9 @@ from django_tryon.sandbox.fal import JWKS_PATH
 from tests.support.api import job_url, photo, post_job
 from tests.support.processes import process_env, wait_until
 
+# The throttle counts in the cache, which outlives a test: each starts from zero.
+pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
+
 KEY = "fashn-e2e-key"
 
 
