@@ -185,7 +185,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--max-examples", type=int, default=100, help="per operation and phase")
     parser.add_argument("--max-time", type=int, default=120, help="seconds, for the whole run")
-    parser.add_argument("--workers", type=int, default=2)
+    # One at a time: each new try-on moves the guest's session to a new key, which the
+    # next request must carry (as a browser's would); requests in parallel would race.
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
 

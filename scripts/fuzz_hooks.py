@@ -5,7 +5,9 @@ address comes in ``TRYON_FUZZ_URL``.
 
 - Every request speaks for one guest, as a browser would: the session cookie and the CSRF
   token (``X-CSRFToken``) are set on each case, so POST and DELETE reach the views instead
-  of all ending in 403 ``csrf_failed``.
+  of all ending in 403 ``csrf_failed``. Each new try-on of a guest gives the session a new
+  key (a cookie planted before cannot follow it): the newest key the shop set is sent,
+  as a browser keeps it, so the job just made is found by the requests after it.
 - Some try-on requests carry real photos and real garment ids, so the fuzzer reaches 201,
   the reused 200 and the photo checks, not only "not an image" and "no such garment".
 """
@@ -14,6 +16,7 @@ import io
 import json
 import os
 import threading
+from http.cookies import SimpleCookie
 
 import requests
 import schemathesis
@@ -67,6 +70,11 @@ PHOTOS = st.one_of(
 )
 
 
+# The session key the shop set last (see after_call), over the one the guest began with.
+_latest_cookies: dict[str, str] = {}
+_cookies_lock = threading.Lock()
+
+
 @schemathesis.auth(refresh_interval=3600)  # one guest for the whole run
 class GuestSession:
     """One guest for the whole run: the ``csrftoken`` cookie from the garment list (as the
@@ -88,6 +96,8 @@ class GuestSession:
             return {"csrftoken": token, "sessionid": browser.cookies["sessionid"]}
 
     def set(self, case, data, ctx):
+        with _cookies_lock:
+            data = {**data, **_latest_cookies}
         case.cookies = {**(case.cookies or {}), **data}
         case.headers = {**(case.headers or {}), "X-CSRFToken": data["csrftoken"]}
 
@@ -114,9 +124,23 @@ def real_garments_and_photos(ctx, body):
 _codes_lock = threading.Lock()
 
 
+def _keep_session_cookie(response):
+    headers = response.headers
+    for header in (
+        value for name in headers if name.lower() == "set-cookie" for value in headers[name]
+    ):
+        cookie = SimpleCookie()
+        cookie.load(header)
+        if "sessionid" in cookie and cookie["sessionid"].value:
+            with _cookies_lock:
+                _latest_cookies["sessionid"] = cookie["sessionid"].value
+
+
 @schemathesis.hook
 def after_call(ctx, case, response):
-    """Note the error code of each 4xx answer, for the run's summary."""
+    """Keep the session key the shop set; note the error code of each 4xx answer, for
+    the run's summary."""
+    _keep_session_cookie(response)
     if CODES_FILE is None or not 400 <= response.status_code < 500:
         return
     try:
