@@ -42,7 +42,9 @@ ADD_PRODUCT_WITHOUT_GARMENT = (
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory):
-    shop = ExampleShop(tmp_path_factory.mktemp("example-shop")).start()
+    shop = ExampleShop(
+        tmp_path_factory.mktemp("example-shop"), settings="tests.browser.settings"
+    ).start()
     shop.manage("shell", "-c", ADD_PRODUCT_WITHOUT_GARMENT)
     try:
         yield shop.run()
