@@ -12,19 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.example_shop import launch_chromium
 from tests.support.collection import ignore_unless_asked
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 pytest_ignore_collect = ignore_unless_asked(HERE)
@@ -66,9 +58,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
