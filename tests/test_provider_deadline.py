@@ -1,57 +1,25 @@
 """A provider's answer dripping within the read timeout is cut off at the call's deadline."""
 
-import time
-
 import pytest
 
 from django_tryon.backends.ailab import AILabBackend
 from django_tryon.backends.base import ProviderTimeoutError
-from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.loopback import DrippingServer
 
 
-class DrippingProvider:
-    """A loopback provider answering every request with JSON sent one byte every
-    ``interval`` seconds (each well within the read timeout), the headers
-    (``phase="headers"``) or the body, for far longer than any deadline."""
-
-    def __init__(self, phase, interval=0.2):
-        served = self
-        served.requests = 0
-
-        class Handler(QuietHandler):
-            def answer(self):
-                served.requests += 1
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                body = b'{"error_code": 0, "padding": "' + b"x" * 300 + b'"}'
-                head = (
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: " + str(len(body)).encode() + b"\r\n"
-                )
-                dripped = head if phase == "headers" else body
-                try:
-                    if phase == "body":
-                        self.wfile.write(head + b"\r\n")
-                    for byte in dripped:
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                        time.sleep(interval)
-                except OSError:
-                    pass  # cut off by the client: what the test wants
-                self.close_connection = True
-
-            do_GET = do_POST = answer
-
-        self._loopback = LoopbackServer(Handler).start()
-        self.url = self._loopback.url
-
-    def stop(self):
-        self._loopback.stop()
+def dripping_provider(phase):
+    """A provider whose JSON answer comes a byte at a time (its headers or its body)."""
+    body = b'{"error_code": 0, "padding": "' + b"x" * 300 + b'"}'
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+    )
+    return DrippingServer(head, body, phase)
 
 
 @pytest.fixture
 def dripping(request):
-    provider = DrippingProvider(request.param)
+    provider = dripping_provider(request.param)
     yield provider
     provider.stop()
 

@@ -53,7 +53,7 @@ from tests.support.api import (
 from tests.support.concurrent_shoppers import post_at_once
 from tests.support.fake_provider import result_png
 from tests.support.images import grey16_png, photo_bytes
-from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.loopback import DrippingServer, LoopbackServer, QuietHandler
 from tests.support.processes import ROOT, free_port, wait_for_port
 from tests.support.threads import in_thread, wait_for
 
@@ -738,44 +738,15 @@ def test_item7_an_answer_is_read_up_to_its_cap_only():
 # Item 6: every result download has a total deadline --------------------------------
 
 
-class Dripping:
-    """A loopback server that sends its answer one byte every ``interval`` seconds,
-    each well within any read timeout: the headers (``phase="headers"``) or the body."""
-
-    def __init__(self, phase, interval=0.2):
-        self.connections = 0
-        served = self
-
-        class Handler(QuietHandler):
-            def do_GET(self):
-                served.connections += 1
-                head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n"
-                body = result_png()
-                try:
-                    if phase == "headers":
-                        for byte in head:
-                            self.wfile.write(bytes([byte]))
-                            self.wfile.flush()
-                            time.sleep(interval)
-                    self.wfile.write(head + b"\r\n")
-                    for byte in body:
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                        time.sleep(interval)
-                except OSError:
-                    pass  # cut off by the client: what the test wants
-                self.close_connection = True
-
-        self._loopback = LoopbackServer(Handler).start()
-        self.url = self._loopback.url
-
-    def stop(self):
-        self._loopback.stop()
+def dripping_result_host(phase):
+    """A result host that sends a picture a byte at a time (its headers or its body)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n"
+    return DrippingServer(head, result_png(), phase)
 
 
 @pytest.mark.parametrize("phase", ["body", "headers"])
 def test_item6_a_download_dripping_within_the_read_timeout_is_cut_off_at_its_deadline(phase):
-    slow = Dripping(phase)
+    slow = dripping_result_host(phase)
     fetcher = ResultFetcher(base_url=slow.url, max_bytes=10**6, timeout=(5, 10), total_timeout=1.0)
     session = fetcher.new_session()
     started = time.monotonic()
@@ -790,7 +761,7 @@ def test_item6_a_download_dripping_within_the_read_timeout_is_cut_off_at_its_dea
 
 
 def test_item6_the_job_of_a_dripping_result_ends_result_unavailable(make_job, settings, caplog):
-    slow = Dripping("body")
+    slow = dripping_result_host("body")
     settings.TRYON = {
         **settings.TRYON,
         "RESULT_HOSTS": ["127.0.0.1"],

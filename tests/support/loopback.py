@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 for tests: quiet, HTTP/1.1, a thread per connection."""
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -29,3 +30,44 @@ class LoopbackServer:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class DrippingServer:
+    """A loopback server answering every request with ``head`` (the status line and
+    headers) and ``body``, one part sent a byte every ``interval`` seconds: the headers
+    (``phase="headers"``) or the body. Each byte comes well within any read timeout;
+    the whole takes far longer than any deadline. ``requests`` counts what it was sent."""
+
+    def __init__(self, head, body, phase, interval=0.2):
+        self.requests = 0
+        served = self
+
+        class Handler(QuietHandler):
+            def answer(self):
+                served.requests += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    if phase == "headers":
+                        _drip(self.wfile, head, interval)
+                        self.wfile.write(b"\r\n")
+                    else:
+                        self.wfile.write(head + b"\r\n")
+                    _drip(self.wfile, body, interval)
+                except OSError:
+                    pass  # cut off by the client: what the tests want
+                self.close_connection = True
+
+            do_GET = do_POST = answer
+
+        self._loopback = LoopbackServer(Handler).start()
+        self.url = self._loopback.url
+
+    def stop(self):
+        self._loopback.stop()
+
+
+def _drip(stream, data, interval):
+    for byte in data:
+        stream.write(bytes([byte]))
+        stream.flush()
+        time.sleep(interval)
