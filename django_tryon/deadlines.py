@@ -6,6 +6,10 @@ just within it holds a request for as long as it likes, headers or body. Under
 :class:`~django_tryon.http.PeerCheckingAdapter`) is registered, and shut down
 when the time is up: the read waiting on it fails at once.
 
+Deadlines nest: a connection made under an inner one (a provider's token,
+fetched during a call) is held to every deadline around it, so the inner one
+can only be shorter.
+
 One watchdog thread serves every deadline of the process: starting and ending
 one costs a heap push and a flag, not a thread.
 """
@@ -22,8 +26,9 @@ class Deadline:
     """One running deadline. ``expired`` is set once it passed and its sockets
     were shut; a failure of the exchange then was caused by it."""
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, outer=None):
         self.seconds = seconds
+        self.outer = outer  # the deadline this one runs inside, if any
         self.at = time.monotonic() + seconds
         self.expired = False
         self.ended = False  # the block ended first: nothing to shut
@@ -98,8 +103,8 @@ def deadline(seconds):
 
     Yields the :class:`Deadline`, whose ``expired`` tells a failure it caused.
     """
-    running = Deadline(seconds)
     outer = getattr(_running, "deadline", None)
+    running = Deadline(seconds, outer)
     _running.deadline = running
     _watchdog.add(running)
     try:
@@ -110,10 +115,11 @@ def deadline(seconds):
 
 
 def watch_socket(sock):
-    """Register ``sock`` with this thread's running deadline, if there is one."""
+    """Register ``sock`` with this thread's running deadlines, if there are any."""
     running = getattr(_running, "deadline", None)
-    if running is not None and sock is not None:
+    while running is not None and sock is not None:
         running.watch(sock)
+        running = running.outer
 
 
 def _shut(sock):

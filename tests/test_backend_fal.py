@@ -3,6 +3,7 @@ try-on model's inputs and output, model and request errors, cancel, and signed w
 
 import base64
 import json
+import time
 
 import pytest
 import responses
@@ -10,10 +11,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory
 from responses import matchers
 
-from django_tryon.backends import base, get_backend
+from django_tryon.backends import base, fal_signature, get_backend
 from django_tryon.backends.fal import FalBackend, app_id
 from django_tryon.backends.fal_signature import forget_key_sets
 from tests.support import contract
+from tests.support.loopback import DrippingServer, HeldServer
+from tests.support.threads import in_thread, wait_for
 
 BASE = "https://queue.fal.test"
 JWKS_URL = "https://keys.fal.test/.well-known/jwks.json"
@@ -474,3 +477,101 @@ def test_parse_callback_reads_the_raw_body_signed_not_a_reserialisation(backend)
         ).encode()
         task_id, _ = backend.parse_callback(delivery(raw, SIGNER.headers(raw)))
     assert task_id == REQUEST_ID
+
+
+# fal's keys from a slow host ------------------------------------------------------------
+
+
+def backend_for_keys_at(url, *, connect=1, read=1):
+    return FalBackend(
+        api_key="fal-secret",
+        base_url=BASE,
+        connect_timeout=connect,
+        read_timeout=read,
+        options={"jwks_url": url + contract.FAL_JWKS_PATH},
+    )
+
+
+def signed_delivery(signer=SIGNER):
+    raw = json.dumps(contract.fal_webhook_body("OK", contract.fal_fashn_output(RESULT))).encode()
+    return delivery(raw, signer.headers(raw))
+
+
+@pytest.fixture
+def dripping_key_host(request):
+    body = json.dumps(SIGNER.jwks()).encode()
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+    )
+    host = DrippingServer(head, body, request.param)
+    yield host
+    host.stop()
+
+
+@pytest.mark.parametrize("dripping_key_host", ["headers", "body"], indirect=True)
+def test_a_key_host_dripping_its_answer_is_cut_off_and_the_delivery_asked_for_again(
+    dripping_key_host, caplog
+):
+    backend = backend_for_keys_at(dripping_key_host.url)
+    started = time.monotonic()
+    with pytest.raises(base.ProviderUnavailableError, match="could not be fetched"):
+        backend.parse_callback(signed_delivery())
+    assert time.monotonic() - started < 30  # the whole key set takes a minute and more
+    assert dripping_key_host.requests == 1
+    assert "longer than 2 s in all" in caplog.text  # the reason, in the shop's log
+
+
+@pytest.fixture
+def held_key_host():
+    host = HeldServer(json.dumps(SIGNER.jwks()).encode())
+    yield host
+    host.stop()
+
+
+def test_a_key_host_that_never_answers_holds_one_request_thread_not_every_one(held_key_host):
+    # Read timeout 30 s: the fetch is still waiting while the other deliveries come.
+    backend = backend_for_keys_at(held_key_host.url, read=30)
+    held_key_host.holding = True
+    fetching = in_thread(lambda: backend.parse_callback(signed_delivery()))
+    wait_for(lambda: held_key_host.requests == 1, 10, "the key set's fetch")
+
+    # Every other delivery meanwhile is answered at once: come again (a 503).
+    waiting = [in_thread(lambda: backend.parse_callback(signed_delivery())) for _ in range(8)]
+    for outcome in waiting:
+        with pytest.raises(base.ProviderUnavailableError, match="being fetched"):
+            outcome(20)
+    assert held_key_host.requests == 1
+
+    held_key_host.release()
+    assert fetching(40)[0] == REQUEST_ID  # verified with the keys it fetched
+
+
+def test_a_forger_making_the_keys_be_fetched_again_holds_one_thread_and_delays_no_delivery(
+    held_key_host, monkeypatch
+):
+    backend = backend_for_keys_at(held_key_host.url, read=30)
+    assert backend.parse_callback(signed_delivery())[0] == REQUEST_ID  # keys fetched, kept
+    later = time.monotonic() + fal_signature.MIN_REFETCH_INTERVAL
+    monkeypatch.setattr(fal_signature, "monotonic", lambda: later)  # a fetch may be made again
+    held_key_host.holding = True
+    forger = contract.FalSigner()
+    # A signature no kept key verifies: the keys are fetched again (fal may have
+    # rotated them), and this fetch hangs.
+    forged = in_thread(lambda: backend.parse_callback(signed_delivery(forger)))
+    wait_for(lambda: held_key_host.requests == 2, 10, "the key set's second fetch")
+
+    # fal's own deliveries are verified with the kept keys meanwhile; more forgeries
+    # wait for nothing and fetch nothing.
+    genuine = [in_thread(lambda: backend.parse_callback(signed_delivery())) for _ in range(4)]
+    for outcome in genuine:
+        assert outcome(20)[0] == REQUEST_ID
+    more = [in_thread(lambda: backend.parse_callback(signed_delivery(forger))) for _ in range(4)]
+    for outcome in more:
+        with pytest.raises(base.ProviderUnavailableError, match="being fetched"):
+            outcome(20)
+    assert held_key_host.requests == 2
+
+    held_key_host.release()
+    with pytest.raises(base.RequestRejectedError, match="does not verify"):
+        forged(40)

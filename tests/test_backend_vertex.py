@@ -4,6 +4,7 @@ error envelope, and application default credentials from a service account's key
 
 import base64
 import json
+import time
 from urllib.parse import parse_qs
 
 import pytest
@@ -18,6 +19,8 @@ from django_tryon.backends.vertex import VertexBackend
 from django_tryon.worker import Worker
 from tests.support import contract
 from tests.support.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
+from tests.support.loopback import DrippingServer
+from tests.support.threads import in_thread, wait_for
 
 TOKEN_URI = "https://oauth2.test/token"
 ENDPOINT = "https://us-central1-aiplatform.googleapis.com"
@@ -218,6 +221,76 @@ def test_an_unreachable_token_service_is_tried_again(backend, request_):
     # No answer registered: the connection fails as a refused one would.
     with pytest.raises(base.ProviderConnectionError, match="token service"):
         backend.submit(request_)
+
+
+@responses.activate
+def test_a_token_answer_that_holds_no_token_is_tried_again(backend, request_):
+    responses.post(TOKEN_URI, body="<html>a proxy's page</html>", status=200)
+    with pytest.raises(base.ProviderUnavailableError, match="holds no token") as caught:
+        backend.submit(request_)
+    assert not caught.value.in_doubt  # no predict was sent
+    assert len(responses.calls) == 1
+
+
+@pytest.fixture
+def dripping_token_service(request, monkeypatch, tmp_path, settings):
+    """A loopback token service sending its (good) answer a byte every 0.2 s, the
+    headers or the body (``request.param``); the key file names it; the backend's
+    timeouts are 1 s each, so its deadline is 2 s."""
+    body = json.dumps(
+        {"access_token": "ya29.dripped", "expires_in": 3600, "token_type": "Bearer"}
+    ).encode()
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+    )
+    service = DrippingServer(head, body, request.param)
+    path = service_account_file(
+        tmp_path / "dripping.json",
+        token_uri=service.url + contract.VERTEX_TOKEN_PATH,
+        project_id=contract.VERTEX_PROJECT,
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    settings.TRYON = {**settings.TRYON, "CONNECT_TIMEOUT": 1, "READ_TIMEOUT": 1}
+    responses.add_passthru(service.url)
+    yield service
+    service.stop()
+
+
+@responses.activate
+@pytest.mark.parametrize("dripping_token_service", ["headers", "body"], indirect=True)
+def test_a_token_service_dripping_its_answer_is_cut_off_at_its_deadline(
+    dripping_token_service, request_
+):
+    responses.post(PREDICT_URL, json=contract.vertex_prediction(PICTURE))
+    backend = make()
+    # The configured timeouts, not the predict's three minutes.
+    assert backend.token_timeout == (1, 1) and backend.timeout == (1, 180)
+    started = time.monotonic()
+    with pytest.raises(base.ProviderTimeoutError, match="longer than 2 s in all") as caught:
+        backend.submit(request_)
+    assert time.monotonic() - started < 60  # the whole answer takes 30 s and more
+    assert caught.value.transient and not caught.value.in_doubt  # the job tries again
+    assert dripping_token_service.requests == 1
+    assert not [call for call in responses.calls if call.request.url == PREDICT_URL]
+    backend.close()
+
+
+@responses.activate
+@pytest.mark.parametrize("dripping_token_service", ["body"], indirect=True)
+def test_threads_waiting_for_a_token_that_is_cut_off_fail_with_it_at_once(
+    dripping_token_service, request_
+):
+    backend = make()
+    first = in_thread(lambda: backend.submit(request_))
+    wait_for(lambda: dripping_token_service.requests == 1, 10, "the token request")
+    second = in_thread(lambda: backend.submit(request_))  # waits for the first's token
+    for outcome in (first, second):
+        with pytest.raises(base.ProviderTimeoutError, match="in all"):
+            outcome(30)
+    # The second thread did not ask again (and wait a deadline of its own).
+    assert dripping_token_service.requests == 1
+    backend.close()
 
 
 def test_no_credentials_at_all_is_a_configuration_error_that_says_what_to_set(

@@ -16,6 +16,15 @@ The keys are kept per JWKS URL for the process (:func:`key_set`), so a delivery
 costs no fetch. A signature that none of the kept keys verifies makes one
 fetch (fal may have rotated its keys), at most once a minute: a forger
 sending bad signatures cannot make the shop fetch the keys on every request.
+
+A fetch runs on the thread of the delivery that needs it (a web server's
+request thread), held to the backend's connect and read timeouts and to their
+sum in all (:func:`~django_tryon.deadlines.deadline`), however slowly the key
+host answers. Only one thread fetches a URL's keys at a time, and no other
+waits for it: a delivery the kept keys verify is answered at once; one that
+needs the keys being fetched is answered ``503`` at once (fal delivers it
+again). So a slow key host, or a forger making it fetch, holds at most one of
+the shop's request threads per key URL, for at most that deadline.
 """
 
 import base64
@@ -26,8 +35,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
-
 try:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -36,6 +43,8 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
 else:
     CRYPTOGRAPHY_MISSING = None
 
+from ..deadlines import deadline
+from ..http import EnvironmentCachingSession
 from ..redaction import get_logger
 from .answers import read_json_answer
 
@@ -85,7 +94,8 @@ def require_cryptography() -> None:
 
 
 class KeySet:
-    """fal's public keys from one JWKS URL, fetched on first use and kept. Thread-safe."""
+    """fal's public keys from one JWKS URL, fetched on first use and kept. Thread-safe:
+    one thread fetches at a time, and none waits for another's fetch."""
 
     def __init__(self, url: str, *, timeout: tuple[float, float]):
         require_cryptography()
@@ -95,41 +105,69 @@ class KeySet:
         self._keys: list[Any] = []
         self._fetched_at: float | None = None
         self._tried_at: float | None = None
-        self._lock = threading.Lock()
+        self._fetching = False  # a thread is fetching: the others do not wait for it
+        self._lock = threading.Lock()  # held for moments, never during a fetch
+
+    @property
+    def deadline(self) -> float:
+        """The longest a fetch may take in all (seconds)."""
+        connect, read = self.timeout
+        return float(connect) + float(read)
 
     def keys(self) -> list[Any]:
         """The keys to verify with: those kept, fetched first if none or too old."""
         with self._lock:
             stale = self._fetched_at is None or monotonic() - self._fetched_at > KEYS_MAX_AGE
-            if stale and not self._tried_recently(KEYS_RETRY_INTERVAL if self._keys else 0):
-                self._fetch()
-            if not self._keys:
-                raise KeysUnavailable(f"fal's public keys could not be fetched from {self.url}.")
-            return list(self._keys)
+            fetch = stale and self._claim(KEYS_RETRY_INTERVAL if self._keys else 0)
+            busy = self._fetching and not fetch
+        if fetch:
+            self._fetch()
+        with self._lock:
+            if self._keys:
+                return list(self._keys)
+        if busy:
+            raise KeysUnavailable(f"fal's public keys are being fetched from {self.url}.")
+        raise KeysUnavailable(f"fal's public keys could not be fetched from {self.url}.")
 
     def refetched(self, seen: list[Any]) -> list[Any]:
         """Keys fetched again because none of ``seen`` verified a signature: those
-        not seen before, or ``[]`` when a fetch was made too recently."""
+        not seen before, or ``[]`` when a fetch was made too recently. Raise
+        :class:`KeysUnavailable` while another thread fetches them (the keys it
+        brings may verify the delivery: it is not refused for good)."""
         with self._lock:
-            if self._tried_recently(MIN_REFETCH_INTERVAL):
+            if self._fetching:
+                raise KeysUnavailable(f"fal's public keys are being fetched from {self.url}.")
+            if not self._claim(MIN_REFETCH_INTERVAL):
                 return []
-            self._fetch()
-            known = {_raw(key) for key in seen}
+        self._fetch()
+        known = {_raw(key) for key in seen}
+        with self._lock:
             return [key for key in self._keys if _raw(key) not in known]
 
-    def _tried_recently(self, interval: float) -> bool:
-        return self._tried_at is not None and monotonic() - self._tried_at < interval
+    def _claim(self, interval: float) -> bool:
+        """Whether this thread is the one to fetch now (the lock held): none is
+        fetching, and none tried within ``interval`` seconds."""
+        if self._fetching or (
+            self._tried_at is not None and monotonic() - self._tried_at < interval
+        ):
+            return False
+        self._fetching, self._tried_at = True, monotonic()
+        self.fetches += 1
+        return True
 
     def _fetch(self) -> None:
-        """Fetch the keys; on failure keep those held (logged: deliveries may fail)."""
-        self._tried_at = monotonic()
-        self.fetches += 1
+        """Fetch the keys, once claimed; on failure keep those held (logged:
+        deliveries may fail)."""
+        keys = None
         try:
-            keys = _fetch_keys(self.url, self.timeout)
+            keys = _fetch_keys(self.url, self.timeout, self.deadline)
         except Exception as err:  # the network's or the document's fault: said, not raised
             logger.warning("fal's public keys could not be fetched from %s: %s", self.url, err)
-            return
-        self._keys, self._fetched_at = keys, monotonic()
+        finally:
+            with self._lock:
+                if keys is not None:
+                    self._keys, self._fetched_at = keys, monotonic()
+                self._fetching = False
 
 
 _KEY_SETS: dict[str, KeySet] = {}
@@ -204,16 +242,24 @@ def _verified_by(candidates: list[Any], signature: bytes, message: bytes) -> boo
     return False
 
 
-def _fetch_keys(url: str, timeout: tuple[float, float]) -> list[Any]:
-    """The Ed25519 keys of the JWKS at ``url`` (others skipped); raise if it holds none."""
-    with requests.Session() as session:
-        response = session.get(url, timeout=timeout, allow_redirects=False, stream=True)
+def _fetch_keys(url: str, timeout: tuple[float, float], seconds: float) -> list[Any]:
+    """The Ed25519 keys of the JWKS at ``url`` (others skipped), fetched in at most
+    ``seconds`` in all; raise if it holds none."""
+    with deadline(seconds) as limit, EnvironmentCachingSession() as session:
         try:
-            document = read_json_answer(
-                response, provider="fal", in_doubt=False, max_bytes=MAX_JWKS_BYTES
-            )
-        finally:
-            response.close()
+            response = session.send_direct("GET", url, timeout=timeout, stream=True)
+            try:
+                document = read_json_answer(
+                    response, provider="fal", in_doubt=False, max_bytes=MAX_JWKS_BYTES
+                )
+            finally:
+                response.close()
+        except Exception as err:
+            if limit.expired:
+                raise TimeoutError(
+                    f"the key set took longer than {seconds:g} s in all and was cut off"
+                ) from err
+            raise
     if response.status_code != 200:
         raise ValueError(f"the key set answered HTTP {response.status_code}")
     entries = document.get("keys") if isinstance(document, dict) else None

@@ -24,14 +24,21 @@ Credentials come from ``google-auth`` only (``pip install
 'django-tryon[vertex]'``): ``GOOGLE_APPLICATION_CREDENTIALS`` naming a service
 account's key file (its ``token_uri`` is where tokens are asked for), or any
 other source of application default credentials. They are loaded on the first
-call, and the token is renewed before it expires.
+call, and the token is renewed before it expires, through our own HTTP session:
+held to ``CONNECT_TIMEOUT`` and ``READ_TIMEOUT`` (not the predict's longer
+read timeout) and to their sum in all, retries included
+(:attr:`VertexBackend.token_deadline`), so a token service that accepts the
+connection and never answers, or answers a byte at a time, costs a worker's
+thread that long, and the job a transient failure it retries.
 """
 
 import base64
 import binascii
+import contextlib
 import functools
 import re
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -46,6 +53,9 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
 else:
     GOOGLE_AUTH_MISSING = None
 
+from ..conf import tryon_settings
+from ..deadlines import deadline
+from ..http import EnvironmentCachingSession
 from .base import (
     FAILED,
     SUCCEEDED,
@@ -54,11 +64,13 @@ from .base import (
     Option,
     OutOfCreditsError,
     ProviderConnectionError,
+    ProviderTimeoutError,
     ProviderUnavailableError,
     RequestRejectedError,
     ResultFilteredError,
     Submission,
     TaskState,
+    TryOnError,
 )
 from .base_http import HTTPBackend, field_text
 
@@ -113,7 +125,18 @@ class VertexBackend(HTTPBackend):
     }
 
     def __init__(self, **kwargs):
+        given_read_timeout = kwargs.get("read_timeout")
         super().__init__(**kwargs)
+        #: ``(connect, read)`` seconds of a token request: those configured, not
+        #: ``min_read_timeout`` (a token takes a moment, a predict tens of seconds).
+        self.token_timeout = (
+            self.timeout[0],
+            float(
+                given_read_timeout
+                if given_read_timeout is not None
+                else tryon_settings.READ_TIMEOUT
+            ),
+        )
         location = self.options["location"]
         if not self.base_url:
             host = "aiplatform.googleapis.com"
@@ -124,6 +147,9 @@ class VertexBackend(HTTPBackend):
         self._project = self.options["project"]
         self._credentials_lock = threading.Lock()
         self._token_session: requests.Session | None = None
+        # The last renewal's failure, and when (monotonic): the threads that waited
+        # for that renewal fail with it, rather than each waiting its own deadline.
+        self._token_failure: tuple[float, TryOnError] | None = None
 
     @classmethod
     def option_problems(cls, given):
@@ -158,26 +184,68 @@ class VertexBackend(HTTPBackend):
         ``expiry``) when it has expired."""
         return self._credentials
 
+    @property
+    def token_deadline(self) -> float:
+        """The longest a token renewal may take in all (seconds), retries included."""
+        connect, read = self.token_timeout
+        return connect + read
+
     def request_headers(self):
         """The bearer token, renewed when it has expired."""
-        with self._credentials_lock:
-            credentials = self._load_credentials()
+        with self._credentials_in_hand() as credentials:
             headers: dict[str, str] = {}
             try:
-                credentials.before_request(self._token_request(), "POST", self.base_url, headers)
-            except google.auth.exceptions.RefreshError as err:
-                if getattr(err, "retryable", False):
-                    raise self.error(
-                        ProviderUnavailableError, f"Google's token service failed: {_said(err)}"
-                    ) from err
-                raise self.error(
-                    ConfigurationError, f"Google refused the credentials: {_said(err)}"
-                ) from err
-            except google.auth.exceptions.TransportError as err:
-                raise self.error(
-                    ProviderConnectionError, f"Google's token service is unreachable: {_said(err)}"
-                ) from err
+                self._renew_token(credentials, headers)
+            except TryOnError as err:
+                self._token_failure = (time.monotonic(), err)
+                raise
         return headers
+
+    @contextlib.contextmanager
+    def _credentials_in_hand(self):
+        """The credentials, loaded, the lock held. If the token renewal this thread
+        waited for failed meanwhile, its error at once: N threads renewing in turn
+        would take N deadlines."""
+        waiting_since = time.monotonic()
+        with self._credentials_lock:
+            failure = self._token_failure
+            if failure is not None and failure[0] >= waiting_since:
+                raise self.error(type(failure[1]), failure[1].message)
+            yield self._load_credentials()
+
+    def _renew_token(self, credentials, headers):
+        """Put the bearer token in ``headers``, renewed first if it has expired."""
+        budget = self.token_deadline
+        with deadline(budget) as limit:
+            try:
+                credentials.before_request(self._token_request(), "POST", self.base_url, headers)
+            except Exception as err:
+                if limit.expired:  # whatever broke, the deadline broke it
+                    raise self.error(
+                        ProviderTimeoutError,
+                        f"Google's token service took longer than {budget:g} s in all "
+                        "and was cut off.",
+                    ) from err
+                raise self._token_error(err) from err
+
+    def _token_error(self, err):
+        """The error a failed token renewal stands for (never quoting a token)."""
+        if isinstance(err, google.auth.exceptions.RefreshError):
+            if getattr(err, "retryable", False):
+                return self.error(
+                    ProviderUnavailableError, f"Google's token service failed: {_said(err)}"
+                )
+            return self.error(ConfigurationError, f"Google refused the credentials: {_said(err)}")
+        if isinstance(err, google.auth.exceptions.TransportError):
+            return self.error(
+                ProviderConnectionError, f"Google's token service is unreachable: {_said(err)}"
+            )
+        # An answer google-auth could not read (a 200 that is not JSON): nothing was
+        # sent to Vertex yet, so the job may try again.
+        return self.error(
+            ProviderUnavailableError,
+            f"Google's token service gave an answer that holds no token ({type(err).__name__}).",
+        )
 
     def _load_credentials(self):
         if self._credentials is not None:
@@ -204,11 +272,12 @@ class VertexBackend(HTTPBackend):
         return credentials
 
     def _token_request(self):
-        """google-auth's transport, with the backend's timeouts (not its two minutes)."""
+        """google-auth's transport, with the backend's timeouts (not its two minutes),
+        over a session whose connections the running deadline can cut."""
         if self._token_session is None:
-            self._token_session = requests.Session()
+            self._token_session = EnvironmentCachingSession()
         transport = google.auth.transport.requests.Request(session=self._token_session)
-        return functools.partial(transport, timeout=self.timeout)
+        return functools.partial(transport, timeout=self.token_timeout)
 
     def close(self):
         super().close()
@@ -220,8 +289,8 @@ class VertexBackend(HTTPBackend):
 
     def submit(self, request, callback_url=""):
         options = self.options
-        with self._credentials_lock:
-            project = self._load_credentials() and self._project
+        with self._credentials_in_hand():
+            project = self._project
         path = (
             f"/v1/projects/{project}/locations/{options['location']}"
             f"/publishers/google/models/{options['model']}:predict"

@@ -71,3 +71,38 @@ def _drip(stream, data, interval):
         stream.write(bytes([byte]))
         stream.flush()
         time.sleep(interval)
+
+
+class HeldServer:
+    """A loopback server answering every ``GET`` with ``body`` (JSON), at once while
+    :attr:`holding` is false; while it is true, each request is read and held, its
+    answer sent only when :meth:`release` is called (a host that accepts and never
+    answers, for as long as the test likes). ``requests`` counts what it was sent."""
+
+    def __init__(self, body):
+        self.requests = 0
+        self.holding = False
+        self._released = threading.Event()
+        served = self
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                served.requests += 1
+                if served.holding:
+                    served._released.wait(60)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True
+
+        self._loopback = LoopbackServer(Handler).start()
+        self.url = self._loopback.url
+
+    def release(self):
+        self._released.set()
+
+    def stop(self):
+        self.release()
+        self._loopback.stop()
