@@ -10,6 +10,7 @@ through its URL, and look up the hosts results may come from. Each returns
 import contextlib
 import io
 import ipaddress
+import json
 import secrets
 import socket
 import uuid
@@ -28,12 +29,17 @@ from .backends import configured_classes, get_backend, get_fallback_backends
 from .backends.base import ConfigurationError, OutOfCreditsError, TransientError, TryOnError
 from .checks import TAG
 from .conf import tryon_settings
+from .deadlines import deadline
+from .http import EnvironmentCachingSession
 from .redaction import redact
 from .webhooks import NOT_VALID
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
-#: (connect, read) timeouts of every request made here: an operator waits on them.
+#: (connect, read) timeouts of every request made here: an operator waits on them,
+#: at most their sum in all for each (a server sending a byte at a time included).
 TIMEOUT = (5.0, 10.0)
+#: The most of an answer read here: a stored test picture, or the webhook's refusal.
+MAX_ANSWER_BYTES = 64 * 1024
 #: Where the test files go on each storage (deleted before the command ends).
 CHECK_FOLDER = "tryon/check"
 
@@ -283,7 +289,7 @@ def _fetch_stored(storage, stored, site_url):
             )
         url = urljoin(site_url, url)
     try:
-        response = requests.get(url, timeout=TIMEOUT, allow_redirects=True)
+        response, body = _exchange("GET", url, allow_redirects=True)
     except requests.RequestException as err:
         return Finding(
             "media",
@@ -291,7 +297,7 @@ def _fetch_stored(storage, stored, site_url):
             f"GET {url} failed: {err}",
             "Is the site running at that address? Shoppers' browsers load results from these URLs.",
         )
-    if response.status_code != 200 or response.content != _probe_picture():
+    if response.status_code != 200 or body != _probe_picture():
         return Finding(
             "media",
             FAILED,
@@ -403,7 +409,7 @@ def check_webhooks():
             "django_tryon.urls included.",
         )
     try:
-        response = requests.post(url, json={}, timeout=TIMEOUT, allow_redirects=False)
+        response, body = _exchange("POST", url, json={}, allow_redirects=False)
     except requests.RequestException as err:
         return Finding(
             "webhooks",
@@ -413,7 +419,7 @@ def check_webhooks():
             "running there, and do DNS, the firewall and the proxy in front of it let it "
             "through? Until then every job waits WEBHOOK_FALLBACK_INTERVAL for its result.",
         )
-    if _is_our_refusal(response):
+    if _is_our_refusal(response, body):
         return Finding(
             "webhooks",
             OK,
@@ -430,11 +436,40 @@ def check_webhooks():
     )
 
 
-def _is_our_refusal(response):
+def _is_our_refusal(response, body):
     if response.status_code != 403:
         return False
     try:
-        error = response.json().get("error")
+        error = json.loads(body).get("error")
     except (ValueError, AttributeError):
         return False
     return error == NOT_VALID
+
+
+# Requests -----------------------------------------------------------------------------
+
+
+def _exchange(method, url, **kwargs):
+    """``(response, body)`` of a request held to ``TIMEOUT`` and their sum in all,
+    the body read up to ``MAX_ANSWER_BYTES``; raise Requests' errors."""
+    seconds = sum(TIMEOUT)
+    with deadline(seconds) as limit, EnvironmentCachingSession() as session:
+        try:
+            response = session.request(method, url, timeout=TIMEOUT, stream=True, **kwargs)
+            with contextlib.closing(response):
+                return response, _read_capped(response)
+        except requests.RequestException as err:
+            if limit.expired:
+                raise requests.Timeout(
+                    f"no complete answer within {seconds:g} s in all: cut off"
+                ) from err
+            raise
+
+
+def _read_capped(response):
+    body = b""
+    for chunk in response.iter_content(MAX_ANSWER_BYTES):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            break  # larger than anything checked here: not the answer looked for
+    return body

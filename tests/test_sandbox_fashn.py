@@ -13,6 +13,7 @@ from django_tryon.backends import base
 from django_tryon.backends.fashn import FashnBackend
 from django_tryon.sandbox import SandboxServer
 from tests.support import contract
+from tests.support.loopback import DrippingServer
 from tests.support.receiver import Receiver
 from tests.support.sandbox_client import try_on_request
 
@@ -404,3 +405,33 @@ def test_a_body_that_cannot_be_made_is_given_up_and_the_sender_goes_on(receiver)
         assert counters.snapshot()["webhooks"]["gave_up"] == 1
     finally:
         sender.stop()
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off_and_the_deliveries_behind_it_go_on(
+    receiver, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from django_tryon.sandbox import webhooks
+    from django_tryon.sandbox.faults import FaultInjector, Options
+    from django_tryon.sandbox.stats import Counters
+
+    # Its status line a byte every 0.2 s: 20 s in all, each byte within the 1 s timeout.
+    slow = DrippingServer(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0" + b" " * 60 + b"\r\n", b"", "headers"
+    )
+    monkeypatch.setattr(webhooks, "DELIVERY_TIMEOUT", 1.0)
+    options, counters = Options(), Counters()
+    sender = webhooks.WebhookSender(options, FaultInjector(options, seed=1), counters)
+    try:
+        sender.schedule(SimpleNamespace(webhook_url=slow.url, finishes_at=0.0), lambda t: {})
+        sender.schedule(
+            SimpleNamespace(webhook_url=receiver.url, finishes_at=0.0), lambda t: {"id": "next"}
+        )
+        assert receiver.wait_for(1, timeout=10)  # not after the slow one's 20 s
+        assert json.loads(receiver.deliveries[0][2]) == {"id": "next"}
+        assert counters.snapshot()["webhooks"]["refused"] == 1  # to be tried again
+        assert slow.requests == 1
+    finally:
+        sender.stop()
+        slow.stop()

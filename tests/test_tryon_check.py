@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 
 from django_tryon import diagnostics
 from django_tryon.sandbox import SandboxServer
+from tests.support.loopback import DrippingServer
 
 KEY = "right-key-1234"
 
@@ -112,6 +113,29 @@ def test_site_url_fetches_relative_media_urls(configured, media_server):
     status, lines, _ = run("--site-url", media_server)
     assert status == 0
     assert line(lines, "media").startswith(f"[ok] media: GET {media_server}/media/tryon/check/")
+
+
+@pytest.fixture
+def dripping_site(monkeypatch):
+    """A site answering every request a byte every 0.2 s (a minute in all); the
+    checks' timeouts are 1 s each, so their deadline is 2 s."""
+    body = b"x" * 300
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+    site = DrippingServer(head, body, "body")
+    monkeypatch.setattr(diagnostics, "TIMEOUT", (1.0, 1.0))
+    yield site
+    site.stop()
+
+
+def test_a_site_dripping_its_answer_fails_the_media_check_at_its_deadline(
+    configured, dripping_site
+):
+    status, lines, _ = run("--site-url", dripping_site.url)
+    assert status == 1
+    media = line(lines, "media")
+    assert media.startswith(f"[FAIL] media: GET {dripping_site.url}/media/tryon/check/")
+    assert "within 2 s in all: cut off" in media
+    assert dripping_site.requests == 1
 
 
 def test_media_not_served_fails_with_what_to_add(configured, media_server):
@@ -245,6 +269,17 @@ def test_a_webhook_origin_where_another_site_answers_fails(on_fashn, media_serve
     status, lines, _ = run()
     assert status == 1
     assert "not the webhook endpoint" in line(lines, "webhooks")
+
+
+def test_a_webhook_origin_dripping_its_answer_fails_at_the_deadline(on_fashn, dripping_site):
+    on_fashn.TRYON = {**on_fashn.TRYON, "WEBHOOK_BASE_URL": dripping_site.url}
+    status, lines, _ = run()
+    assert status == 1
+    assert line(lines, "webhooks").startswith(
+        f"[FAIL] webhooks: POST {dripping_site.url}/tryon/webhooks/fashn/"
+    )
+    assert "failed: Timeout." in line(lines, "webhooks")
+    assert dripping_site.requests == 1
 
 
 def test_webhooks_for_a_backend_that_cannot_push_are_skipped(configured):

@@ -19,11 +19,13 @@ from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..deadlines import deadline, watch_socket
 from .protocol import ApiError
 
 #: After a failed attempt, the next waits this many retry intervals: with the
 #: default interval of 5 s, 5, 15, 30, 60 and 180 s (about five minutes in all).
 RETRY_STEPS = (1, 3, 6, 12, 36)
+#: Seconds an attempt may take: each wait, and the whole attempt.
 DELIVERY_TIMEOUT = 10.0
 
 
@@ -178,28 +180,49 @@ def check_callback_url(url, allowed, name):
 
 
 def _post(url, body, headers=None):
-    """POST ``body`` to ``url``; whether a 2xx came back."""
+    """POST ``body`` to ``url`` in at most ``DELIVERY_TIMEOUT`` in all; whether a 2xx
+    came back."""
     parts = urlsplit(url)
-    connection_class = HTTPSConnection if parts.scheme == "https" else HTTPConnection
+    connection_class = (
+        _WatchedHTTPSConnection if parts.scheme == "https" else _WatchedHTTPConnection
+    )
     connection = connection_class(parts.hostname, parts.port, timeout=DELIVERY_TIMEOUT)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     try:
-        connection.request(
-            "POST",
-            path,
-            body=body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "tryon-sandbox",
-                **(headers or {}),
-            },
-        )
-        response = connection.getresponse()
-        response.read(64 * 1024)
-        return 200 <= response.status < 300
+        with deadline(DELIVERY_TIMEOUT):
+            connection.request(
+                "POST",
+                path,
+                body=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": "tryon-sandbox",
+                    **(headers or {}),
+                },
+            )
+            response = connection.getresponse()
+            response.read(64 * 1024)
+            return 200 <= response.status < 300
     except (OSError, HTTPException):
         return False
     finally:
         connection.close()
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """Its socket held to the thread's deadline from the moment it is connected."""
+
+    def connect(self):
+        super().connect()
+        watch_socket(self.sock)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection, _WatchedHTTPConnection):
+    """The TCP socket held to the deadline before TLS starts on it (a handshake sent
+    a byte at a time), then the TLS socket that takes its place."""
+
+    def connect(self):
+        super().connect()
+        watch_socket(self.sock)
