@@ -14,6 +14,7 @@ from django_tryon.worker import Worker
 from tests.support import contract
 from tests.support.fake_provider import FakeProvider
 from tests.support.google_credentials import CLIENT_EMAIL, assertion_claims, service_account_file
+from tests.support.loopback import DrippingServer
 from tests.support.threads import in_thread, wait_for
 
 
@@ -137,3 +138,35 @@ def test_a_long_predict_does_not_hold_up_the_jobs_that_come_meanwhile(vertex, ma
     assert refreshed(first).status == "succeeded"
     assert first.finished_at > refreshed(new).finished_at
     assert first.finished_at <= timezone.now()
+
+
+def test_a_vertex_token_service_that_drips_fails_the_try_transiently_and_the_job_retries(
+    settings, monkeypatch, tmp_path, make_job
+):
+    """Its answer a byte every 0.2 s: cut off at the token's deadline (1 s + 1 s), no
+    predict sent, the job waiting for its next try with the reason."""
+    provider = FakeProvider(contract.VERTEX).start()
+    body = b'{"access_token": "ya29.slow", "expires_in": 3600, "token_type": "Bearer"}'
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+    token_service = DrippingServer(head, body, "body")
+    key_file = service_account_file(
+        tmp_path / "key.json",
+        token_uri=token_service.url + contract.VERTEX_TOKEN_PATH,
+        project_id=contract.VERTEX_PROJECT,
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    run_settings(settings, contract.VERTEX.backend, provider.url, CONNECT_TIMEOUT=1, READ_TIMEOUT=1)
+    charge("guest:abc", limit=5)
+    job = make_job(quota_key="guest:abc", quota_day=timezone.localdate())
+    try:
+        with Worker(worker_id="vertex") as worker:
+            report = worker.run_pass()
+    finally:
+        token_service.stop()
+        provider.stop()
+    job = refreshed(job)
+    assert (job.status, job.attempts, report.succeeded) == ("pending", 1, 0)
+    assert "token service took longer than 2 s in all" in job.error_detail
+    assert job.submit_started_at is None  # nothing reached Vertex: tried again in full
+    assert provider.submits == [] and token_service.requests == 1
+    assert used("guest:abc") == 1  # the shopper's try-on, charged once, still held
