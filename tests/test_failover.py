@@ -23,6 +23,7 @@ from django_tryon.backends.base import (
     InvalidResponseError,
     OutOfCreditsError,
     ProviderConnectionError,
+    ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
 )
@@ -33,6 +34,7 @@ from django_tryon.worker import Worker
 from tests.support import contract
 from tests.support.fake_provider import DROP, FakeProvider
 from tests.support.jobs import refreshed
+from tests.support.loopback import DrippingServer
 
 FASHN = "django_tryon.backends.fashn.FashnBackend"
 OVERVIEW = "admin:django_tryon_tryonjob_overview"
@@ -681,3 +683,24 @@ def test_a_good_chain_passes_the_checks(settings):
     fallbacks = [{"BACKEND": FASHN, "API_KEY": "k", "OPTIONS": {"mode": "quality"}}]
     assert check_ids(settings, fallbacks) == []
     assert check_ids(settings, []) == []
+
+
+def test_a_check_of_a_provider_that_drips_its_answer_is_cut_off_at_the_probes_deadline(
+    tryon, settings, monkeypatch, clock
+):
+    """The probe's own short timeouts, their sum in all: a provider that is down and
+    answers a byte at a time holds a worker's pass no longer."""
+    body = json.dumps({"error_code": 0, "data": {"api_credits": 100}}).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+    slow = DrippingServer(head, body, "body")  # 0.2 s a byte: 8 s and more in all
+    settings.TRYON = {**tryon, "BASE_URL": slow.url}
+    monkeypatch.setattr("django_tryon.worker.PROBE_TIMEOUTS", (1.0, 1.0))
+    try:
+        with Worker(worker_id="probe", clock=clock) as worker:
+            probe = worker.chain.probes["ailabapi"]
+            assert probe.call_timeout == 2
+            with pytest.raises(ProviderTimeoutError, match="longer than 2 s in all"):
+                probe.credits()  # what the check asks
+    finally:
+        slow.stop()
+    assert slow.requests == 1

@@ -12,6 +12,7 @@ from django_tryon.models import TryOnJob
 from django_tryon.retention import erase_job
 from tests.support import contract
 from tests.support.fake_provider import FakeProvider
+from tests.support.loopback import DrippingServer
 from tests.support.threads import wait_for
 
 
@@ -106,3 +107,28 @@ def test_a_backend_that_cannot_be_built_fails_no_cancel(
     assert TryOnJob.objects.get(pk=job.pk).status == "canceled"
     assert "were not recalled" in caplog.text
     assert fal.cancels == []
+
+
+def test_a_recall_at_a_provider_that_drips_its_answers_is_cut_off_at_each_calls_deadline(
+    settings, make_job, caplog
+):
+    # Each answer a byte every 0.2 s (a minute in all), each byte within the 1 s timeout.
+    body = b'{"padding": "' + b"x" * 300 + b'"}'
+    head = b"HTTP/1.1 202 Accepted\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+    slow = DrippingServer(head, body, "body")
+    settings.TRYON = {
+        "BACKEND": contract.FAL.backend,
+        "API_KEY": "provider-key",
+        "BASE_URL": slow.url,
+        "CONNECT_TIMEOUT": 1,
+        "READ_TIMEOUT": 1,
+    }
+    first, second = at_fal(make_job, "req-1"), at_fal(make_job, "req-2")
+    try:
+        with caplog.at_level(logging.WARNING, logger="django_tryon.recall"):
+            future = recall.recall([first.pk, second.pk])
+            assert future.result(timeout=30) == 0  # 2 s each, not a minute each
+    finally:
+        slow.stop()
+    assert slow.requests == 2
+    assert caplog.text.count("longer than 2 s in all") == 2

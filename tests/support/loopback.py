@@ -57,7 +57,7 @@ class DrippingServer:
                     pass  # cut off by the client: what the tests want
                 self.close_connection = True
 
-            do_GET = do_POST = answer
+            do_GET = do_POST = do_PUT = answer
 
         self._loopback = LoopbackServer(Handler).start()
         self.url = self._loopback.url
