@@ -919,6 +919,18 @@ def test_item6_a_deadline_ended_in_time_leaves_its_connections_alone():
         each.close()
 
 
+def test_item6_a_connection_made_under_an_inner_deadline_is_held_to_the_outer_one_too():
+    # A provider's token asked for during a call: the call's deadline still holds.
+    sock, peer = socket.socketpair()
+    sock.settimeout(10)  # a failure, not a hang, if nothing shuts it
+    with deadline(0.05) as outer, deadline(60) as inner:
+        watch_socket(sock)
+        assert sock.recv(1) == b""  # woken by the outer deadline's shutdown
+    assert (outer.expired, inner.expired) == (True, False)
+    for each in (sock, peer):
+        each.close()
+
+
 def test_item1_the_overview_says_none_for_a_cap_turned_off(settings, admin_client):
     settings.TRYON = {**settings.TRYON, "DAILY_QUOTA_USER": None}
     user = get_user_model().objects.create_user("fay")
