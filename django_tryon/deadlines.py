@@ -35,6 +35,17 @@ class Deadline:
         self._sockets = []
         self._lock = threading.Lock()
 
+    @property
+    def cut_off(self):
+        """Whether this deadline, or one it runs inside, has expired: a failure of
+        the exchange then was caused by one of them."""
+        running = self
+        while running is not None:
+            if running.expired:
+                return True
+            running = running.outer
+        return False
+
     def watch(self, sock):
         with self._lock:
             if not self.expired:

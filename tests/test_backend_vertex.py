@@ -278,6 +278,23 @@ def test_a_token_service_dripping_its_answer_is_cut_off_at_its_deadline(
 
 @responses.activate
 @pytest.mark.parametrize("dripping_token_service", ["body"], indirect=True)
+def test_a_token_cut_off_at_the_calls_own_deadline_leaves_the_predict_not_in_doubt(
+    dripping_token_service, request_
+):
+    # read_timeout taken as given: the predict's deadline is the token's, started
+    # first, so it is the call's deadline that cuts the token off.
+    backend = VertexBackend(base_url=None, connect_timeout=1, read_timeout=1)
+    assert backend.call_timeout == backend.token_deadline == 2
+    with pytest.raises(base.ProviderTimeoutError, match="cut off") as caught:
+        backend.submit(request_)
+    # Nothing was sent to Vertex AI: the job is tried again, not failed as in doubt.
+    assert not caught.value.in_doubt
+    assert dripping_token_service.requests == 1
+    backend.close()
+
+
+@responses.activate
+@pytest.mark.parametrize("dripping_token_service", ["body"], indirect=True)
 def test_threads_waiting_for_a_token_that_is_cut_off_fail_with_it_at_once(
     dripping_token_service, request_
 ):

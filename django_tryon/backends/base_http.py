@@ -121,6 +121,11 @@ class HTTPBackend(TryOnBackend):
         # time its lease keeps for the call. The whole exchange gets that time.
         budget = self.call_timeout
         with deadline(budget) as limit:
+            # Made before the request (a token that expires) and failing with the
+            # provider's own errors: whatever cut them off, nothing was sent.
+            headers = self.request_headers()
+            if headers:
+                kwargs["headers"] = headers
             try:
                 return self._exchange(method, url, sends_body, **kwargs)
             except (ProviderConnectionError, ProviderTimeoutError, InvalidResponseError) as err:
@@ -175,9 +180,6 @@ class HTTPBackend(TryOnBackend):
         raise self.error_for(status, answer, response)
 
     def _send(self, method, url, sends_body, **kwargs):
-        headers = self.request_headers()  # raises the provider's own errors
-        if headers:
-            kwargs["headers"] = headers
         try:
             # Redirects are not followed (send_direct hands a 3xx back). Streamed,
             # so that the answer is read under a size cap (see call).

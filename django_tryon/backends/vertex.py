@@ -226,6 +226,11 @@ class VertexBackend(HTTPBackend):
                         f"Google's token service took longer than {budget:g} s in all "
                         "and was cut off.",
                     ) from err
+                if limit.cut_off:  # the call's own deadline, the token's time included
+                    raise self.error(
+                        ProviderTimeoutError,
+                        "Google's token service was cut off at the call's deadline.",
+                    ) from err
                 raise self._token_error(err) from err
 
     def _token_error(self, err):
