@@ -68,7 +68,11 @@ class HTTPBackend(TryOnBackend):
         return {}
 
     def request_headers(self) -> dict[str, str]:
-        """Headers made anew for each request (a token that expires); none by default."""
+        """Headers made anew for each request (a token that expires); none by default.
+
+        Made within the call's deadline, before the request is sent: a
+        provider error raised here is never in doubt.
+        """
         return {}
 
     def is_success(self, status: int, answer: dict[str, Any]) -> bool:
