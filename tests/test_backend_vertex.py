@@ -296,8 +296,9 @@ def test_a_token_cut_off_at_the_calls_own_deadline_leaves_the_predict_not_in_dou
 @responses.activate
 @pytest.mark.parametrize("dripping_token_service", ["body"], indirect=True)
 def test_threads_waiting_for_a_token_that_is_cut_off_fail_with_it_at_once(
-    dripping_token_service, request_
+    dripping_token_service, request_, settings
 ):
+    settings.TRYON = {**settings.TRYON, "READ_TIMEOUT": 4}  # 5 s for the second to queue
     backend = make()
     first = in_thread(lambda: backend.submit(request_))
     wait_for(lambda: dripping_token_service.requests == 1, 10, "the token request")
