@@ -7,6 +7,9 @@ import pytest
 
 from django_tryon.models import TryOnJob
 
+# Its own project and database: run in the first suite only (see the marker).
+pytestmark = pytest.mark.run_once
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "intake.py"
 
 
