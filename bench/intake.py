@@ -2,10 +2,12 @@
 with Pillow (open + load, the best possible), in the same run.
 
     python bench/intake.py [--megapixels 1 2 4 8 12 24] [--browser-side 2048]
-                           [--repeat 5] [--no-memory]
+                           [--repeat 5] [--no-memory] [--other-libraries]
 
 Speed: for each size, a camera-like JPEG (smooth light, fine sensor noise,
-quality 90, as a phone writes them) and the same picture as a PNG; then a
+quality 90, as a phone writes them), the same stored turned as a phone stores a
+portrait (EXIF orientation 6, a GPS position: the intake must turn it and drop
+the position) and the same picture as a PNG; then a
 "browser-made" JPEG, as the button sends photos (a 12 MP picture scaled to
 ``--browser-side`` with Lanczos, quality 85, no metadata). Three things are
 timed in turns (median of ``--repeat``), in CPU time with wall time beside it:
@@ -21,8 +23,13 @@ An upload the intake refuses (a PNG over ``MAX_UPLOAD_BYTES``, say) is shown
 as refused, with the time of its refusal. Then where the intake's time goes,
 in CPU ms: the bare decode beside the intake's own decode, resize (and what a
 box filter or Lanczos would cost, and a JPEG's decode at half scale instead),
-encode, and the whole of it, with the path each photo took; and how much of
-the finest detail each filter turns into moire.
+encode, and the whole of it, with the path each photo took; the least any
+intake could spend to store the same picture (its decode, and the encode unless
+the photo is copied: everything else free) beside the bare decode, which says
+where under 2x can be reached at all; and how much of the finest detail each
+filter turns into moire. With --other-libraries, what OpenCV, simplejpeg and
+libvips (none a dependency: those installed) would spend on a JPEG just over
+``INTAKE_MAX_SIDE``.
 
 Memory (unless --no-memory): the growth of the resident high-water mark
 (``VmHWM``) of a fresh child process per case, around one API intake, beside
@@ -474,16 +481,21 @@ def path_taken(data):
 
     with Image.open(io.BytesIO(data)) as image:
         size = image.size
+        orientation = images._orientation(image)
         images._prepare_decode(image, io.BytesIO(data))
         decoded = image.size
     stored = images.normalise_image(io.BytesIO(data))
     if stored.content == jpeg.without_metadata(data, size):
         return "copied"
+    # Orientations 5 to 8 turn the picture a quarter: its sides swap.
+    shown = decoded[::-1] if orientation in (5, 6, 7, 8) else decoded
     steps = []
     if decoded != size:
         steps.append(f"1/{round(size[0] / decoded[0])} scale")
-    if (stored.width, stored.height) != decoded:
+    if (stored.width, stored.height) != shown:
         steps.append("resized")
+    if orientation != 1:
+        steps.append("turned")
     return ", ".join([*steps, "re-encoded"])
 
 
@@ -498,7 +510,9 @@ def stages(data, repeat):
     """Where the intake's time goes, in CPU ms: the bare decode, the intake's own
     decode (reduced scale for a large JPEG), the resize to INTAKE_MAX_SIDE with the
     intake's filter, a box filter and Lanczos, a JPEG's decode at half scale (what
-    decoding instead of resizing would cost), the JPEG encode, the whole intake."""
+    decoding instead of resizing would cost), the JPEG encode, the whole intake; and
+    the least any intake could spend to store the same picture: its decode, and the
+    encode unless the photo is copied (every other step free)."""
     from PIL import Image
 
     from django_tryon import images
@@ -537,7 +551,72 @@ def stages(data, repeat):
             )
         if picture.size == Image.open(io.BytesIO(data)).size and data[:2] == b"\xff\xd8":
             figures["1/2 scale decode"] = cpu_ms(half_scale, repeat)
-    return figures, path_taken(data)
+    path = path_taken(data)
+    least = figures["intake decode"] + (0.0 if path == "copied" else figures["encode"])
+    return {**figures, "least possible": least}, path
+
+
+def other_libraries(megapixels=4.0, repeat=5):
+    """CPU ms of what other libraries would do with a JPEG just over INTAKE_MAX_SIDE,
+    beside Pillow's bare decode, for those installed (none is a dependency):
+    OpenCV's vectorised bilinear resize alone, libjpeg-turbo's 7/8 DCT scale through
+    simplejpeg (a decode straight to under 2048 px), libvips' decode, resize and
+    encode. ``None`` for a library that is not installed."""
+    import importlib.util
+    import math
+
+    from PIL import Image
+
+    data = phone_jpeg(megapixels)
+    with Image.open(io.BytesIO(data)) as image:
+        size = image.size
+    target = (2048, round(2048 * size[1] / size[0]))
+    figures = {"Pillow bare decode": cpu_ms(lambda: bare_decode(data), repeat)}
+    if importlib.util.find_spec("cv2"):
+        import cv2
+        import numpy as np
+
+        cv2.setNumThreads(1)  # one core, as Pillow's resize
+        pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+        def opencv():
+            cv2.resize(pixels, target, interpolation=cv2.INTER_LINEAR)
+
+        figures["OpenCV bilinear resize"] = cpu_ms(opencv, repeat)
+    else:
+        figures["OpenCV bilinear resize"] = None
+    if importlib.util.find_spec("simplejpeg"):
+        import simplejpeg
+
+        width, height = (math.ceil(side * 7 / 8) for side in size)
+
+        def seven_eighths():
+            # The largest reduction that keeps at least these sides: 7/8.
+            simplejpeg.decode_jpeg(data, min_width=width, min_height=height)
+
+        figures["simplejpeg 7/8 scale decode"] = cpu_ms(seven_eighths, repeat)
+    else:
+        figures["simplejpeg 7/8 scale decode"] = None
+    if importlib.util.find_spec("pyvips"):
+        import pyvips
+
+        def vips():
+            picture = pyvips.Image.new_from_buffer(data, "", access="sequential")
+            picture.resize(target[0] / size[0], kernel="linear").write_to_buffer(".jpg", Q=90)
+
+        figures["libvips decode, resize, encode"] = cpu_ms(vips, repeat)
+    else:
+        figures["libvips decode, resize, encode"] = None
+    return size, figures
+
+
+def print_other_libraries(size, figures):
+    width, height = size
+    bare = figures["Pillow bare decode"]
+    print(f"\nOther libraries, on a JPEG of {width}x{height} (CPU ms; - : not installed)")
+    for name, value in figures.items():
+        cell = "-" if value is None else f"{value:.1f}  ({value / bare:.2f}x the bare decode)"
+        print(f"  {name:32}{cell}")
 
 
 def aliasing(side=2309, target=2048, frequencies=(0.40, 0.45, 0.48)):
@@ -579,13 +658,35 @@ def print_aliasing(rows):
 
 def print_stages(rows):
     print("\nWhere the time goes, CPU ms (median): the intake's steps beside the bare decode")
-    names = list(rows[0][2])
+    names = [name for name in rows[0][2] if name != "least possible"]
     print(f"  {'photo':24}" + "".join(f"{name:>17}" for name in names) + "   path")
     for label, (width, height), figures, path in rows:
         cells = "".join(
             f"{figures[name]:17.1f}" if figures[name] else f"{'-':>17}" for name in names
         )
         print(f"  {label + f' {width}x{height}':24}{cells}   {path}")
+
+
+def print_least_possible(rows):
+    print(
+        "\nThe least possible: what any intake must spend to store the same picture (its "
+        "decode at the intake's scale, and the encode unless the photo is copied: the "
+        "resize and all else free), CPU ms, beside the bare decode and the intake"
+    )
+    print(
+        f"  {'photo':24}{'bare decode':>13}{'least possible':>16}{'ratio':>8}"
+        f"{'intake':>10}{'ratio':>8}   path"
+    )
+    for label, (width, height), figures, path in rows:
+        bare, least, whole = (
+            figures["bare decode"],
+            figures["least possible"],
+            figures["normalise_image"],
+        )
+        print(
+            f"  {label + f' {width}x{height}':24}{bare:13.1f}{least:16.1f}{least / bare:7.2f}x"
+            f"{whole:10.1f}{whole / bare:7.2f}x   {path}"
+        )
 
 
 def print_speed(rows, repeat):
@@ -615,13 +716,15 @@ def print_speed(rows, repeat):
 
 
 def speed_cases(megapixels, browser_side):
-    """(label, file name, bytes) of the speed cases: a camera-like JPEG and PNG of each
-    size, then the browser-made JPEG."""
+    """(label, file name, bytes) of the speed cases: a camera-like JPEG, the same
+    stored turned as phones store a portrait (EXIF orientation 6, a GPS position) and a
+    PNG of each size, then the browser-made JPEG."""
     from PIL import Image
 
     for size in megapixels:
         picture = camera_picture(size)
         yield "JPEG", "photo.jpg", encode(picture, "JPEG", quality=90)
+        yield "turned JPEG", "photo.jpg", encode(picture, "JPEG", quality=90, exif=_phone_exif())
         yield "PNG", "photo.png", encode(picture, "PNG")
     # As the button makes it: a phone photo (12 MP for 2048 px) scaled with a good
     # filter, at quality 0.85, no metadata.
@@ -629,6 +732,18 @@ def speed_cases(megapixels, browser_side):
     height = round(browser_side * phone.height / phone.width)
     scaled = phone.resize((browser_side, height), Image.Resampling.LANCZOS)
     yield "browser JPEG", "photo.jpg", encode(scaled, "JPEG", quality=85)
+
+
+def _phone_exif():
+    """The EXIF block of a phone's portrait photo: stored sideways, turned to show."""
+    from PIL import Image
+
+    from bench.photos import GPS_IFD, GPS_LATITUDE, ORIENTATION_RIGHT_TOP
+
+    exif = Image.Exif()
+    exif[0x0112] = ORIENTATION_RIGHT_TOP
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: GPS_LATITUDE})
+    return exif.tobytes()
 
 
 def run_memory(copies=6):
@@ -675,6 +790,11 @@ def main(argv=None):
     )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-memory", action="store_true", help="Skip the child processes.")
+    parser.add_argument(
+        "--other-libraries",
+        action="store_true",
+        help="Also time OpenCV, simplejpeg and libvips on a 4 MP JPEG, where installed.",
+    )
     parser.add_argument("--child", choices=["decode", "api"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--copies", type=int, default=1, help=argparse.SUPPRESS)
@@ -696,7 +816,10 @@ def main(argv=None):
             stage_rows.append((label, size, *stages(data, args.repeat)))
     print_speed(rows, args.repeat)
     print_stages(stage_rows)
+    print_least_possible(stage_rows)
     print_aliasing(aliasing())
+    if args.other_libraries:
+        print_other_libraries(*other_libraries(repeat=args.repeat))
     if not args.no_memory:
         run_memory()
 

@@ -72,7 +72,7 @@ def run_intake(args, timeout):
     # A row of its speed table: photo, upload, then CPU ms and ratios (wall-time
     # ratios in brackets) of the bare decode, the intake and the API request.
     pattern = re.compile(
-        r"^  ((?:browser )?(?:JPEG|PNG) \d+x\d+)\s+([\d.]+ MB)\s+([\d.]+)"
+        r"^  ((?:browser |turned )?(?:JPEG|PNG) \d+x\d+)\s+([\d.]+ MB)\s+([\d.]+)"
         r"\s+([\d.]+)\s+[\d.]+x \([\d.]+x\)\s+([\d.]+)\s+[\d.]+x",
         re.MULTILINE,
     )

@@ -9,6 +9,7 @@
 #
 #   scripts/test_wheel.sh            # uses .venv/bin/python to build (needs build, hatchling, twine)
 #   PYTHON=python3 scripts/test_wheel.sh
+#   scripts/test_wheel.sh -m "not run_once"   # arguments go to pytest
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -160,7 +161,7 @@ PY
 ignores=()
 for path in "${CHECKOUT_ONLY[@]}"; do ignores+=(--ignore="$path"); done
 status=0
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider "${ignores[@]}" || status=$?
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "${ignores[@]}" "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "pytest collected no test" >&2
     exit 1

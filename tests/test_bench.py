@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Its own project and database: run in the first suite only (see the marker).
+pytestmark = pytest.mark.run_once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

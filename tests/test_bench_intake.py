@@ -7,6 +7,9 @@ import pytest
 
 from django_tryon.models import TryOnJob
 
+# Its own project and database: run in the first suite only (see the marker).
+pytestmark = pytest.mark.run_once
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "intake.py"
 
 
@@ -38,27 +41,40 @@ def test_the_benchmark_prints_the_intake_and_the_request_beside_the_decode(bench
     bench.main(["--megapixels", "0.5", "--browser-side", "640", "--repeat", "1", "--no-memory"])
     out = capsys.readouterr().out
     rows = speed_rows(out)
-    assert [row[:-10] for row in rows] == [["JPEG"], ["PNG"], ["browser", "JPEG"]]
-    assert [row[-10] for row in rows] == ["816x612", "816x612", "640x480"]
+    assert [row[:-10] for row in rows] == [
+        ["JPEG"],
+        ["turned", "JPEG"],
+        ["PNG"],
+        ["browser", "JPEG"],
+    ]
+    assert [row[-10] for row in rows] == ["816x612", "816x612", "816x612", "640x480"]
     for row in rows:
         upload, unit, decode, intake, ratio, _wall, api, api_ratio, _api_wall = row[-9:]
         assert unit == "MB" and float(upload) > 0
         decode_ms, intake_ms, api_ms = float(decode), float(intake), float(api)
         assert_ratio(ratio, intake_ms, decode_ms)
         assert_ratio(api_ratio, api_ms, decode_ms)
-    stages = out.split("Where the time goes")[1].split("Moire")[0].strip().splitlines()[2:]
-    paths = {row[:26].strip(): row.rsplit("   ", 1)[1] for row in stages}
-    # Pillow's JPEGs are clean: copied; the PNG is re-encoded.
+    stages = out.split("Where the time goes")[1].split("The least possible")[0]
+    paths = {row[:26].strip(): row.rsplit("   ", 1)[1] for row in stages.strip().splitlines()[2:]}
+    # Pillow's JPEGs are clean: copied; the turned one and the PNG are re-encoded.
     assert paths == {
         "JPEG 816x612": "copied",
+        "turned JPEG 816x612": "turned, re-encoded",
         "PNG 816x612": "re-encoded",
         "browser JPEG 640x480": "copied",
     }
+    least = out.split("The least possible")[1].split("Moire")[0].strip().splitlines()[2:]
+    for row in least:
+        photo, cells = row[:26].strip(), row[26:].split()
+        bare, least_ms, least_ratio, intake_ms, intake_ratio, *path = cells
+        assert " ".join(path) == paths[photo]
+        assert_ratio(least_ratio, float(least_ms), float(bare))
+        assert_ratio(intake_ratio, float(intake_ms), float(bare))
+    # For each photo a first post, then a warm-up and a timed run by each clock (CPU,
+    # wall): the JPEG, the turned JPEG, the PNG and the browser-made JPEG.
+    assert TryOnJob.objects.count() == 4 * 5
     moire = out.split("Moire")[1].strip().splitlines()[1:]
     assert len(moire) == 3 and all("bilinear (intake)" in line for line in moire)
-    # For each photo a first post, then a warm-up and a timed run by each clock (CPU,
-    # wall): the JPEG, the PNG and the browser-made JPEG.
-    assert TryOnJob.objects.count() == 3 * 5
 
 
 def test_the_path_each_photo_takes_is_named(bench):
@@ -70,6 +86,23 @@ def test_the_path_each_photo_takes_is_named(bench):
         "resized, re-encoded"
     )
     assert bench.path_taken(bench.encode(picture.resize((1000, 750)), "JPEG")) == "copied"
+    turned = bench.encode(picture.resize((1000, 750)), "JPEG", exif=bench._phone_exif())
+    assert bench.path_taken(turned) == "turned, re-encoded"
+    turned_large = bench.encode(picture.resize((2100, 1575)), "JPEG", exif=bench._phone_exif())
+    assert bench.path_taken(turned_large) == "resized, turned, re-encoded"
+
+
+@pytest.mark.django_db
+def test_the_least_possible_is_the_decode_and_the_encode_unless_copied(bench):
+    picture = bench.camera_picture(0.5)
+    copied, copied_path = bench.stages(bench.encode(picture, "JPEG", quality=90), 1)
+    assert copied_path == "copied"
+    assert copied["least possible"] == copied["intake decode"]
+    turned, turned_path = bench.stages(
+        bench.encode(picture, "JPEG", quality=90, exif=bench._phone_exif()), 1
+    )
+    assert turned_path == "turned, re-encoded"
+    assert turned["least possible"] == turned["intake decode"] + turned["encode"]
 
 
 def test_box_lets_through_the_detail_the_intake_filters(bench):
@@ -152,3 +185,18 @@ def test_the_intake_estimate_covers_what_the_process_holds(bench, tmp_path):
         # A few MB of request and allocator overhead beside the pictures.
         assert measured["rss_growth"] < estimate + 6 * 1024 * 1024, name
         assert measured["rss_growth"] > estimate / 3, name
+
+
+def test_other_libraries_are_timed_only_where_installed(bench, monkeypatch, capsys):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    size, figures = bench.other_libraries(megapixels=0.5, repeat=1)
+    assert size == (816, 612)
+    assert figures["Pillow bare decode"] > 0
+    others = {name: value for name, value in figures.items() if name != "Pillow bare decode"}
+    assert len(others) == 3 and set(others.values()) == {None}
+    bench.print_other_libraries(size, figures)
+    out = capsys.readouterr().out
+    assert "on a JPEG of 816x612" in out
+    assert out.count(" -\n") == 3

@@ -13,6 +13,9 @@ import pytest
 
 from bench.shopper import PHASES
 
+# Its own project and database: run in the first suite only (see the marker).
+pytestmark = pytest.mark.run_once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

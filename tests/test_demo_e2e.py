@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
+# Its own project and database: run in the first suite only (see the marker).
+pytestmark = pytest.mark.run_once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

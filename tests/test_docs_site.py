@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+
+# Its own project and database: run in the first suite only (see the marker).
+pytestmark = pytest.mark.run_once
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
