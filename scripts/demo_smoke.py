@@ -70,7 +70,9 @@ def start_demo(command, workdir):
             if line.strip().startswith("Shop:"):
                 ready.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    # Kept on the process: its last lines are still being read when it has exited.
+    process.reader = threading.Thread(target=read, daemon=True)
+    process.reader.start()
     if not ready.wait(timeout=600):
         stop_demo(process)
         raise SmokeError("The demo did not start:\n" + "".join(output[-40:]))
@@ -87,6 +89,9 @@ def stop_demo(process, timeout=60):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             raise SmokeError("The demo did not stop within a minute of Ctrl-C.") from None
+    # What it printed last (that it stopped its processes) may still be in the pipe:
+    # read to the end before anyone looks at the output.
+    process.reader.join(timeout=30)
     return process.returncode
 
 
