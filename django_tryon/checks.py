@@ -472,6 +472,33 @@ def sqlite_mode_warnings(databases):
     return warnings
 
 
+#: Django's session engine that keeps the session in the cookie itself.
+SIGNED_COOKIE_SESSIONS = "django.contrib.sessions.backends.signed_cookies"
+
+
+@tryon_check(Tags.security)
+def check_session_engine(app_configs, **kwargs):
+    """W042: guests' sessions kept where a planted cookie can be revoked.
+
+    A guest's try-ons belong to the guest their session names, and the session
+    gets a new key when they start one, so a cookie planted in their browser
+    beforehand stops working (docs/security.md). A signed cookie session cannot
+    be revoked: a copy kept by whoever planted it names the same guest.
+    """
+    if getattr(settings, "SESSION_ENGINE", "") != SIGNED_COOKIE_SESSIONS:
+        return []
+    return [
+        Warning(
+            "Sessions are kept in signed cookies, which cannot be revoked: a session "
+            "cookie planted in a guest's browser (from a sibling domain, say) keeps "
+            "reading the try-ons, photos and pictures the guest starts with it.",
+            hint='Keep sessions on the server: SESSION_ENGINE "django.contrib.sessions.'
+            'backends.db", "cache" or "cached_db".',
+            id="django_tryon.W042",
+        )
+    ]
+
+
 @tryon_check(Tags.security, Tags.urls)
 def check_webhooks(app_configs, **kwargs):
     """E030, E031, W030, W031: ``WEBHOOK_BASE_URL`` is the shop's public origin, the

@@ -15,7 +15,7 @@ import pytest
 import requests
 import responses
 from django.contrib.auth import get_user_model
-from django.core import mail
+from django.core import mail, signing
 from django.core.checks import run_checks
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -487,6 +487,37 @@ def test_item9_reusing_a_job_changes_no_key(garment, no_throttle):
     key = guest.session.session_key
     assert post_job(guest, garment, new_photo(1)).json()["reused"] is True
     assert guest.session.session_key == key
+
+
+# Guest sessions kept in signed cookies ------------------------------------------
+
+SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
+
+
+def test_guests_who_start_in_the_same_second_are_two_guests_with_signed_cookie_sessions(
+    settings, garment, no_throttle, monkeypatch
+):
+    # A signed cookie session's key is its signed data, and every new guest's session
+    # holds the same data: within one second, the same key.
+    settings.SESSION_ENGINE = SIGNED_COOKIES
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda signer: "1xYVQl")
+    first, second = Client(), Client()
+    mine = post_job(first, garment, new_photo(1)).json()["id"]
+    theirs = post_job(second, garment, new_photo(2)).json()["id"]
+
+    assert first.get(job_url(mine)).status_code == 200
+    assert first.get(job_url(theirs)).status_code == 404
+    assert second.get(job_url(mine)).status_code == 404
+    # A guest fits the column (PostgreSQL refuses a longer value: an HTTP 500).
+    assert all(0 < len(job.session_key) <= 40 for job in TryOnJob.objects.all())
+
+
+def test_signed_cookie_sessions_are_warned_about(settings):
+    settings.SESSION_ENGINE = SIGNED_COOKIES
+    warnings = [m for m in run_checks() if m.id == "django_tryon.W042"]
+    assert len(warnings) == 1 and "planted" in warnings[0].msg
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    assert "django_tryon.W042" not in [m.id for m in run_checks()]
 
 
 # Item 4: concurrent shoppers on SQLite -------------------------------------------

@@ -1,33 +1,43 @@
 """Who is asking: the shopper a request speaks for; a guest's try-ons follow them
 when they sign in."""
 
+import secrets
+
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
 from ..shared import carry_shares_over
 from ..shopper import Owner
 
-# Session data naming the guest a session's try-ons belong to: the session key
-# the guest's first try-on was started under. The session's own key changes
-# each time the guest starts a try-on (see guest_job_started), and on sign-in,
-# but its data is kept, so this keeps naming the guest's try-ons.
+# Session data naming the guest a session's try-ons belong to: a random id given
+# at the guest's first try-on. The session's own key changes each time the guest
+# starts a try-on (see guest_job_started), and on sign-in, but its data is kept,
+# so this keeps naming the guest's try-ons.
 GUEST_SESSION_KEY = "django_tryon_guest_session"
+
+
+def new_guest_id():
+    """A guest's id: 32 random characters, as long as a database session's key.
+
+    Not the session's key: a signed cookie session's key is its signed data,
+    the same for every new guest within one second, and longer than the
+    column that holds it.
+    """
+    return secrets.token_urlsafe(24)
 
 
 def owner_for(request, *, create_session=False):
     """The :class:`~django_tryon.shopper.Owner` of ``request``: its signed-in user, or
-    else the guest its session names. ``create_session`` starts a session for a
-    guest who has none (its cookie goes out with the response), so the guest can
-    find the job again."""
+    else the guest its session names. ``create_session`` makes a guest of a session
+    that names none (its cookie goes out with the response), so the guest can find
+    the job again."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return Owner(user_id=user.pk)
     session = request.session
-    if session.session_key is None and create_session:
-        session.save()
     guest = session.get(GUEST_SESSION_KEY)
     if create_session and not guest:
-        guest = session[GUEST_SESSION_KEY] = session.session_key
+        guest = session[GUEST_SESSION_KEY] = new_guest_id()
     # A session from before GUEST_SESSION_KEY was kept is its own guest.
     return Owner(session_key=guest or session.session_key or "")
 
