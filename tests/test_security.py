@@ -520,6 +520,28 @@ def test_signed_cookie_sessions_are_warned_about(settings):
     assert "django_tryon.W042" not in [m.id for m in run_checks()]
 
 
+# Caches ---------------------------------------------------------------------------
+
+
+def test_no_cache_keeps_a_shoppers_try_on(garment, no_throttle):
+    """A shared cache (a CDN that ignores ``Vary``, or caches what carries no
+    ``Cache-Control``) or the browser's own would show the job, its result's
+    address among it, to the next visitor or after the shopper's erasure."""
+    shopper = Client()
+    created = post_job(shopper, garment, new_photo(1))
+    job_id = created.json()["id"]
+    answers = [
+        created,
+        shopper.get(job_url(job_id)),
+        shopper.head(job_url(job_id)),
+        Client().get(job_url(job_id)),  # someone else's: the 404
+        shopper.delete(job_url(job_id)),
+    ]
+    for answer in answers:
+        directives = {part.strip() for part in answer.get("Cache-Control", "").split(",")}
+        assert {"private", "no-store"} <= directives, (answer.status_code, directives)
+
+
 # Item 4: concurrent shoppers on SQLite -------------------------------------------
 
 SQLITE = "django.db.backends.sqlite3"

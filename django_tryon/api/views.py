@@ -8,6 +8,7 @@ from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -68,6 +69,7 @@ class ShopperAPIView(APIView):
 # Inside a request-wide transaction that rolled back later, the file would
 # stay with no row naming it.
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
+@method_decorator(never_cache, name="dispatch")  # a shopper's own, see JobDetailView
 class JobListView(ShopperAPIView):
     @openapi.create_job
     def post(self, request):
@@ -108,6 +110,10 @@ class JobListView(ShopperAPIView):
         )
 
 
+# A shopper's try-on (its result's address among it) is kept by no cache: a shared
+# one that ignores Vary: Cookie, or caches what says nothing, would show it to the
+# next visitor; the browser's own, after the shopper erased it.
+@method_decorator(never_cache, name="dispatch")
 class JobDetailView(ShopperAPIView):
     @openapi.read_job
     def get(self, request, pk):
