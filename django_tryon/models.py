@@ -434,6 +434,9 @@ class DailyUsage(models.Model):
     key = models.CharField(max_length=80)
     day = models.DateField()
     count = models.PositiveIntegerField(default=0)
+    #: Try-ons given back that day (failures not the shopper's): at most the limit,
+    #: since a failure may have cost the shop a paid call.
+    refunded = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("daily usage")

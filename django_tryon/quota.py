@@ -7,7 +7,9 @@ last try-on of the day cannot both get it. A new try-on counts against every
 cap that applies (:func:`caps_for`) in one transaction: refused by one, it is
 counted by none. A job that ends failed through no fault of the shopper
 (provider down, shop out of credits, expired) gives every credit it took back,
-once, through the ``job_failed`` signal.
+once, through the ``job_failed`` signal; but a failure may have cost the shop a
+paid call, so a counter gets back at most its limit a day
+(``DailyUsage.refunded``): a try-on that fails every time is not free to repeat.
 
 The first statement of a charge writes: on SQLite, a transaction that reads
 before it writes cannot wait for another writer and fails at once with
@@ -160,9 +162,12 @@ def _upsert_one(connection, key, day, limit):
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     columns = {field.name: quote(field.column) for field in meta.concrete_fields}
-    key_column, day_column, count_column = (columns[name] for name in ("key", "day", "count"))
+    key_column, day_column, count_column, refunded_column = (
+        columns[name] for name in ("key", "day", "count", "refunded")
+    )
     sql = (
-        f"INSERT INTO {table} ({key_column}, {day_column}, {count_column}) VALUES (%s, %s, 1) "
+        f"INSERT INTO {table} ({key_column}, {day_column}, {count_column}, {refunded_column}) "
+        "VALUES (%s, %s, 1, 0) "
         f"ON CONFLICT ({key_column}, {day_column}) DO UPDATE "
         f"SET {count_column} = {table}.{count_column} + 1 WHERE {table}.{count_column} < %s"
     )
@@ -221,11 +226,7 @@ def usage_today(now=None):
     """A :class:`CapUsage` per cap: ``user``, ``session``, ``address``, ``guests``."""
     day = timezone.localdate(now or timezone.now())
     today = DailyUsage.objects.filter(day=day)
-    limits = {
-        "user": tryon_settings.DAILY_QUOTA_USER,
-        "session": tryon_settings.DAILY_QUOTA_GUEST,
-        "address": tryon_settings.DAILY_QUOTA_ADDRESS,
-    }
+    limits = _limits()
     usage = []
     for scope, prefix in KEY_PREFIXES.items():
         limit = limits[scope]
@@ -261,6 +262,40 @@ def refund(key, day):
     return DailyUsage.objects.filter(key=key, day=day, count__gt=0).update(count=F("count") - 1)
 
 
+def limit_of(key):
+    """The daily limit, as set now, of the counter ``key`` (``None``: no limit)."""
+    if key == ALL_GUESTS_KEY:
+        return tryon_settings.DAILY_QUOTA_ALL_GUESTS
+    limits = _limits()
+    for scope, prefix in KEY_PREFIXES.items():
+        if key.startswith(prefix):
+            return limits[scope]
+    return None
+
+
+def _limits():
+    """The per-counter limits, by scope (``guests``, one counter, is apart)."""
+    return {
+        "user": tryon_settings.DAILY_QUOTA_USER,
+        "session": tryon_settings.DAILY_QUOTA_GUEST,
+        "address": tryon_settings.DAILY_QUOTA_ADDRESS,
+    }
+
+
+def refund_within_limit(key, day):
+    """Give back one try-on counted for ``key`` on ``day``, if ``key`` was given back
+    fewer than its limit that day (``DailyUsage.refunded``); whether it was.
+
+    So a counter spends at most twice its limit a day, however often its try-ons
+    fail: each failure may have been a paid call.
+    """
+    rows = DailyUsage.objects.filter(key=key, day=day, count__gt=0)
+    limit = limit_of(key)
+    if limit is not None:
+        rows = rows.filter(refunded__lt=limit)
+    return bool(rows.update(count=F("count") - 1, refunded=F("refunded") + 1))
+
+
 def used(key, now=None):
     """How many try-ons ``key`` has used today."""
     day = timezone.localdate(now or timezone.now())
@@ -282,8 +317,9 @@ def give_credit_back(sender, job, **kwargs):
     """A job that failed through no fault of the shopper does not count.
 
     Every counter the job was charged to (``quota_key`` lists them) gets its
-    try-on back. A job of a model photo the shop offers always does: its photo
-    was the shop's, not the shopper's. The job's ``quota_key`` is cleared by the same conditional
+    try-on back, up to its limit a day (:func:`refund_within_limit`). A job of a
+    model photo the shop offers always does: its photo was the shop's, not the
+    shopper's. The job's ``quota_key`` is cleared by the same conditional
     update that decides the refund, so a job is refunded at most once even if
     the signal is sent twice.
     """
@@ -295,4 +331,4 @@ def give_credit_back(sender, job, **kwargs):
         claimed = TryOnJob.objects.filter(pk=job.pk, quota_key=job.quota_key).update(quota_key="")
         if claimed:
             for key in job.quota_key.split(KEY_SEPARATOR):
-                refund(key, job.quota_day)
+                refund_within_limit(key, job.quota_day)

@@ -17,6 +17,7 @@ import responses
 from django.contrib.auth import get_user_model
 from django.core import mail, signing
 from django.core.checks import run_checks
+from django.core.files.base import ContentFile
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -36,7 +37,7 @@ from django_tryon.conf import tryon_settings
 from django_tryon.deadlines import deadline, watch_socket
 from django_tryon.http import EnvironmentCachingSession, PeerCheckingAdapter
 from django_tryon.images import normalise_image
-from django_tryon.models import DailyUsage, TryOnJob
+from django_tryon.models import DailyUsage, ModelPhoto, TryOnJob
 from django_tryon.redaction import get_logger, redact
 from django_tryon.results import ResultDownloadError, ResultFetcher, ResultURLForbidden
 from django_tryon.sandbox.server import SandboxServer
@@ -249,6 +250,51 @@ def test_item1_a_refund_gives_back_every_counter_once(garment, no_throttle):
 
     assert set(DailyUsage.objects.values_list("count", flat=True)) == {0}
     assert DailyUsage.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    "picks_model_photo, code",
+    [
+        (True, "task_failed"),  # the shop's photo: given back whatever the reason
+        (False, "result_filtered"),  # a photo that sets the provider's filter off
+    ],
+)
+def test_failed_try_ons_give_back_no_more_than_a_days_quota(
+    picks_model_photo, code, settings, garment
+):
+    """A failure that is not the shopper's fault gives the try-on back, but the provider
+    may have been paid for it: a try-on that fails every time was free to repeat."""
+    settings.TRYON = {
+        **settings.TRYON,
+        "THROTTLE_RATE": None,
+        "DAILY_QUOTA_GUEST": 2,
+        "DAILY_QUOTA_ADDRESS": 3,
+        "DAILY_QUOTA_ALL_GUESTS": 4,
+    }
+    model = ModelPhoto.objects.create(
+        name="Ava",
+        image=ContentFile(photo_bytes(), name="ava.jpg"),
+        offered_to_shoppers=True,
+    )
+    guest = Client()
+    started = 0
+    for _attempt in range(10):
+        if picks_model_photo:
+            answer = guest.post(JOBS_URL, {"garment": garment.pk, "model_photo": model.pk})
+        else:
+            answer = post_job(guest, garment)
+        if answer.status_code != 201:
+            break
+        started += 1
+        job = TryOnJob.objects.get(pk=answer.json()["id"])
+        job.status, job.error_code = "failed", code
+        job.save()
+        job_failed.send(sender=TryOnJob, job=job)
+
+    # Two counted, two given back: the guest's quota twice over, then refused.
+    assert started == 4
+    assert_error(answer, 429, "quota_exceeded")
+    assert quota.used(f"session:{job.session_key or job.shares.get().session_key}") == 2
 
 
 def test_item1_a_refusal_by_one_cap_counts_against_none(garment, settings):
