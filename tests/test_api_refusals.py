@@ -116,6 +116,28 @@ def test_a_broken_multipart_body(client, garment, nothing_left_behind):
     assert_error(response, 400, "parse_error")
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({f"field{n}": "x" for n in range(1001)}, id="too-many-fields"),
+        pytest.param(
+            {f"file{n}": SimpleUploadedFile(f"{n}.jpg", b"x") for n in range(100)},
+            id="too-many-files",
+        ),
+        pytest.param({"note": "x" * (3 * 1024 * 1024)}, id="fields-over-the-memory-cap"),
+    ],
+)
+def test_a_body_over_djangos_upload_limits(extra, garment, nothing_left_behind, caplog):
+    # Django's DATA_UPLOAD_MAX_NUMBER_FIELDS, _NUMBER_FILES and _MEMORY_SIZE: its parser
+    # raises, which gave its HTML "Bad Request" page, not the API's error.
+    client = Client(raise_request_exception=False)
+    response = client.post(
+        JOBS_URL, {"garment": garment.pk, "consent": "true", "person_image": photo(), **extra}
+    )
+    assert_error(response, 400, "parse_error")
+    assert any(record.name.startswith("django.security.") for record in caplog.records)
+
+
 def test_json_instead_of_multipart(client, garment, nothing_left_behind):
     response = client.post(JOBS_URL, {"garment": garment.pk}, content_type="application/json")
     assert_error(response, 415, "unsupported_media_type")

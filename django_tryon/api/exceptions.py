@@ -6,8 +6,10 @@ field with its messages). ``code`` is stable, ``message`` a sentence a shopper
 can act on.
 """
 
+import logging
 import math
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from rest_framework import exceptions, status
@@ -126,8 +128,18 @@ MESSAGES = {
 }
 
 
+#: Django's own refusals of a body over its upload limits (``DATA_UPLOAD_MAX_NUMBER_FIELDS``,
+#: ``_NUMBER_FILES``, ``_MEMORY_SIZE``), raised by its parser as the API reads the body:
+#: DRF leaves them to Django, whose answer is its HTML "Bad Request" page.
+UNREADABLE_BODY = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+
+
 def api_exception_handler(exc, context):
     """DRF's handler (status and ``Retry-After``), then the one error shape."""
+    if isinstance(exc, UNREADABLE_BODY):
+        # Logged as Django logs them, for the shop's alerts on suspicious requests.
+        logging.getLogger(f"django.security.{type(exc).__name__}").error(str(exc))
+        exc = exceptions.ParseError()
     response = exception_handler(exc, context)
     if response is None:
         return None
