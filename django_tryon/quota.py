@@ -44,6 +44,8 @@ GUEST_CAP_NOTICE = "guests-cap"
 GUEST_CAP_NOTICE_KEY = notice_key(GUEST_CAP_NOTICE)
 #: The prefix of each kind of counter, by the scope of its cap.
 KEY_PREFIXES = {"user": "user:", "session": "session:", "address": "address:"}
+#: The ceiling of a counter whose cap has no limit: the column's largest value.
+NO_LIMIT = 2**31 - 1
 #: Between a job's counter keys in ``TryOnJob.quota_key``.
 KEY_SEPARATOR = " "
 #: Databases whose ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` counts in one
@@ -107,17 +109,17 @@ def charge_caps(caps, now=None):
     """Count one try-on against each of ``caps`` today: ``(keys counted, day)``.
 
     All or none: raises :class:`QuotaExceeded` (of the first cap used up) and
-    counts nothing. Caps without a limit are not counted; when none has one,
-    ``([], None)`` is returned.
+    counts nothing. A cap without a limit is counted too, and never refuses:
+    the try-on's twins (the same one sent twice at once) wait on its row as on
+    any counter's, so that a shopper with no daily limit is not paid for twice.
     """
     now = now or timezone.now()
     day = timezone.localdate(now)
     counted = []
     with transaction.atomic():
         for cap in caps:
-            if cap.limit is None:
-                continue
-            if not _count_one(cap.key, day, cap.limit):
+            ceiling = NO_LIMIT if cap.limit is None else cap.limit
+            if not _count_one(cap.key, day, ceiling):
                 raise QuotaExceeded(cap.limit, seconds_until_tomorrow(now), cap.scope)
             counted.append(cap.key)
     return counted, (day if counted else None)
@@ -126,8 +128,8 @@ def charge_caps(caps, now=None):
 def charge(key, limit, now=None):
     """Count one try-on for ``key`` today and return the day charged.
 
-    ``limit`` ``None`` means unlimited: nothing is counted and ``None`` is
-    returned. Raises :class:`QuotaExceeded` when the day's ``limit`` is used.
+    ``limit`` ``None`` means unlimited: counted, never refused. Raises
+    :class:`QuotaExceeded` when the day's ``limit`` is used.
     """
     return charge_caps([Cap("session", key, limit)], now)[1]
 

@@ -29,9 +29,10 @@ def test_charges_up_to_the_limit_then_refuses():
 
 
 @pytest.mark.django_db
-def test_a_limit_of_none_counts_nothing():
-    assert quota.charge("user:1", None, NOON) is None
-    assert not DailyUsage.objects.exists()
+def test_a_limit_of_none_counts_and_never_refuses():
+    for _try_on in range(3):
+        assert quota.charge("user:1", None, NOON) == date(2026, 3, 14)
+    assert DailyUsage.objects.get(key="user:1").count == 3
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 """The app tried as an attacker would (issue 14): one test or more per item, named
 ``test_item<N>_...``, each failing before its fix."""
 
+import contextlib
 import io
 import json
 import logging
@@ -632,45 +633,65 @@ def _run(args, env):
     return done.stdout.decode()
 
 
-def test_item4_concurrent_shoppers_on_a_sqlite_file_get_no_500(tmp_path):
-    # A real threaded server on a SQLite file, as the example shop runs, in
-    # SQLite's default (deferred) transaction mode: the shopper's path must not
-    # need the IMMEDIATE mode the example shop sets for the worker's sake.
+@contextlib.contextmanager
+def _shop_with_a_signed_in_shopper(tmp_path, **tryon):
+    """A real threaded server on a SQLite file, as the example shop runs, in SQLite's
+    default (deferred) transaction mode, with a garment and a signed-in shopper's
+    session: yields ``(base URL, garment id, session key)``. What the server wrote is
+    in ``tmp_path / "server.log"`` once it stopped."""
     env = {key: value for key, value in os.environ.items() if key != "TRYON_TEST_DATABASE_URL"}
+    settings = {"API_KEY": "k", "BASE_URL": "https://api.tryon.test", "THROTTLE_RATE": None}
     env.update(
         DJANGO_SETTINGS_MODULE="tests.e2e.settings",
         PYTHONPATH=str(ROOT),
         TRYON_E2E_DB_NAME=str(tmp_path / "shop.sqlite3"),
         TRYON_E2E_MEDIA_ROOT=str(tmp_path / "media"),
-        TRYON_E2E_TRYON=json.dumps(
-            {"API_KEY": "k", "BASE_URL": "https://api.tryon.test", "THROTTLE_RATE": None}
-        ),
+        TRYON_E2E_TRYON=json.dumps({**settings, **tryon}),
     )
     created = _run(["shell", "-c", SHOP_WITH_A_SIGNED_IN_SHOPPER], env)
     garment_id, session_key = created.strip().splitlines()[-1].split()
     port = free_port()
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", *SERVER_OPTIONS],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port)
-        base = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", *SERVER_OPTIONS],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port)
+            yield f"http://127.0.0.1:{port}", garment_id, session_key
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def test_item4_concurrent_shoppers_on_a_sqlite_file_get_no_500(tmp_path):
+    # The shopper's path must not need the IMMEDIATE mode the example shop sets for
+    # the worker's sake.
+    with _shop_with_a_signed_in_shopper(tmp_path) as (base, garment_id, session_key):
         photos = [photo_bytes(color=(n * 15, 90, 200)) for n in range(CONCURRENT_GUESTS)]
         guests = post_at_once(base, garment_id, photos)
         # A double click: the same try-on, from the same shopper, six times at once.
         twins = post_at_once(base, garment_id, [photos[0]] * 6, {"sessionid": session_key})
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
     output = (tmp_path / "server.log").read_text(errors="replace")
     assert guests == [201] * CONCURRENT_GUESTS, output
     assert sorted(twins) == [200] * 5 + [201], output  # started once, paid once
+    assert "Traceback" not in output
+
+
+def test_a_double_click_is_started_once_when_the_shopper_has_no_daily_limit(tmp_path):
+    # The twins of a try-on wait for each other on the row of a counter they both
+    # count: a shopper with no daily limit counted nothing, so nothing held them.
+    with _shop_with_a_signed_in_shopper(tmp_path, DAILY_QUOTA_USER=None) as (
+        base,
+        garment_id,
+        session_key,
+    ):
+        twins = post_at_once(base, garment_id, [photo_bytes()] * 10, {"sessionid": session_key})
+    output = (tmp_path / "server.log").read_text(errors="replace")
+    assert sorted(twins) == [200] * 9 + [201], output  # started once, paid once
     assert "Traceback" not in output
 
 
