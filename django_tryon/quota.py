@@ -58,7 +58,7 @@ class Cap:
     """One daily limit a new try-on counts against.
 
     ``scope`` is ``user``, ``session``, ``address`` or ``guests``; ``limit``
-    ``None`` means no limit (nothing is counted).
+    ``None`` means no limit (counted all the same, never refused).
     """
 
     scope: str

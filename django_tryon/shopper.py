@@ -113,9 +113,9 @@ def start_job(owner, garment, photo, *, consent_at=None, now=None, address=""):
     with photo_kept_with_its_row(job, now), transaction.atomic():
         keys, day = quota.charge_caps(quota.caps_for(owner, address), now)
         # The same try-on sent twice at once: the twin that counted first
-        # holds the counters' rows until it commits, and this one finds its
-        # job here and counts nothing.
-        twin = find_reusable(owner, garment, photo.digest, now) if keys else None
+        # holds the counters' rows until it commits (a cap without a limit is
+        # counted too), and this one finds its job here and counts nothing.
+        twin = find_reusable(owner, garment, photo.digest, now)
         if twin is not None:
             transaction.set_rollback(True)
         else:
