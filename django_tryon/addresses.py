@@ -8,7 +8,8 @@ throttles read them then: the address that many entries from the end of
 ``X-Forwarded-For`` (the one the outermost proxy of the shop's saw).
 
 IPv6 clients are counted by their ``/64`` network: one home or phone is given
-a whole ``/64`` and picks new addresses in it at will.
+a whole ``/64`` and picks new addresses in it at will. A port written after the
+address is not part of the client.
 """
 
 import ipaddress
@@ -41,11 +42,11 @@ def client_address(request):
 def client_group(address):
     """What one client is counted as: its address, or its ``/64`` network for IPv6.
 
-    A value that is not an address (a proxy that passes on names) is counted as
-    it is.
+    A port after the address is left out (:func:`without_port`). A value that is
+    not an address (a proxy that passes on names) is counted as it is.
     """
     try:
-        ip = ipaddress.ip_address(address.strip())
+        ip = ipaddress.ip_address(without_port(address.strip()))
     except ValueError:
         return address.strip()
     if isinstance(ip, ipaddress.IPv6Address):
@@ -54,3 +55,22 @@ def client_group(address):
         # From the integer: a scope id ("%eth0") says nothing of the network.
         return str(ipaddress.IPv6Network((int(ip), IPV6_CLIENT_PREFIX), strict=False))
     return str(ip)
+
+
+def without_port(address):
+    """``address`` without the port some proxies write after it (Azure App Service:
+    ``203.0.113.7:51234``; RFC 7239's form for IPv6: ``[2001:db8::1]:443``): a client
+    opens each connection from a new port, and would be a new client each time.
+
+    Only a port of digits goes; a bare IPv6 address, whose colons are its own, is
+    left as it is.
+    """
+    if address.startswith("["):
+        host, bracket, rest = address[1:].partition("]")
+        if bracket and (not rest or (rest[:1] == ":" and rest[1:].isdigit())):
+            return host
+        return address
+    host, colon, port = address.rpartition(":")
+    if colon and port.isdigit() and ":" not in host:
+        return host
+    return address

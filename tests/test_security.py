@@ -174,6 +174,27 @@ def test_item1_an_ipv6_client_is_counted_by_its_network():
     assert "2001" not in quota.address_key("2001:db8:1:2::1")  # no address is stored
 
 
+def test_a_forwarded_address_with_its_port_counts_as_the_address(garment, settings):
+    # Some proxies write the client's port too (Azure App Service: "203.0.113.7:51234";
+    # RFC 7239's form for IPv6: "[2001:db8::1]:443"): each new connection of the
+    # client came from a new port, and was counted as a new client.
+    settings.REST_FRAMEWORK = {"NUM_PROXIES": 1}
+    settings.TRYON = {**settings.TRYON, "THROTTLE_RATE": None, "DAILY_QUOTA_ADDRESS": 2}
+    answers = [
+        post_job(Client(HTTP_X_FORWARDED_FOR=f"203.0.113.7:{port}"), garment, new_photo(n))
+        for n, port in enumerate([51234, 51235, 51236])
+    ]
+    assert [answer.status_code for answer in answers[:2]] == [201, 201]
+    assert_error(answers[2], 429, "address_quota_exceeded")
+
+    assert client_group("203.0.113.7:51234") == "203.0.113.7"
+    assert client_group("[2001:db8:1:2::1]:443") == client_group("2001:db8:1:2::9")
+    assert client_group("[::ffff:203.0.113.7]:80") == "203.0.113.7"
+    # Not a port: left as it is, never read as another client's address.
+    assert client_group("2001:db8::1") == "2001:db8::/64"
+    assert client_group("203.0.113.7:http") == "203.0.113.7:http"
+
+
 def test_item1_the_guests_cap_refuses_every_guest_and_tells_staff_once(
     garment, settings, no_throttle, caplog, admin_client
 ):
