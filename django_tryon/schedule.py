@@ -265,8 +265,7 @@ def _kernel(index, size):
 def plan_for(sorted_times, weights, interval):
     """The query times that find jobs of these times (and weights) soonest on
     average, for at most ``BUDGET_SHARE`` of the queries a query every
-    ``interval`` would make (see :func:`best_times`). The candidate times are
-    quantiles of the times, as a query is only worth making where jobs finish.
+    ``interval`` would make (see :func:`best_times`).
     """
     whole = sum(weights)
     naive = (
@@ -274,15 +273,25 @@ def plan_for(sorted_times, weights, interval):
         / whole
     )
     budget = max(1.0, BUDGET_SHARE * naive)
-    cumulative, level, candidates = 0.0, 0, {max(MIN_STEP, sorted_times[-1])}
+    return Plan(times_within(sorted_times, weights, budget), interval)
+
+
+def times_within(sorted_times, weights, budget, min_gap=MIN_STEP):
+    """The times to look at jobs of these times (and weights) that find them soonest on
+    average, for at most ``budget`` looks per job on average, at least ``min_gap``
+    apart (see :func:`best_times`). The candidate times are quantiles of the times,
+    as a look is only worth making where jobs finish.
+    """
+    whole = sum(weights)
+    cumulative, level, candidates = 0.0, 0, {max(min_gap, sorted_times[-1])}
     for time_, weight in zip(sorted_times, weights, strict=True):
         cumulative += weight
         while level <= CANDIDATES and cumulative >= whole * level / CANDIDATES - 1e-12:
-            candidates.add(max(MIN_STEP, time_))
+            candidates.add(max(min_gap, time_))
             level += 1
     table = QueryTable(sorted_times, weights, sorted(candidates))
-    times, _queries, _delay = best_times(table, budget, MIN_STEP)
-    return Plan(times, interval)
+    times, _queries, _delay = best_times(table, budget, min_gap)
+    return times
 
 
 def best_times(table, budget, min_gap):

@@ -20,10 +20,23 @@ row); the pickup, ``submitted_at - created_at``; and the first query's offset,
 A new job is first asked about after the sum, when its first query may have
 found it, rather than in between, when only its submit can have happened.
 
+A job whose provider pushes its end (a webhook) ends when the provider
+finishes, which no plan of the worker's tells. Its reads are planned instead
+(:func:`read_plan`): from the shop's recent pushed results, the planner the
+worker uses for its queries (:func:`django_tryon.schedule.times_within`)
+chooses the read times, counted from the job's creation, that see the results
+soonest on average while making, per job on average, no more reads than the
+button's own clock would have made for the same results. Such an answer is
+marked planned: the button follows it even where it comes sooner than its
+clock's read of the same rank. A read costs the shop one database query; the
+budget is the web server's, no provider is asked.
+
 The answer is a delay in seconds, counted from the response: the browser's
 clock and the server's never have to agree.
 """
 
+import bisect
+import math
 import statistics
 import threading
 import time
@@ -32,6 +45,7 @@ from datetime import datetime
 
 from ..conf import tryon_settings
 from ..models import JobStatus, TryOnJob
+from ..schedule import MIN_STEP, estimate, times_within
 from ..transitions import ACTIVE_STATUSES
 
 # The finding step before anything is known: waking, the query, the download and
@@ -56,9 +70,18 @@ HELD_MIN, HELD_MAX = 0.1, 2.0
 # A job overdue (the worker busy, or stopped): back off with how late it is.
 LATE_MIN, LATE_MAX = 0.2, 5.0
 # A job whose provider pushes its end (a webhook) ends when the provider finishes,
-# which the worker's plan does not tell: the browser keeps to its own clock (it
-# never reads sooner than that, whatever the hint).
+# which the worker's plan does not tell. Until enough pushed results are known to
+# plan its reads, the browser keeps to its own clock (it never reads sooner than
+# that, whatever an unplanned hint says).
 AWAITING_PUSH = HELD_MIN
+# The button's own clock (tryon.js: CLOCK_FIRST_MS, CLOCK_GROWTH, CLOCK_MAX_MS), in
+# milliseconds as it counts them: the reads a planned job may not outspend.
+CLOCK_FIRST_MS, CLOCK_GROWTH, CLOCK_MAX_MS = 1000, 1.5, 5000
+# Read plans are made from this many recent pushed results, once at least
+# PUSH_MIN_SAMPLES are known, and spend at most READ_SHARE of the clock's reads on
+# them: a little under, as the next jobs are not the learned ones.
+PUSH_SAMPLES, PUSH_MIN_SAMPLES = 100, 20
+READ_SHARE = 0.95
 # However far away the next step (a retry after a fault, a rate-limit pause): the
 # shopper's browser still hears of a cancel or an erasure within this.
 LONGEST = 10.0
@@ -76,7 +99,34 @@ class Learned:
     first_query: float | None = None
 
 
+@dataclass(frozen=True)
+class ReadPlan:
+    """When to read a job whose provider pushes its end, in seconds after its creation;
+    after the last, on the clock's longest interval."""
+
+    times: tuple[float, ...]
+    #: Reads per job on average over the results it was made from, and the clock's.
+    reads: float
+    clock_reads: float
+
+    def next_after(self, elapsed: float) -> float:
+        """Seconds from ``elapsed`` (after the job's creation) to its next read."""
+        index = bisect.bisect_right(self.times, elapsed + 1e-6)
+        if index < len(self.times):
+            return self.times[index] - elapsed
+        return CLOCK_MAX_MS / 1000
+
+
+@dataclass(frozen=True)
+class Hint:
+    """The answer's ``check_again_in`` and whether it comes from a read plan."""
+
+    seconds: float | None
+    planned: bool = False
+
+
 _learned: dict[str, tuple[Learned, float]] = {}  # provider ("" for all) -> (learned, read at)
+_plans: dict[str, tuple[ReadPlan | None, float]] = {}  # provider -> (read plan, read at)
 _learned_lock = threading.Lock()
 
 
@@ -84,10 +134,37 @@ def check_again_in(job: TryOnJob, now: datetime, learned: Learned | None = None)
     """Seconds after ``now`` at which ``job``'s JSON may have changed; ``None`` once it
     has ended (nothing will change but an erasure). ``learned``: the worker's usual
     durations (by default, from the recent results: :func:`learned_timings`)."""
+    return hint_for(job, now, learned).seconds
+
+
+def hint_for(
+    job: TryOnJob,
+    now: datetime,
+    learned: Learned | None = None,
+    plan: ReadPlan | bool | None = True,
+) -> Hint:
+    """:func:`check_again_in`, and whether it is planned (:func:`read_plan`). ``plan``:
+    the read plan for ``job``'s provider (``True``: the one learned from the recent
+    pushed results; ``None``: none yet)."""
     if job.status not in ACTIVE_STATUSES:
-        return None
+        return Hint(None)
+    held = job.lease_expires_at is not None and job.lease_expires_at > now
+    awaiting_push = bool(job.callback_digest) and job.pushed_at is None
+    may_be_pushed = job.status == JobStatus.PENDING and bool(tryon_settings.WEBHOOK_BASE_URL)
+    if not held and (awaiting_push or may_be_pushed):
+        # A job not yet submitted has no provider: every provider's pushed results count
+        # (none: the shop's jobs are not pushed, and the worker's timings say when).
+        if plan is True:
+            plan = read_plan(job.provider)
+        if isinstance(plan, ReadPlan):
+            elapsed = (now - job.created_at).total_seconds()
+            return Hint(_clamped(plan.next_after(elapsed), HELD_MIN, LONGEST), planned=True)
     if learned is None:
         learned = learned_timings(job.provider)
+    return Hint(_unplanned(job, now, learned))
+
+
+def _unplanned(job: TryOnJob, now: datetime, learned: Learned) -> float | None:
     pending = job.status == JobStatus.PENDING
     if job.lease_expires_at is not None and job.lease_expires_at > now:
         held_since = job.lease_expires_at.timestamp() - float(tryon_settings.LEASE_SECONDS)
@@ -121,10 +198,10 @@ def check_again_in(job: TryOnJob, now: datetime, learned: Learned | None = None)
 def learned_timings(provider: str) -> Learned:
     """The worker's usual durations for ``provider`` (``""``: any provider, for jobs not
     yet submitted), from its recent results found by a query."""
-    now = time.monotonic()
-    cached = _learned.get(provider)
-    if cached is not None and now - cached[1] < CACHE_SECONDS:
-        return cached[0]
+    return _remembered(_learned, provider, _learn_timings)
+
+
+def _learn_timings(provider: str) -> Learned:
     jobs = TryOnJob.objects.filter(
         status=JobStatus.SUCCEEDED,
         polls__gt=0,
@@ -144,20 +221,116 @@ def learned_timings(provider: str) -> Learned:
         pickups.append((submitted - created).total_seconds())
         if polls == 1:
             firsts.append((due - submitted).total_seconds())
-    learned = Learned(
+    return Learned(
         step=_typical(steps, statistics.median, DEFAULT_STEP),
         pickup=_typical(pickups, _early, None),
         first_query=_typical(firsts, _early, None),
     )
+
+
+def read_plan(provider: str) -> ReadPlan | None:
+    """The read plan for jobs of ``provider`` (``""``: any provider, for jobs not yet
+    submitted) awaiting their webhook, from its recent pushed results (``None``
+    while fewer than ``PUSH_MIN_SAMPLES`` are known)."""
+    return _remembered(_plans, provider, _learn_read_plan)
+
+
+def _learn_read_plan(provider: str) -> ReadPlan | None:
+    jobs = TryOnJob.objects.filter(
+        status=JobStatus.SUCCEEDED,
+        pushed_at__isnull=False,
+        finished_at__isnull=False,
+    )
+    if provider:
+        jobs = jobs.filter(provider=provider)
+    rows = jobs.order_by("-finished_at").values_list("created_at", "finished_at")[:PUSH_SAMPLES]
+    return plan_reads(
+        [(finished - created).total_seconds() for created, finished in rows if finished]
+    )
+
+
+def _remembered(store, provider, learn):
+    """What ``learn(provider)`` answered less than ``CACHE_SECONDS`` ago, or its answer
+    now (one query of recent results, for every answer of the next seconds)."""
+    now = time.monotonic()
+    cached = store.get(provider)
+    if cached is not None and now - cached[1] < CACHE_SECONDS:
+        return cached[0]
+    value = learn(provider)
     with _learned_lock:
-        _learned[provider] = (learned, now)
-    return learned
+        store[provider] = (value, now)
+    return value
+
+
+def plan_reads(seconds: list[float]) -> ReadPlan | None:
+    """The read plan for jobs whose results were seen ``seconds`` after their creation
+    (``None`` for fewer than ``PUSH_MIN_SAMPLES``).
+
+    The planner spends at most ``READ_SHARE`` of the reads the clock makes for the
+    same results, on average per job. The reads that keep any two ``LONGEST``
+    apart at most (so a cancel is still heard of) are part of the plan, and count:
+    while they take the plan over budget, it is made again for less.
+    """
+    times = sorted(value for value in seconds if value >= 0)
+    if len(times) < PUSH_MIN_SAMPLES:
+        return None
+    clock = mean_reads(clock_times(times[-1]), times)
+    # Smoothed, as the worker's estimate is: a plan fitted to the very times of the
+    # last results would leave gaps where the next ones fall.
+    grid, weights = estimate([(at, at) for at in times])
+    budget = READ_SHARE * clock
+    for _ in range(4):
+        planned = _within_longest(times_within(grid, weights, budget, MIN_STEP))
+        reads = mean_reads(planned, times)
+        if reads <= READ_SHARE * clock or budget <= 1:
+            break
+        budget = max(1.0, budget - (reads - READ_SHARE * clock))
+    return ReadPlan(tuple(round(at, 3) for at in planned), reads, clock)
+
+
+def clock_times(until: float) -> list[float]:
+    """The button's own clock's reads, in seconds after sending, up to the first at or
+    after ``until``."""
+    reads: list[float] = []
+    at, interval = 0, CLOCK_FIRST_MS
+    while not reads or reads[-1] < until:
+        at += interval
+        interval = min(CLOCK_MAX_MS, round(interval * CLOCK_GROWTH))
+        reads.append(at / 1000)
+    return reads
+
+
+def mean_reads(reads: list[float], seconds: list[float]) -> float:
+    """Reads per job on average, reading at ``reads`` (then every ``CLOCK_MAX_MS``)
+    until the result is seen, for results seen ``seconds`` after creation."""
+    total = 0
+    for value in seconds:
+        index = bisect.bisect_left(reads, value)
+        if index < len(reads):
+            total += index + 1
+        else:
+            total += len(reads) + math.ceil((value - reads[-1]) * 1000 / CLOCK_MAX_MS)
+    return total / len(seconds)
+
+
+def _within_longest(times: list[float]) -> list[float]:
+    """``times`` with reads added so that none is more than ``LONGEST`` after the one
+    before (or after the creation)."""
+    spaced, last = [], 0.0
+    for at in times:
+        while at - last > LONGEST:
+            last += LONGEST
+            spaced.append(last)
+        spaced.append(at)
+        last = at
+    return spaced
 
 
 def forget_timings() -> None:
     """Learn again at the next answer (tests, or after a provider change)."""
     with _learned_lock:
         _learned.clear()
+        _plans.clear()
 
 
 def _typical(values, summary, default):
