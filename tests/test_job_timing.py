@@ -1,5 +1,6 @@
 """``check_again_in`` in the job JSON: when a browser following a job asks again."""
 
+import dataclasses
 import itertools
 import math
 import random
@@ -346,15 +347,30 @@ def test_a_job_awaiting_its_webhook_is_read_when_planned(created_ago, expected):
     assert answer.seconds == pytest.approx(expected) and answer.planned
 
 
-def test_a_job_no_longer_awaiting_its_webhook_is_not_planned():
-    # Pushed: the worker stores the result on its next step, as after a query.
+@pytest.mark.parametrize(
+    "pushed_ago, expected",
+    [
+        (0.0, 0.6),  # the worker's usual step from the webhook to the result stored
+        (0.45, 0.15),
+        (0.65, timing.HELD_MIN),  # past it: soon, then less often
+        (1.6, 1.0),
+        (30.0, timing.HELD_MAX),
+    ],
+)
+def test_a_pushed_job_is_read_when_its_result_is_usually_stored(pushed_ago, expected):
     pushed = awaiting_push(8.5)
-    pushed.pushed_at, pushed.next_attempt_at = NOW, NOW
-    assert hint_for(pushed, NOW, STEP_ONLY, PLAN) == timing.Hint(STEP)
-    # Held by a worker (its fallback query): the worker's step, as for any query.
-    held = awaiting_push(30.0, held_for=0.0)
+    pushed.pushed_at = NOW - timedelta(seconds=pushed_ago)
+    plan = dataclasses.replace(PLAN, push_step=0.6)
+    # The worker holds it while it downloads and stores: the same.
+    for lease in (None, NOW + timedelta(seconds=LEASE)):
+        pushed.lease_expires_at = lease
+        assert hint_for(pushed, NOW, STEP_ONLY, plan) == timing.Hint(expected, planned=True)
+
+
+def test_a_job_awaiting_its_webhook_queried_by_the_worker_is_not_planned():
+    # Its fallback query, long after the plan's reads: the worker's step, as for any query.
+    held = awaiting_push(60.0, held_for=0.0)
     assert hint_for(held, NOW, STEP_ONLY, PLAN) == timing.Hint(STEP)
-    # Ended.
     assert hint_for(awaiting_push(8.5, "succeeded"), NOW, STEP_ONLY, PLAN) == timing.Hint(None)
 
 
@@ -368,8 +384,9 @@ def test_a_new_job_follows_the_read_plan_in_a_shop_whose_results_are_pushed(sett
     assert hint_for(new, NOW, STEP_ONLY, PLAN) == timing.Hint(timing.PICKUP)
 
 
-def pushed_result(garment, provider, seconds, created_ago_minutes):
-    """A result the provider pushed, seen ``seconds`` after its creation (unsaved)."""
+def pushed_result(garment, provider, seconds, created_ago_minutes, stored_in=0.1):
+    """A result the provider pushed, seen ``seconds`` after its creation and stored
+    ``stored_in`` seconds after its webhook (unsaved)."""
     created = timezone.now() - timedelta(minutes=created_ago_minutes)
     finished = created + timedelta(seconds=seconds)
     return TryOnJob(
@@ -379,14 +396,18 @@ def pushed_result(garment, provider, seconds, created_ago_minutes):
         person_image="person.jpg",
         created_at=created,
         submitted_at=created + timedelta(seconds=0.3),
-        pushed_at=finished - timedelta(seconds=0.1),
+        pushed_at=finished - timedelta(seconds=stored_in),
         finished_at=finished,
     )
 
 
 def test_the_read_plan_is_learned_from_the_providers_recent_pushed_results(garment):
     fashn = lognormal(timing.PUSH_SAMPLES + 10, 3)
-    rows = [pushed_result(garment, "fashn", s, index) for index, s in enumerate(fashn)]
+    rows = [
+        # From the webhook to the result stored: 0.1 to 1 s, evenly.
+        pushed_result(garment, "fashn", s, index, stored_in=0.1 * (1 + index % 10))
+        for index, s in enumerate(fashn)
+    ]
     # Polled results, and another provider's too few pushed ones, are not fashn's.
     rows += [pushed_result(garment, "fal", 3.0, index) for index in range(5)]
     polled = pushed_result(garment, "fashn", 99.0, 0)
@@ -394,10 +415,13 @@ def test_the_read_plan_is_learned_from_the_providers_recent_pushed_results(garme
     TryOnJob.objects.bulk_create([*rows, polled])
     plan = read_plan("fashn")
     # The newest PUSH_SAMPLES, from creation to the result seen.
-    assert plan == plan_reads(fashn[: timing.PUSH_SAMPLES])
+    assert plan.times == plan_reads(fashn[: timing.PUSH_SAMPLES]).times
+    # The step from the webhook to the result stored: taken high.
+    assert plan.push_step == pytest.approx(0.9, abs=0.05)
     assert read_plan("fal") is None
     # A job not yet submitted: every provider's pushed results.
-    assert read_plan("") == plan_reads((fashn[:5] + [3.0] * 5 + fashn[5:])[: timing.PUSH_SAMPLES])
+    every = plan_reads((fashn[:5] + [3.0] * 5 + fashn[5:])[: timing.PUSH_SAMPLES])
+    assert read_plan("").times == every.times
     # Learned again only after a while: the newest result changes nothing yet.
     TryOnJob.objects.bulk_create([pushed_result(garment, "fal", 3.0, -1) for _ in range(20)])
     assert read_plan("fal") is None

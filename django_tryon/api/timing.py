@@ -36,6 +36,7 @@ clock and the server's never have to agree.
 """
 
 import bisect
+import dataclasses
 import math
 import statistics
 import threading
@@ -59,6 +60,9 @@ CACHE_SECONDS = 30.0
 # The pickup and the first query's offset are taken low (this quantile): a read
 # that comes early costs one request, one that comes late costs the shopper time.
 EARLY_QUANTILE = 0.25
+# The step from a webhook to the result stored is taken high (this quantile): the read
+# that follows a push then finds the result, once.
+LATE_QUANTILE = 0.9
 # A new job, before anything is learned: the worker takes it up and submits it,
 # and what changes next is the first query's answer, seconds later; asking
 # sooner than this only costs requests.
@@ -108,6 +112,9 @@ class ReadPlan:
     #: Reads per job on average over the results it was made from, and the clock's.
     reads: float
     clock_reads: float
+    #: From the webhook received to the result stored (the worker's pickup, download
+    #: and write), taken high: a read then finds the result stored.
+    push_step: float = DEFAULT_STEP
 
     def next_after(self, elapsed: float) -> float:
         """Seconds from ``elapsed`` (after the job's creation) to its next read."""
@@ -115,6 +122,18 @@ class ReadPlan:
         if index < len(self.times):
             return self.times[index] - elapsed
         return CLOCK_MAX_MS / 1000
+
+    def after_push(self, waited: float) -> float:
+        """Seconds to the next read of a job pushed ``waited`` seconds ago: when the
+        worker usually has its result stored, then as long as the overrun so far.
+
+        A planned read that came between the push and the storage counted, in the
+        plan, as one that found nothing; this read takes the place of the next
+        planned one, sooner.
+        """
+        if waited < self.push_step:
+            return _clamped(self.push_step - waited, HELD_MIN, HELD_MAX)
+        return _clamped(waited - self.push_step, HELD_MIN, HELD_MAX)
 
 
 @dataclass(frozen=True)
@@ -149,14 +168,20 @@ def hint_for(
     if job.status not in ACTIVE_STATUSES:
         return Hint(None)
     held = job.lease_expires_at is not None and job.lease_expires_at > now
-    awaiting_push = bool(job.callback_digest) and job.pushed_at is None
-    may_be_pushed = job.status == JobStatus.PENDING and bool(tryon_settings.WEBHOOK_BASE_URL)
-    if not held and (awaiting_push or may_be_pushed):
+    pushed = bool(job.callback_digest) and job.pushed_at is not None
+    awaiting_push = bool(job.callback_digest) and not pushed and not held
+    may_be_pushed = (
+        job.status == JobStatus.PENDING and bool(tryon_settings.WEBHOOK_BASE_URL) and not held
+    )
+    if pushed or awaiting_push or may_be_pushed:
         # A job not yet submitted has no provider: every provider's pushed results count
         # (none: the shop's jobs are not pushed, and the worker's timings say when).
         if plan is True:
             plan = read_plan(job.provider)
         if isinstance(plan, ReadPlan):
+            if pushed:
+                assert job.pushed_at is not None
+                return Hint(plan.after_push((now - job.pushed_at).total_seconds()), True)
             elapsed = (now - job.created_at).total_seconds()
             return Hint(_clamped(plan.next_after(elapsed), HELD_MIN, LONGEST), planned=True)
     if learned is None:
@@ -243,10 +268,18 @@ def _learn_read_plan(provider: str) -> ReadPlan | None:
     )
     if provider:
         jobs = jobs.filter(provider=provider)
-    rows = jobs.order_by("-finished_at").values_list("created_at", "finished_at")[:PUSH_SAMPLES]
-    return plan_reads(
-        [(finished - created).total_seconds() for created, finished in rows if finished]
+    rows = jobs.order_by("-finished_at").values_list(
+        "created_at", "pushed_at", "finished_at"
+    )[:PUSH_SAMPLES]
+    plan = plan_reads(
+        [(finished - created).total_seconds() for created, _, finished in rows if finished]
     )
+    steps = [
+        (finished - pushed).total_seconds() for _, pushed, finished in rows if finished and pushed
+    ]
+    if plan is None:
+        return None
+    return dataclasses.replace(plan, push_step=_typical(steps, _late, DEFAULT_STEP))
 
 
 def _remembered(store, provider, learn):
@@ -340,6 +373,10 @@ def _typical(values, summary, default):
 
 def _early(values):
     return statistics.quantiles(values, n=100, method="inclusive")[int(EARLY_QUANTILE * 100) - 1]
+
+
+def _late(values):
+    return statistics.quantiles(values, n=100, method="inclusive")[int(LATE_QUANTILE * 100) - 1]
 
 
 def _clamped(seconds: float, low: float, high: float) -> float:
