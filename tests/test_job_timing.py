@@ -12,17 +12,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from django_tryon.api import timing
-from django_tryon.api.timing import (
-    Learned,
-    ReadPlan,
-    clock_times,
-    hint_for,
-    learned_timings,
-    mean_reads,
-    plan_reads,
-    read_plan,
-)
+from django_tryon.api import reads, timing
+from django_tryon.api.reads import ReadPlan, clock_times, mean_reads, plan_reads
+from django_tryon.api.timing import Learned, hint_for, learned_timings, read_plan
 from django_tryon.models import TryOnJob
 from django_tryon.worker import Worker
 from tests.support.api import (
@@ -287,14 +279,14 @@ def delays(reads, seconds):
 
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
 def test_a_read_plan_spends_no_more_reads_per_job_than_the_clock(name):
-    learned = DISTRIBUTIONS[name](timing.PUSH_SAMPLES, 1)
+    learned = DISTRIBUTIONS[name](reads.PUSH_SAMPLES, 1)
     plan = plan_reads(learned)
     clock = mean_reads(clock_times(max(learned)), learned)
     # The rule kept: on the results it was made from, at most READ_SHARE of the reads
     # the button's clock would have made for them, per job on average.
     assert plan.clock_reads == pytest.approx(clock)
     assert mean_reads(list(plan.times), learned) == pytest.approx(plan.reads)
-    assert plan.reads <= timing.READ_SHARE * clock + 1e-9
+    assert plan.reads <= reads.READ_SHARE * clock + 1e-9
     # The next results are not the learned ones: within a few percent of the clock.
     fresh = DISTRIBUTIONS[name](2000, 2)
     assert mean_reads(list(plan.times), fresh) <= 1.05 * mean_reads(clock_times(200), fresh)
@@ -302,7 +294,7 @@ def test_a_read_plan_spends_no_more_reads_per_job_than_the_clock(name):
 
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
 def test_planned_reads_see_results_far_sooner_than_the_clock(name):
-    plan = plan_reads(DISTRIBUTIONS[name](timing.PUSH_SAMPLES, 1))
+    plan = plan_reads(DISTRIBUTIONS[name](reads.PUSH_SAMPLES, 1))
     fresh = DISTRIBUTIONS[name](2000, 2)
     planned, clock = delays(list(plan.times), fresh), delays(clock_times(200), fresh)
     assert statistics.mean(planned) < 0.5 * statistics.mean(clock)
@@ -311,15 +303,15 @@ def test_planned_reads_see_results_far_sooner_than_the_clock(name):
 def test_planned_reads_are_never_further_apart_than_the_longest_hint():
     # A slow provider: the first read where results begin is far off, but a cancel or an
     # erasure is still heard of within LONGEST; those reads count in the budget.
-    plan = plan_reads(DISTRIBUTIONS["slow"](timing.PUSH_SAMPLES, 1))
+    plan = plan_reads(DISTRIBUTIONS["slow"](reads.PUSH_SAMPLES, 1))
     gaps = [later - earlier for earlier, later in itertools.pairwise((0.0, *plan.times))]
     assert max(gaps) <= timing.LONGEST + 1e-9
     assert plan.times[0] <= timing.LONGEST and plan.times[-1] > 45.0
 
 
 def test_too_few_pushed_results_plan_nothing():
-    assert plan_reads(lognormal(timing.PUSH_MIN_SAMPLES - 1, 1)) is None
-    assert plan_reads(lognormal(timing.PUSH_MIN_SAMPLES, 1)) is not None
+    assert plan_reads(lognormal(reads.PUSH_MIN_SAMPLES - 1, 1)) is None
+    assert plan_reads(lognormal(reads.PUSH_MIN_SAMPLES, 1)) is not None
 
 
 PLAN = ReadPlan(times=(6.0, 8.0, 9.0, 10.0), reads=3.0, clock_reads=4.0)
@@ -339,7 +331,7 @@ def awaiting_push(created_ago, status="queued", **fields):
         (6.02, 1.98),  # a read arrives a moment after its planned time: the next one
         (8.5, 0.5),
         (9.96, timing.HELD_MIN),
-        (10.3, timing.CLOCK_MAX_MS / 1000),  # slower than every learned result: the clock's
+        (10.3, reads.CLOCK_MAX_MS / 1000),  # slower than every learned result: the clock's
     ],
 )
 def test_a_job_awaiting_its_webhook_is_read_when_planned(created_ago, expected):
@@ -402,7 +394,7 @@ def pushed_result(garment, provider, seconds, created_ago_minutes, stored_in=0.1
 
 
 def test_the_read_plan_is_learned_from_the_providers_recent_pushed_results(garment):
-    fashn = lognormal(timing.PUSH_SAMPLES + 10, 3)
+    fashn = lognormal(reads.PUSH_SAMPLES + 10, 3)
     rows = [
         # From the webhook to the result stored: 0.1 to 1 s, evenly.
         pushed_result(garment, "fashn", s, index, stored_in=0.1 * (1 + index % 10))
@@ -415,12 +407,12 @@ def test_the_read_plan_is_learned_from_the_providers_recent_pushed_results(garme
     TryOnJob.objects.bulk_create([*rows, polled])
     plan = read_plan("fashn")
     # The newest PUSH_SAMPLES, from creation to the result seen.
-    assert plan.times == plan_reads(fashn[: timing.PUSH_SAMPLES]).times
+    assert plan.times == plan_reads(fashn[: reads.PUSH_SAMPLES]).times
     # The step from the webhook to the result stored: taken high.
     assert plan.push_step == pytest.approx(0.9, abs=0.05)
     assert read_plan("fal") is None
     # A job not yet submitted: every provider's pushed results.
-    every = plan_reads((fashn[:5] + [3.0] * 5 + fashn[5:])[: timing.PUSH_SAMPLES])
+    every = plan_reads((fashn[:5] + [3.0] * 5 + fashn[5:])[: reads.PUSH_SAMPLES])
     assert read_plan("").times == every.times
     # Learned again only after a while: the newest result changes nothing yet.
     TryOnJob.objects.bulk_create([pushed_result(garment, "fal", 3.0, -1) for _ in range(20)])
@@ -432,9 +424,9 @@ def test_the_read_plan_is_learned_from_the_providers_recent_pushed_results(garme
 def test_the_clock_is_the_buttons():
     script = (ROOT / "django_tryon/static/django_tryon/tryon.js").read_text()
     constants = dict(re.findall(r"var (CLOCK_\w+) = ([\d.]+);", script))
-    assert float(constants["CLOCK_FIRST_MS"]) == timing.CLOCK_FIRST_MS
-    assert float(constants["CLOCK_GROWTH"]) == timing.CLOCK_GROWTH
-    assert float(constants["CLOCK_MAX_MS"]) == timing.CLOCK_MAX_MS
+    assert float(constants["CLOCK_FIRST_MS"]) == reads.CLOCK_FIRST_MS
+    assert float(constants["CLOCK_GROWTH"]) == reads.CLOCK_GROWTH
+    assert float(constants["CLOCK_MAX_MS"]) == reads.CLOCK_MAX_MS
     assert clock_times(13.0) == [1.0, 2.5, 4.75, 8.125, 13.125]
 
 

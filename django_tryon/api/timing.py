@@ -21,23 +21,18 @@ A new job is first asked about after the sum, when its first query may have
 found it, rather than in between, when only its submit can have happened.
 
 A job whose provider pushes its end (a webhook) ends when the provider
-finishes, which no plan of the worker's tells. Its reads are planned instead
-(:func:`read_plan`): from the shop's recent pushed results, the planner the
-worker uses for its queries (:func:`django_tryon.schedule.times_within`)
-chooses the read times, counted from the job's creation, that see the results
-soonest on average while making, per job on average, no more reads than the
-button's own clock would have made for the same results. Such an answer is
-marked planned: the button follows it even where it comes sooner than its
-clock's read of the same rank. A read costs the shop one database query; the
-budget is the web server's, no provider is asked.
+finishes, which no plan of the worker's tells. Its reads are planned instead,
+from the shop's recent pushed results (:func:`read_plan`, :mod:`.reads`), for
+no more reads per job on average than the button's own clock would have made.
+Such an answer is marked planned: the button follows it even where it comes
+sooner than its clock's read of the same rank. Once the webhook came, the
+next read is when the worker usually has the result stored.
 
 The answer is a delay in seconds, counted from the response: the browser's
 clock and the server's never have to agree.
 """
 
-import bisect
 import dataclasses
-import math
 import statistics
 import threading
 import time
@@ -46,8 +41,8 @@ from datetime import datetime
 
 from ..conf import tryon_settings
 from ..models import JobStatus, TryOnJob
-from ..schedule import MIN_STEP, estimate, times_within
 from ..transitions import ACTIVE_STATUSES
+from .reads import LONGEST, PUSH_SAMPLES, ReadPlan, plan_reads
 
 # The finding step before anything is known: waking, the query, the download and
 # the write, for a provider nearby.
@@ -78,17 +73,6 @@ LATE_MIN, LATE_MAX = 0.2, 5.0
 # plan its reads, the browser keeps to its own clock (it never reads sooner than
 # that, whatever an unplanned hint says).
 AWAITING_PUSH = HELD_MIN
-# The button's own clock (tryon.js: CLOCK_FIRST_MS, CLOCK_GROWTH, CLOCK_MAX_MS), in
-# milliseconds as it counts them: the reads a planned job may not outspend.
-CLOCK_FIRST_MS, CLOCK_GROWTH, CLOCK_MAX_MS = 1000, 1.5, 5000
-# Read plans are made from this many recent pushed results, once at least
-# PUSH_MIN_SAMPLES are known, and spend at most READ_SHARE of the clock's reads on
-# them: a little under, as the next jobs are not the learned ones.
-PUSH_SAMPLES, PUSH_MIN_SAMPLES = 100, 20
-READ_SHARE = 0.95
-# However far away the next step (a retry after a fault, a rate-limit pause): the
-# shopper's browser still hears of a cancel or an erasure within this.
-LONGEST = 10.0
 
 
 @dataclass(frozen=True)
@@ -101,39 +85,6 @@ class Learned:
     pickup: float | None = None
     #: From a job's submit to its first query.
     first_query: float | None = None
-
-
-@dataclass(frozen=True)
-class ReadPlan:
-    """When to read a job whose provider pushes its end, in seconds after its creation;
-    after the last, on the clock's longest interval."""
-
-    times: tuple[float, ...]
-    #: Reads per job on average over the results it was made from, and the clock's.
-    reads: float
-    clock_reads: float
-    #: From the webhook received to the result stored (the worker's pickup, download
-    #: and write), taken high: a read then finds the result stored.
-    push_step: float = DEFAULT_STEP
-
-    def next_after(self, elapsed: float) -> float:
-        """Seconds from ``elapsed`` (after the job's creation) to its next read."""
-        index = bisect.bisect_right(self.times, elapsed + 1e-6)
-        if index < len(self.times):
-            return self.times[index] - elapsed
-        return CLOCK_MAX_MS / 1000
-
-    def after_push(self, waited: float) -> float:
-        """Seconds to the next read of a job pushed ``waited`` seconds ago: when the
-        worker usually has its result stored, then as long as the overrun so far.
-
-        A planned read that came between the push and the storage counted, in the
-        plan, as one that found nothing; this read takes the place of the next
-        planned one, sooner.
-        """
-        if waited < self.push_step:
-            return _clamped(self.push_step - waited, HELD_MIN, HELD_MAX)
-        return _clamped(waited - self.push_step, HELD_MIN, HELD_MAX)
 
 
 @dataclass(frozen=True)
@@ -181,12 +132,27 @@ def hint_for(
         if isinstance(plan, ReadPlan):
             if pushed:
                 assert job.pushed_at is not None
-                return Hint(plan.after_push((now - job.pushed_at).total_seconds()), True)
+                waited = (now - job.pushed_at).total_seconds()
+                return Hint(_after_push(plan, waited), planned=True)
             elapsed = (now - job.created_at).total_seconds()
             return Hint(_clamped(plan.next_after(elapsed), HELD_MIN, LONGEST), planned=True)
     if learned is None:
         learned = learned_timings(job.provider)
     return Hint(_unplanned(job, now, learned))
+
+
+def _after_push(plan: ReadPlan, waited: float) -> float:
+    """Seconds to the next read of a job pushed ``waited`` seconds ago: when the worker
+    usually has its result stored, then as long as the overrun so far.
+
+    A planned read that came between the push and the storage counted, in the
+    plan, as one that found nothing; this read takes the place of the next
+    planned one, sooner.
+    """
+    step = DEFAULT_STEP if plan.push_step is None else plan.push_step
+    if waited < step:
+        return _clamped(step - waited, HELD_MIN, HELD_MAX)
+    return _clamped(waited - step, HELD_MIN, HELD_MAX)
 
 
 def _unplanned(job: TryOnJob, now: datetime, learned: Learned) -> float | None:
@@ -268,9 +234,9 @@ def _learn_read_plan(provider: str) -> ReadPlan | None:
     )
     if provider:
         jobs = jobs.filter(provider=provider)
-    rows = jobs.order_by("-finished_at").values_list(
-        "created_at", "pushed_at", "finished_at"
-    )[:PUSH_SAMPLES]
+    rows = jobs.order_by("-finished_at").values_list("created_at", "pushed_at", "finished_at")[
+        :PUSH_SAMPLES
+    ]
     plan = plan_reads(
         [(finished - created).total_seconds() for created, _, finished in rows if finished]
     )
@@ -293,70 +259,6 @@ def _remembered(store, provider, learn):
     with _learned_lock:
         store[provider] = (value, now)
     return value
-
-
-def plan_reads(seconds: list[float]) -> ReadPlan | None:
-    """The read plan for jobs whose results were seen ``seconds`` after their creation
-    (``None`` for fewer than ``PUSH_MIN_SAMPLES``).
-
-    The planner spends at most ``READ_SHARE`` of the reads the clock makes for the
-    same results, on average per job. The reads that keep any two ``LONGEST``
-    apart at most (so a cancel is still heard of) are part of the plan, and count:
-    while they take the plan over budget, it is made again for less.
-    """
-    times = sorted(value for value in seconds if value >= 0)
-    if len(times) < PUSH_MIN_SAMPLES:
-        return None
-    clock = mean_reads(clock_times(times[-1]), times)
-    # Smoothed, as the worker's estimate is: a plan fitted to the very times of the
-    # last results would leave gaps where the next ones fall.
-    grid, weights = estimate([(at, at) for at in times])
-    budget = READ_SHARE * clock
-    for _ in range(4):
-        planned = _within_longest(times_within(grid, weights, budget, MIN_STEP))
-        reads = mean_reads(planned, times)
-        if reads <= READ_SHARE * clock or budget <= 1:
-            break
-        budget = max(1.0, budget - (reads - READ_SHARE * clock))
-    return ReadPlan(tuple(round(at, 3) for at in planned), reads, clock)
-
-
-def clock_times(until: float) -> list[float]:
-    """The button's own clock's reads, in seconds after sending, up to the first at or
-    after ``until``."""
-    reads: list[float] = []
-    at, interval = 0, CLOCK_FIRST_MS
-    while not reads or reads[-1] < until:
-        at += interval
-        interval = min(CLOCK_MAX_MS, round(interval * CLOCK_GROWTH))
-        reads.append(at / 1000)
-    return reads
-
-
-def mean_reads(reads: list[float], seconds: list[float]) -> float:
-    """Reads per job on average, reading at ``reads`` (then every ``CLOCK_MAX_MS``)
-    until the result is seen, for results seen ``seconds`` after creation."""
-    total = 0
-    for value in seconds:
-        index = bisect.bisect_left(reads, value)
-        if index < len(reads):
-            total += index + 1
-        else:
-            total += len(reads) + math.ceil((value - reads[-1]) * 1000 / CLOCK_MAX_MS)
-    return total / len(seconds)
-
-
-def _within_longest(times: list[float]) -> list[float]:
-    """``times`` with reads added so that none is more than ``LONGEST`` after the one
-    before (or after the creation)."""
-    spaced, last = [], 0.0
-    for at in times:
-        while at - last > LONGEST:
-            last += LONGEST
-            spaced.append(last)
-        spaced.append(at)
-        last = at
-    return spaced
 
 
 def forget_timings() -> None:
