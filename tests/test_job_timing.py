@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from django_tryon.api import reads, timing
-from django_tryon.api.reads import ReadPlan, clock_times, mean_reads, plan_reads
+from django_tryon.api.reads import ReadPlan, clock_times, lateness, mean_reads, plan_reads
 from django_tryon.api.timing import Learned, hint_for, learned_timings, read_plan
 from django_tryon.models import TryOnJob
 from django_tryon.worker import Worker
@@ -267,16 +267,6 @@ DISTRIBUTIONS = {
 }
 
 
-def delays(reads, seconds):
-    """How long after each result its first read at or after it comes (``reads``, then
-    every 5 s)."""
-    out = []
-    for value in seconds:
-        later = [at for at in reads if at >= value]
-        out.append(later[0] - value if later else 5.0 - (value - reads[-1]) % 5.0)
-    return out
-
-
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
 def test_a_read_plan_spends_no_more_reads_per_job_than_the_clock(name):
     learned = DISTRIBUTIONS[name](reads.PUSH_SAMPLES, 1)
@@ -296,7 +286,7 @@ def test_a_read_plan_spends_no_more_reads_per_job_than_the_clock(name):
 def test_planned_reads_see_results_far_sooner_than_the_clock(name):
     plan = plan_reads(DISTRIBUTIONS[name](reads.PUSH_SAMPLES, 1))
     fresh = DISTRIBUTIONS[name](2000, 2)
-    planned, clock = delays(list(plan.times), fresh), delays(clock_times(200), fresh)
+    planned, clock = lateness(list(plan.times), fresh), lateness(clock_times(200), fresh)
     assert statistics.mean(planned) < 0.5 * statistics.mean(clock)
 
 
@@ -307,6 +297,12 @@ def test_planned_reads_are_never_further_apart_than_the_longest_hint():
     gaps = [later - earlier for earlier, later in itertools.pairwise((0.0, *plan.times))]
     assert max(gaps) <= timing.LONGEST + 1e-9
     assert plan.times[0] <= timing.LONGEST and plan.times[-1] > 45.0
+
+
+def test_lateness_counts_to_the_first_read_at_or_after_each_result():
+    assert lateness([2.0, 4.0], [0.5, 2.0, 3.5, 4.5, 11.0]) == pytest.approx(
+        [1.5, 0.0, 0.5, 4.5, 3.0]  # past the last read: every 5 s
+    )
 
 
 def test_too_few_pushed_results_plan_nothing():

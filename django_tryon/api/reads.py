@@ -122,3 +122,17 @@ def _within_longest(times: list[float]) -> list[float]:
         spaced.append(at)
         last = at
     return spaced
+
+
+def lateness(reads: list[float], seconds: list[float]) -> list[float]:
+    """How long after each result, seen ``seconds`` after its job's creation, the first
+    read at or after it comes, reading at ``reads`` (then every ``CLOCK_MAX_MS``)."""
+    late = []
+    step = CLOCK_MAX_MS / 1000
+    for value in seconds:
+        index = bisect.bisect_left(reads, value)
+        if index < len(reads):
+            late.append(reads[index] - value)
+        else:
+            late.append(-(value - reads[-1]) % step)
+    return late
