@@ -308,6 +308,8 @@ def test_lateness_counts_to_the_first_read_at_or_after_each_result():
 def test_too_few_pushed_results_plan_nothing():
     assert plan_reads(lognormal(reads.PUSH_MIN_SAMPLES - 1, 1)) is None
     assert plan_reads(lognormal(reads.PUSH_MIN_SAMPLES, 1)) is not None
+    # A budget no plan fits (under one read a job): no plan, the clock.
+    assert plan_reads(lognormal(reads.PUSH_SAMPLES, 1), share=0.1) is None
 
 
 PLAN = ReadPlan(times=(6.0, 8.0, 9.0, 10.0), reads=3.0, clock_reads=4.0)
