@@ -1,7 +1,9 @@
 """The shopper benchmark runs, at a tiny size: ``python -m bench.shopper --quick`` drives
 Debian's Chromium through a try-on with the button as it is and as released, and prints
-the timeline beside each other. (Its figures are measured by the full run and recorded
-in docs/performance.md; timing them here would only test the machine.)"""
+the timeline beside each other; with ``--provider fashn`` the sandbox calls the shop back,
+and the planned reads are reported beside the clock and the best possible. (Its figures
+are measured by the full run and recorded in docs/performance.md; timing them here would
+only test the machine.)"""
 
 import json
 import os
