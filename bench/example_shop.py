@@ -60,10 +60,19 @@ class ExampleShop:
     """The running example shop: its address, its files, and the sandbox behind it.
 
     ``settings`` is the settings module (the example shop's own by default);
-    ``processing_time`` the sandbox's seconds per task at start.
+    ``processing_time`` the sandbox's seconds per task at start; ``provider`` the
+    protocol the sandbox and the shop speak (``make demo``'s ``DEMO_PROVIDER``:
+    ``"ailab"``, polled, or ``"fashn"``, which calls the shop's web server back).
     """
 
-    def __init__(self, folder, *, settings="example_project.settings", processing_time=2.0):
+    def __init__(
+        self,
+        folder,
+        *,
+        settings="example_project.settings",
+        processing_time=2.0,
+        provider="ailab",
+    ):
         self.folder = Path(folder)
         self.port, self.sandbox_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -71,6 +80,8 @@ class ExampleShop:
         self.database = self.folder / "shop.sqlite3"
         self.media = self.folder / "media"
         self.processing_time = processing_time
+        self.provider = provider
+        pushes = provider == "fashn"
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": settings,
@@ -78,6 +89,9 @@ class ExampleShop:
             "TRYON_DEMO_DB": str(self.database),
             "TRYON_DEMO_MEDIA": str(self.media),
             "TRYON_SANDBOX_PORT": str(self.sandbox_port),
+            "DEMO_PROVIDER": provider,
+            # The shop's origin as the sandbox reaches it, or nothing: polling.
+            "TRYON_WEBHOOK_BASE_URL": self.url if pushes else "",
         }
         self.processes = []
         self._log = None
@@ -107,6 +121,8 @@ class ExampleShop:
             str(self.sandbox_port),
             "--processing-time",
             str(self.processing_time),
+            "--protocol",
+            self.provider,
         )
         wait_for(self.sandbox_url + "/_sandbox/control", sandbox)
         self._spawn("tryon_poll")

@@ -21,9 +21,19 @@ bytes of the photo it sent: p50 and p95 beside the released button's, and the ra
 
     python -m bench.shopper            # 20 try-ons each way after 3 warm-up ones, about 12 minutes
     python -m bench.shopper --quick    # 1 each, short provider times (the test suite)
+    python -m bench.shopper --provider fashn   # a provider that pushes its end (webhooks)
 
 The worker's query schedule starts from a history of 50 jobs drawn from the same
 times, as a shop's worker does after its first hour.
+
+With ``--provider fashn`` the sandbox speaks FASHN and calls the shop back when a
+task ends (``WEBHOOK_BASE_URL``, as ``DEMO_PROVIDER=fashn make demo`` runs it); the
+reads of a job awaiting its webhook are planned from a history of 100 pushed
+results drawn from the same times. The released button reads on its own clock,
+which is what the button did for a pushed job before its reads were planned. The
+report adds the best possible (one read at the very moment the result is stored:
+0 s late, one read) and what the planner would give at other read budgets,
+computed from the same history and the try-ons' own times.
 """
 
 import argparse
@@ -43,11 +53,13 @@ from pathlib import Path
 
 from bench.example_shop import ExampleShop, launch_chromium
 from bench.photos import phone_photo
+from django_tryon.api.reads import READ_SHARE, clock_times, lateness, mean_reads, plan_reads
 
 NEW, BASELINE = "new", "released"
 SETTINGS = {NEW: "bench.shopper_settings", BASELINE: "bench.shopper_baseline_settings"}
 MBIT = 1_000_000 / 8  # bytes per second
 HISTORY = 50
+PUSHED_HISTORY = 100  # the read plan's window (django_tryon.api.timing.PUSH_SAMPLES)
 
 # Times in the page, as epoch milliseconds (the clock the server's rows use):
 # "Send my photo", the job created, the picture loaded, and an error if any.
@@ -92,7 +104,8 @@ class Shopper:
     context: object
     page: object
     requests: list = field(default_factory=list)
-    answers: list = field(default_factory=list)  # (time, status, check_again_in) of job reads
+    # (time, status, check_again_in, check_again_planned) of job reads
+    answers: list = field(default_factory=list)
 
 
 def provider_times(count, median, sigma, seed):
@@ -105,24 +118,60 @@ from datetime import timedelta
 from django.utils import timezone
 from django_tryon.models import Garment, TryOnJob
 now = timezone.now()
-for garment in Garment.objects.all():
-    for index, seconds in enumerate(%s):
+garments = list(Garment.objects.all())[: %s]
+for garment in garments:
+    for row in %s:
         TryOnJob.objects.create(
             garment=garment,
             status="succeeded",
             source="admin",
-            provider="ailabapi",
-            provider_seconds=seconds,
-            created_at=now - timedelta(minutes=index + 1),
-            finished_at=now - timedelta(minutes=index),
+            **{
+                name: now + timedelta(seconds=value) if name.endswith("_at") else value
+                for name, value in row.items()
+            },
         )
 """
 
 
 def seed_history(shop, times):
     """Jobs of the shop's past, for the worker to plan its queries from (it learns from
-    the provider times of recent succeeded jobs)."""
-    shop.manage("shell", "-c", HISTORY_SNIPPET % json.dumps(times))
+    the provider times of recent succeeded jobs of each garment's kind)."""
+    rows = [
+        {
+            "provider": "ailabapi",
+            "provider_seconds": seconds,
+            "created_at": -60.0 * (index + 1),
+            "finished_at": -60.0 * index,
+        }
+        for index, seconds in enumerate(times)
+    ]
+    shop.manage("shell", "-c", HISTORY_SNIPPET % ("None", json.dumps(rows)))
+
+
+def seed_pushed_history(shop, times, seed):
+    """Pushed results of the shop's past, for the server to plan the reads of a job
+    awaiting its webhook from; returns their times from creation to result stored.
+    Around each provider time, what the bench's shop adds (SQLite, the worker's idle
+    sleep of 1 s): the pickup, and from the webhook to the result stored, each up to
+    a second."""
+    rng = random.Random(seed)
+    rows, seen = [], []
+    for index, seconds in enumerate(times):
+        pickup, stored_in = rng.uniform(0.05, 1.0), rng.uniform(0.1, 1.0)
+        created = -60.0 * (index + 1)
+        rows.append(
+            {
+                "provider": "fashn",
+                "provider_seconds": seconds,
+                "created_at": created,
+                "submitted_at": created + pickup,
+                "pushed_at": created + pickup + seconds,
+                "finished_at": created + pickup + seconds + stored_in,
+            }
+        )
+        seen.append(pickup + seconds + stored_in)
+    shop.manage("shell", "-c", HISTORY_SNIPPET % ("1", json.dumps(rows)))
+    return seen
 
 
 def open_shopper(browser, variant, product_url, photo, link):
@@ -140,7 +189,14 @@ def open_shopper(browser, variant, product_url, photo, link):
         request = response.request
         if request.method == "GET" and "/tryon/api/jobs/" in request.url and response.ok:
             body = response.json()
-            shopper.answers.append((time.time(), body["status"], body.get("check_again_in")))
+            shopper.answers.append(
+                (
+                    time.time(),
+                    body["status"],
+                    body.get("check_again_in"),
+                    body.get("check_again_planned"),
+                )
+            )
 
     page.on("response", answered)
     page.goto(product_url)
@@ -188,6 +244,11 @@ def job_row(database, job_id):
     }
 
 
+def pushes(args):
+    """Whether the run's provider calls the shop back (webhooks)."""
+    return args.provider == "fashn"
+
+
 def timeline(shopper, times, row, media, provider_seconds):
     """The try-on's phases, in seconds (requests and bytes as counts)."""
     stored = (media / row["result"]).stat().st_mtime
@@ -204,6 +265,8 @@ def timeline(shopper, times, row, media, provider_seconds):
         "total": times["shown"] / 1000 - times["send"] / 1000,
         "requests": len(reads),
         "bytes": int(posts[-1].all_headers()["content-length"]) / 1e6,
+        # From the job's creation to its result stored: what a read plan is made from.
+        "seen": stored - row["created"],
     }
 
 
@@ -226,12 +289,20 @@ def _run(args, workdir):
         "downloadThroughput": args.down_mbit * MBIT if args.down_mbit else -1,
     }
     times = provider_times(args.warmup + args.tryons, args.median, args.sigma, args.seed)
-    history = provider_times(HISTORY, args.median, args.sigma, args.seed + 1)
-    shop = ExampleShop(workdir / "shop", settings=SETTINGS[NEW], processing_time=args.median)
+    shop = ExampleShop(
+        workdir / "shop",
+        settings=SETTINGS[NEW],
+        processing_time=args.median,
+        provider=args.provider,
+    )
     (workdir / "shop").mkdir()
     shop.start()
-    seed_history(shop, history)
     results = {NEW: [], BASELINE: []}
+    if pushes(args):
+        history = provider_times(PUSHED_HISTORY, args.median, args.sigma, args.seed + 1)
+        results["history"] = seed_pushed_history(shop, history, args.seed + 2)
+    else:
+        seed_history(shop, provider_times(HISTORY, args.median, args.sigma, args.seed + 1))
     from playwright.sync_api import sync_playwright
 
     try:
@@ -276,7 +347,8 @@ def trail(shopper, row, media):
     """The job reads of a try-on, in seconds from the result stored (negative: before)."""
     stored = (media / row["result"]).stat().st_mtime
     reads = " ".join(
-        f"{at - stored:+.2f}:{status[:4]}:{hint}" for at, status, hint in shopper.answers
+        f"{at - stored:+.2f}:{status[:4]}:{hint}{'p' if planned else ''}"
+        for at, status, hint, planned in shopper.answers
     )
     return (
         f"finding query due {row['due'] - stored:+.2f}, finished {row['finished'] - stored:+.2f}; "
@@ -321,7 +393,89 @@ def report(results, args):
             f"| {label} | {_fmt(new[0], unit)} | {_fmt(new[1], unit)} | {_fmt(old[0], unit)} "
             f"| {_fmt(old[1], unit)} | {ratios[0]} | {ratios[1]} |"
         )
+    if "history" in results:
+        push_lines, figures["push"] = push_report(results)
+        lines += ["", *push_lines]
     return "\n".join(lines), figures
+
+
+# Shares of the clock's reads per job the planner is shown at, beside the one the
+# server uses: what more reads would buy.
+MORE_READS = (1.25, 1.5, 2.0, 3.0)
+
+
+def push_report(results):
+    """The wait once the result is stored, for a provider that pushes its end: the
+    planned reads beside the clock (the released button) and the best possible; then
+    the planner, computed on the same history and the try-ons' own times, at its
+    share of the clock's reads and at larger ones."""
+
+    def column(variant, key):
+        values = [r[key] for r in results[variant]]
+        return {"p50": quantiles(values)[0], "p95": quantiles(values)[1]}, values
+
+    shown = {v: column(v, "on_screen") for v in (NEW, BASELINE)}
+    reads = {v: column(v, "requests") for v in (NEW, BASELINE)}
+    figures = {
+        "on_screen": {
+            "planned": shown[NEW][0],
+            "clock": shown[BASELINE][0],
+            "best": {"p50": 0.0, "p95": 0.0},
+        },
+        "reads": {
+            v_name: {**reads[v][0], "mean": statistics.mean(reads[v][1])}
+            for v_name, v in (("planned", NEW), ("clock", BASELINE))
+        },
+    }
+    figures["reads"]["best"] = {"p50": 1.0, "p95": 1.0, "mean": 1.0}
+
+    def row(label, section, stat, unit):
+        planned, clock, best = (figures[section][k][stat] for k in ("planned", "clock", "best"))
+        ratio = f"{planned / clock:.2f}x" if clock > 0 else ""
+        return (
+            f"| {label} | {_fmt(planned, unit)} | {_fmt(clock, unit)} | {_fmt(best, unit)} "
+            f"| {ratio} |"
+        )
+
+    lines = [
+        "A provider that pushes its end (webhooks): from the result stored to the picture",
+        "",
+        "| figure | planned reads | own clock (released) | best possible | planned / clock |",
+        "|---|---|---|---|---|",
+        row("on screen (stored to picture), p50", "on_screen", "p50", "s"),
+        row("on screen (stored to picture), p95", "on_screen", "p95", "s"),
+        row("browser reads per job, mean", "reads", "mean", ""),
+        row("browser reads per job, p50", "reads", "p50", ""),
+        row("browser reads per job, p95", "reads", "p95", ""),
+    ]
+    # Every try-on of both shoppers: from the job's creation to its result stored.
+    seen = [r["seen"] for variant in (NEW, BASELINE) for r in results[variant]]
+    clock = clock_times(max(seen) + 1)
+    late = lateness(clock, seen)
+    lines += [
+        "",
+        "The planner on the same history, at more reads (computed: from the result stored",
+        "to the read at the server, without the read's answer and the picture's load)",
+        "",
+        "| reads | reads per job, mean | late p50 | late p95 |",
+        "|---|---|---|---|",
+        f"| the clock | {mean_reads(clock, seen):.2f} | {quantiles(late)[0]:.2f} s "
+        f"| {quantiles(late)[1]:.2f} s |",
+    ]
+    figures["planner"] = {}
+    for share in (READ_SHARE, *MORE_READS):
+        plan = plan_reads(results["history"], share)
+        late = lateness(list(plan.times), seen)
+        label = f"{share:g}x the clock's" + (" (the server's)" if share == READ_SHARE else "")
+        figures["planner"][f"{share:g}"] = {
+            "reads": mean_reads(list(plan.times), seen),
+            "late": quantiles(late),
+        }
+        lines.append(
+            f"| {label} | {mean_reads(list(plan.times), seen):.2f} | {quantiles(late)[0]:.2f} s "
+            f"| {quantiles(late)[1]:.2f} s |"
+        )
+    return lines, figures
 
 
 def parse(argv):
@@ -341,6 +495,12 @@ def parse(argv):
     parser.add_argument("--rtt-ms", type=float, default=40.0)
     parser.add_argument("--photo-size", type=int, nargs=2, default=(3000, 4000))
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument(
+        "--provider",
+        choices=("ailab", "fashn"),
+        default="ailab",
+        help="the sandbox's protocol: ailab (polled) or fashn (calls the shop back)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument(
         "--verbose", action="store_true", help="print each job read: when, status, check_again_in"

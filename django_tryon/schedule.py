@@ -202,9 +202,10 @@ def naive_queries(duration, interval):
     return max(1, math.ceil(duration / interval - 1e-9))
 
 
-def estimate(spans):
+def estimate(spans, smooth_share=SMOOTH_SHARE):
     """The provider's times, from jobs each known to have finished within a span
-    ``(after, by)``: ``(times, weights)``, times sorted, weights summing to 1.
+    ``(after, by)``: ``(times, weights)``, times sorted, weights summing to 1
+    (``smooth_share``: the smoothing's reach, below).
 
     A span says a job finished somewhere in it, not where. Beside spans that
     overlap it, it says more: this is Turnbull's self-consistent estimate
@@ -226,7 +227,7 @@ def estimate(spans):
         high = max(low + 1, math.ceil(by / cell - 1e-9))
         counts[(low, high)] += 1
     size = max(high for _, high in counts)
-    kernels = [_kernel(index, size) for index in range(size)]
+    kernels = [_kernel(index, size, smooth_share) for index in range(size)]
     share = [0.0] * size
     for (low, high), count in counts.items():
         for index in range(low, high):
@@ -252,10 +253,10 @@ def estimate(spans):
     return times, weights
 
 
-def _kernel(index, size):
+def _kernel(index, size, smooth_share):
     """Where cell ``index`` spreads its probability when smoothing: ``(first cell,
-    shares)``, a triangle over ``SMOOTH_SHARE`` of its time either side."""
-    reach = max(1, round(SMOOTH_SHARE * (index + 0.5)))
+    shares)``, a triangle over ``smooth_share`` of its time either side."""
+    reach = max(1, round(smooth_share * (index + 0.5)))
     low, high = max(0, index - reach), min(size, index + reach + 1)
     heights = [reach + 1 - abs(other - index) for other in range(low, high)]
     whole = sum(heights)
@@ -265,8 +266,7 @@ def _kernel(index, size):
 def plan_for(sorted_times, weights, interval):
     """The query times that find jobs of these times (and weights) soonest on
     average, for at most ``BUDGET_SHARE`` of the queries a query every
-    ``interval`` would make (see :func:`best_times`). The candidate times are
-    quantiles of the times, as a query is only worth making where jobs finish.
+    ``interval`` would make (see :func:`best_times`).
     """
     whole = sum(weights)
     naive = (
@@ -274,15 +274,25 @@ def plan_for(sorted_times, weights, interval):
         / whole
     )
     budget = max(1.0, BUDGET_SHARE * naive)
-    cumulative, level, candidates = 0.0, 0, {max(MIN_STEP, sorted_times[-1])}
+    return Plan(times_within(sorted_times, weights, budget), interval)
+
+
+def times_within(sorted_times, weights, budget, min_gap=MIN_STEP, levels=CANDIDATES):
+    """The times to look at jobs of these times (and weights) that find them soonest on
+    average, for at most ``budget`` looks per job on average, at least ``min_gap``
+    apart (see :func:`best_times`). The candidate times are quantiles of the times
+    (at every ``1/levels``), as a look is only worth making where jobs finish.
+    """
+    whole = sum(weights)
+    cumulative, level, candidates = 0.0, 0, {max(min_gap, sorted_times[-1])}
     for time_, weight in zip(sorted_times, weights, strict=True):
         cumulative += weight
-        while level <= CANDIDATES and cumulative >= whole * level / CANDIDATES - 1e-12:
-            candidates.add(max(MIN_STEP, time_))
+        while level <= levels and cumulative >= whole * level / levels - 1e-12:
+            candidates.add(max(min_gap, time_))
             level += 1
     table = QueryTable(sorted_times, weights, sorted(candidates))
-    times, _queries, _delay = best_times(table, budget, MIN_STEP)
-    return Plan(times, interval)
+    times, _queries, _delay = best_times(table, budget, min_gap)
+    return times
 
 
 def best_times(table, budget, min_gap):

@@ -35,6 +35,7 @@ JOB_KEYS = {
     "finished_at",
     "reused",
     "check_again_in",
+    "check_again_planned",
 }
 
 

@@ -1,12 +1,20 @@
 """``check_again_in`` in the job JSON: when a browser following a job asks again."""
 
+import dataclasses
+import itertools
+import math
+import random
+import re
+import statistics
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from django_tryon.api import timing
-from django_tryon.api.timing import Learned, check_again_in, learned_timings
+from django_tryon.api import reads, timing
+from django_tryon.api.reads import ReadPlan, clock_times, lateness, mean_reads, plan_reads
+from django_tryon.api.timing import Learned, hint_for, learned_timings, read_plan
 from django_tryon.models import TryOnJob
 from django_tryon.worker import Worker
 from tests.support.api import (
@@ -18,6 +26,7 @@ from tests.support.images import noisy_photo_bytes
 
 pytestmark = pytest.mark.usefixtures("fresh_throttle_cache")
 
+ROOT = Path(__file__).resolve().parent.parent
 NOW = timezone.now()
 LEASE = 300
 STEP = 0.8  # seconds from a query's due time to its result stored
@@ -53,7 +62,8 @@ STEP_ONLY = Learned(step=STEP)
 
 
 def hint(job, learned=STEP_ONLY):
-    return check_again_in(job, NOW, learned)
+    # No read plan: the worker's timings, or the clock for a job awaiting its webhook.
+    return hint_for(job, NOW, learned, plan=None).seconds
 
 
 @pytest.mark.parametrize("status", ["succeeded", "failed", "expired", "canceled"])
@@ -232,3 +242,209 @@ def test_a_job_awaiting_its_webhook_is_followed_on_the_browsers_clock(status):
     # Once pushed, the worker stores it on its next step, as after a query.
     awaiting.pushed_at, awaiting.next_attempt_at = NOW, NOW
     assert hint(awaiting) == STEP
+
+
+# Jobs whose provider pushes its end: reads planned from the pushed results ----------
+
+
+def lognormal(count, seed, median=10.0, sigma=0.35, offset=0.5):
+    """Seconds from creation to result seen: a provider's log-normal times, after a pickup
+    and before the storage (``offset``)."""
+    rng = random.Random(seed)
+    return [offset + median * math.exp(rng.gauss(0.0, sigma)) for _ in range(count)]
+
+
+def two_modes(count, seed):
+    rng = random.Random(seed)
+    return [rng.choice((5.0, 25.0)) * math.exp(rng.gauss(0.0, 0.1)) for _ in range(count)]
+
+
+DISTRIBUTIONS = {
+    "log-normal": lambda count, seed: lognormal(count, seed),
+    "tight": lambda count, seed: lognormal(count, seed, median=8.0, sigma=0.05),
+    "two modes": two_modes,
+    "slow": lambda count, seed: lognormal(count, seed, median=45.0, sigma=0.2),
+}
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_a_read_plan_spends_no_more_reads_per_job_than_the_clock(name):
+    learned = DISTRIBUTIONS[name](reads.PUSH_SAMPLES, 1)
+    plan = plan_reads(learned)
+    clock = mean_reads(clock_times(max(learned)), learned)
+    # The rule kept: on the results it was made from, at most READ_SHARE of the reads
+    # the button's clock would have made for them, per job on average.
+    assert plan.clock_reads == pytest.approx(clock)
+    assert mean_reads(list(plan.times), learned) == pytest.approx(plan.reads)
+    assert plan.reads <= reads.READ_SHARE * clock + 1e-9
+    # The next results are not the learned ones: within a few percent of the clock.
+    fresh = DISTRIBUTIONS[name](2000, 2)
+    assert mean_reads(list(plan.times), fresh) <= 1.05 * mean_reads(clock_times(200), fresh)
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_planned_reads_see_results_far_sooner_than_the_clock(name):
+    plan = plan_reads(DISTRIBUTIONS[name](reads.PUSH_SAMPLES, 1))
+    fresh = DISTRIBUTIONS[name](2000, 2)
+    planned, clock = lateness(list(plan.times), fresh), lateness(clock_times(200), fresh)
+    assert statistics.mean(planned) < 0.5 * statistics.mean(clock)
+
+
+def test_planned_reads_are_never_further_apart_than_the_longest_hint():
+    # A slow provider: the first read where results begin is far off, but a cancel or an
+    # erasure is still heard of within LONGEST; those reads count in the budget.
+    plan = plan_reads(DISTRIBUTIONS["slow"](reads.PUSH_SAMPLES, 1))
+    gaps = [later - earlier for earlier, later in itertools.pairwise((0.0, *plan.times))]
+    assert max(gaps) <= timing.LONGEST + 1e-9
+    assert plan.times[0] <= timing.LONGEST and plan.times[-1] > 45.0
+
+
+def test_lateness_counts_to_the_first_read_at_or_after_each_result():
+    assert lateness([2.0, 4.0], [0.5, 2.0, 3.5, 4.5, 11.0]) == pytest.approx(
+        [1.5, 0.0, 0.5, 4.5, 3.0]  # past the last read: every 5 s
+    )
+
+
+def test_too_few_pushed_results_plan_nothing():
+    assert plan_reads(lognormal(reads.PUSH_MIN_SAMPLES - 1, 1)) is None
+    assert plan_reads(lognormal(reads.PUSH_MIN_SAMPLES, 1)) is not None
+    # A budget no plan fits (under one read a job): no plan, the clock.
+    assert plan_reads(lognormal(reads.PUSH_SAMPLES, 1), share=0.1) is None
+
+
+PLAN = ReadPlan(times=(6.0, 8.0, 9.0, 10.0), reads=3.0, clock_reads=4.0)
+
+
+def awaiting_push(created_ago, status="queued", **fields):
+    awaiting = job(status, due_in=60, **fields)
+    awaiting.callback_digest = "a" * 64
+    awaiting.created_at = NOW - timedelta(seconds=created_ago)
+    return awaiting
+
+
+@pytest.mark.parametrize(
+    "created_ago, expected",
+    [
+        (0.0, 6.0),  # the first planned read
+        (6.02, 1.98),  # a read arrives a moment after its planned time: the next one
+        (8.5, 0.5),
+        (9.96, timing.HELD_MIN),
+        (10.3, reads.CLOCK_MAX_MS / 1000),  # slower than every learned result: the clock's
+    ],
+)
+def test_a_job_awaiting_its_webhook_is_read_when_planned(created_ago, expected):
+    answer = hint_for(awaiting_push(created_ago), NOW, STEP_ONLY, PLAN)
+    assert answer.seconds == pytest.approx(expected) and answer.planned
+
+
+@pytest.mark.parametrize(
+    "pushed_ago, expected",
+    [
+        (0.0, 0.6),  # the worker's usual step from the webhook to the result stored
+        (0.45, 0.15),
+        (0.65, timing.HELD_MIN),  # past it: soon, then less often
+        (1.6, 1.0),
+        (30.0, timing.HELD_MAX),
+    ],
+)
+def test_a_pushed_job_is_read_when_its_result_is_usually_stored(pushed_ago, expected):
+    pushed = awaiting_push(8.5)
+    pushed.pushed_at = NOW - timedelta(seconds=pushed_ago)
+    plan = dataclasses.replace(PLAN, push_step=0.6)
+    # The worker holds it while it downloads and stores: the same.
+    for lease in (None, NOW + timedelta(seconds=LEASE)):
+        pushed.lease_expires_at = lease
+        assert hint_for(pushed, NOW, STEP_ONLY, plan) == timing.Hint(expected, planned=True)
+
+
+def test_a_job_awaiting_its_webhook_queried_by_the_worker_is_not_planned():
+    # Its fallback query, long after the plan's reads: the worker's step, as for any query.
+    held = awaiting_push(60.0, held_for=0.0)
+    assert hint_for(held, NOW, STEP_ONLY, PLAN) == timing.Hint(STEP)
+    assert hint_for(awaiting_push(8.5, "succeeded"), NOW, STEP_ONLY, PLAN) == timing.Hint(None)
+
+
+def test_a_new_job_follows_the_read_plan_in_a_shop_whose_results_are_pushed(settings):
+    new = job("pending")
+    new.created_at = NOW
+    settings.TRYON = {**settings.TRYON, "WEBHOOK_BASE_URL": "https://shop.example"}
+    assert hint_for(new, NOW, STEP_ONLY, PLAN) == timing.Hint(6.0, planned=True)
+    # A shop that asks for no webhooks: the worker's timings.
+    settings.TRYON = {**settings.TRYON, "WEBHOOK_BASE_URL": ""}
+    assert hint_for(new, NOW, STEP_ONLY, PLAN) == timing.Hint(timing.PICKUP)
+
+
+def pushed_result(garment, provider, seconds, created_ago_minutes, stored_in=0.1):
+    """A result the provider pushed, seen ``seconds`` after its creation and stored
+    ``stored_in`` seconds after its webhook (unsaved)."""
+    created = timezone.now() - timedelta(minutes=created_ago_minutes)
+    finished = created + timedelta(seconds=seconds)
+    return TryOnJob(
+        garment=garment,
+        status="succeeded",
+        provider=provider,
+        person_image="person.jpg",
+        created_at=created,
+        submitted_at=created + timedelta(seconds=0.3),
+        pushed_at=finished - timedelta(seconds=stored_in),
+        finished_at=finished,
+    )
+
+
+def test_the_read_plan_is_learned_from_the_providers_recent_pushed_results(garment):
+    fashn = lognormal(reads.PUSH_SAMPLES + 10, 3)
+    rows = [
+        # From the webhook to the result stored: 0.1 to 1 s, evenly.
+        pushed_result(garment, "fashn", s, index, stored_in=0.1 * (1 + index % 10))
+        for index, s in enumerate(fashn)
+    ]
+    # Polled results, and another provider's too few pushed ones, are not fashn's.
+    rows += [pushed_result(garment, "fal", 3.0, index) for index in range(5)]
+    polled = pushed_result(garment, "fashn", 99.0, 0)
+    polled.pushed_at = None
+    TryOnJob.objects.bulk_create([*rows, polled])
+    plan = read_plan("fashn")
+    # The newest PUSH_SAMPLES, from creation to the result seen.
+    assert plan.times == plan_reads(fashn[: reads.PUSH_SAMPLES]).times
+    # The step from the webhook to the result stored: taken high.
+    assert plan.push_step == pytest.approx(0.9, abs=0.05)
+    assert read_plan("fal") is None
+    # A job not yet submitted: every provider's pushed results.
+    every = plan_reads((fashn[:5] + [3.0] * 5 + fashn[5:])[: reads.PUSH_SAMPLES])
+    assert read_plan("").times == every.times
+    # Learned again only after a while: the newest result changes nothing yet.
+    TryOnJob.objects.bulk_create([pushed_result(garment, "fal", 3.0, -1) for _ in range(20)])
+    assert read_plan("fal") is None
+    timing.forget_timings()
+    assert read_plan("fal") is not None
+
+
+def test_the_clock_is_the_buttons():
+    script = (ROOT / "django_tryon/static/django_tryon/tryon.js").read_text()
+    constants = dict(re.findall(r"var (CLOCK_\w+) = ([\d.]+);", script))
+    assert float(constants["CLOCK_FIRST_MS"]) == reads.CLOCK_FIRST_MS
+    assert float(constants["CLOCK_GROWTH"]) == reads.CLOCK_GROWTH
+    assert float(constants["CLOCK_MAX_MS"]) == reads.CLOCK_MAX_MS
+    assert clock_times(13.0) == [1.0, 2.5, 4.75, 8.125, 13.125]
+
+
+def test_the_api_says_when_a_hint_is_planned(client, garment, settings):
+    created = post_job(client, garment).json()
+    assert created["check_again_planned"] is False
+    TryOnJob.objects.filter(pk=created["id"]).update(
+        status="queued",
+        provider="fashn",
+        callback_digest="a" * 64,
+        next_attempt_at=timezone.now() + timedelta(seconds=60),
+    )
+    # Too few pushed results yet: the clock (an unplanned, short hint).
+    answer = client.get(job_url(created["id"])).json()
+    assert answer["check_again_in"] == timing.AWAITING_PUSH
+    assert answer["check_again_planned"] is False
+    TryOnJob.objects.bulk_create(
+        [pushed_result(garment, "fashn", s, i) for i, s in enumerate(lognormal(30, 4))]
+    )
+    timing.forget_timings()
+    answer = client.get(job_url(created["id"])).json()
+    assert answer["check_again_planned"] is True
+    assert answer["check_again_in"] > 1.0  # nothing finishes in the first second

@@ -126,6 +126,7 @@ def test_the_schema_describes_the_shopper_api():
         "finished_at",
         "reused",
         "check_again_in",
+        "check_again_planned",
     }
     assert set(SCHEMA["paths"][JOB_PATH]) == {"get", "delete"}
 

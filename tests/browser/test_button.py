@@ -601,21 +601,17 @@ def test_the_browser_asks_again_when_the_job_json_says(shop, page, person_photo)
         assert after["started"] - sent >= clock_read(read) - 50, answers
 
 
-def test_a_server_that_says_when_is_followed_and_one_that_does_not_gets_the_clock(
-    shop, page, person_photo
-):
+def send_with_reads_answered(shop, page, person_photo, rewrite):
+    """Send a try-on of a 30 s job whose every read is answered with the job JSON as
+    ``rewrite`` changes it (in place), recording the API's answers; returns the dialog."""
     shop.control(processing_time=30.0)
-    said = {"checkAgainIn": 2.5}
 
     def answer(route):
         if route.request.method != "GET":
             route.continue_()
             return
         job = route.fetch().json()
-        if said["checkAgainIn"] is None:
-            job.pop("check_again_in")
-        else:
-            job["check_again_in"] = said["checkAgainIn"]
+        rewrite(job)
         route.fulfill(json=job)
 
     page.route("**/tryon/api/jobs/*-*/", answer)
@@ -625,6 +621,21 @@ def test_a_server_that_says_when_is_followed_and_one_that_does_not_gets_the_cloc
     choose_photo(dialog, person_photo)
     dialog.get_by_label("I agree that my photo is sent").check()
     dialog.get_by_role("button", name="Send my photo").click()
+    return dialog
+
+
+def test_a_server_that_says_when_is_followed_and_one_that_does_not_gets_the_clock(
+    shop, page, person_photo
+):
+    said = {"checkAgainIn": 2.5}
+
+    def rewrite(job):
+        if said["checkAgainIn"] is None:
+            job.pop("check_again_in")
+        else:
+            job["check_again_in"] = said["checkAgainIn"]
+
+    dialog = send_with_reads_answered(shop, page, person_photo, rewrite)
     page.wait_for_function("window.apiAnswers.length >= 3", timeout=30_000)  # POST, 2 reads
     said["checkAgainIn"] = None  # an older server: the next reads say nothing
     page.wait_for_function("window.apiAnswers.length >= 6", timeout=30_000)
@@ -636,3 +647,22 @@ def test_a_server_that_says_when_is_followed_and_one_that_does_not_gets_the_cloc
     assert 2450 <= gaps[1] <= 4000 and 2450 <= gaps[2] <= 4000, gaps
     # ...then, told nothing, the clock: 1 s, then 1.5 s.
     assert 950 <= gaps[3] <= 2500 and 1450 <= gaps[4] <= 3000, gaps
+
+
+def test_a_planned_time_is_followed_sooner_than_the_clock(shop, page, person_photo):
+    # A provider that pushes its end: the server plans the reads where results come, and
+    # keeps them within the clock's per job on average; the button follows them as said.
+    def rewrite(job):
+        job["check_again_in"], job["check_again_planned"] = 0.3, True
+
+    dialog = send_with_reads_answered(shop, page, person_photo, rewrite)
+    page.wait_for_function("window.apiAnswers.length >= 6", timeout=30_000)  # POST, 5 reads
+    dialog.get_by_role("button", name="Cancel and delete my photo").click()
+    dialog.locator("[data-tryon-notice]").wait_for(state="visible")
+    answers = page.evaluate("window.apiAnswers")
+    sent = answers[0]["ended"]
+    # The first read as the POST's answer said (not planned); each next one 0.3 s after
+    # the answer before, where the clock would have waited 1.5 s, then 2.25 s, then more.
+    for before, after in itertools.pairwise(answers[1:6]):
+        assert after["started"] - before["ended"] >= 250, answers
+    assert answers[5]["started"] - sent < clock_read(3), answers

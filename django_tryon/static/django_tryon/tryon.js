@@ -22,7 +22,9 @@
   // plan), within these bounds. Without it (a passing fault, an older server):
   // our own clock, soon after sending, then less and less often. Following the
   // server, the n-th read of a job never comes sooner than the clock's n-th, so
-  // a job never costs the shop more reads than on the clock.
+  // a job never costs the shop more reads than on the clock; except where the
+  // answer says its time is planned (check_again_planned: a provider that pushes
+  // its end), which the server keeps within the clock's reads per job on average.
   var CHECK_MIN_MS = 100;
   var CHECK_MAX_MS = 10000;
   var CLOCK_FIRST_MS = 1000;
@@ -695,7 +697,7 @@
     this.markModelJob(job);
     if (this.workingStatuses.indexOf(job.status) !== -1) {
       this.showProgress(job.status);
-      this.schedulePoll(job.check_again_in);
+      this.schedulePoll(job.check_again_in, job.check_again_planned === true);
     } else if (job.status === "succeeded" && job.result_url) {
       this.showResult(job);
     } else {
@@ -745,8 +747,9 @@
   };
 
   /* Ask again when the server said the job may have changed (seconds), else on our own
-     clock, less and less often. */
-  Widget.prototype.schedulePoll = function (checkAgainIn) {
+     clock, less and less often. A planned time is followed as said; any other, no
+     sooner than our clock's read of the same rank. */
+  Widget.prototype.schedulePoll = function (checkAgainIn, planned) {
     var self = this;
     this.stopPolling();
     if (!this.dialog.open || !this.job) {
@@ -755,8 +758,10 @@
     var delay;
     if (typeof checkAgainIn === "number" && isFinite(checkAgainIn)) {
       delay = Math.min(CHECK_MAX_MS, Math.max(CHECK_MIN_MS, checkAgainIn * 1000));
-      var onOurClock = this.job.startedAt + clockRead(this.job.reads + 1) - Date.now();
-      delay = Math.max(delay, onOurClock);
+      if (!planned) {
+        var onOurClock = this.job.startedAt + clockRead(this.job.reads + 1) - Date.now();
+        delay = Math.max(delay, onOurClock);
+      }
     } else {
       delay = this.unguidedDelay;
       this.unguidedDelay = Math.min(CLOCK_MAX_MS, Math.round(delay * CLOCK_GROWTH));
