@@ -134,6 +134,8 @@ def ask_provider(backend, name, setting):
     """The finding ``name`` of ``backend``'s credits query (``setting``: where its key
     and address are set, for the hints); the backend is closed after."""
     where = f"{backend.provider_name or type(backend).__name__} at {backend.base_url}"
+    if hasattr(backend, "check_credentials"):
+        return _ask_for_a_token(backend, name, where)
     try:
         answer = backend.credits()
     except ConfigurationError as err:
@@ -186,6 +188,39 @@ def ask_provider(backend, name, setting):
             "Top up the provider account before jobs fail as out_of_credits.",
         )
     return Finding(name, OK, f"{where} accepted the API key: {remaining} credits left.")
+
+
+def _ask_for_a_token(backend, name, where):
+    """The finding of a backend authenticated by Google's credentials (Vertex AI):
+    loaded and given a token by Google's token service, which costs nothing. The
+    predict itself (the role, the API turned on, the model) is charged: not tried."""
+    try:
+        project = backend.check_credentials()
+    except ConfigurationError as err:
+        return Finding(
+            name,
+            FAILED,
+            f"{where}: {err}",
+            "Set GOOGLE_APPLICATION_CREDENTIALS to the key file of a service account with "
+            "the Vertex AI User role (or run where Google provides credentials), and "
+            "OPTIONS['project'] when the credentials name no project.",
+        )
+    except TryOnError as err:
+        return Finding(
+            name,
+            FAILED,
+            f"{where}: no token could be had: {err}",
+            "Check that this machine reaches Google's token service (firewall, proxy, DNS).",
+        )
+    finally:
+        backend.close()
+    return Finding(
+        name,
+        OK,
+        f"{where}: Google's token service accepted the credentials, for project "
+        f"{project!r}. No predict is tried (each is charged): the first try-on checks "
+        "the role and the model.",
+    )
 
 
 def _number(value):
@@ -329,7 +364,7 @@ def _provider_hosts():
         backends = get_backends()
     except (ImproperlyConfigured, ImportError, TypeError, ValueError):
         return {}  # the system checks say why (the settings line)
-    hosts = {}
+    hosts: dict[str, str] = {}
     for backend in backends:
         name = backend.provider_name or type(backend).__name__
         for host in [urlsplit(str(backend.base_url)).hostname, *sorted(backend.result_hosts())]:

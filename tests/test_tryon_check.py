@@ -12,12 +12,14 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 
 import pytest
+import responses
 from django.core.files.storage import FileSystemStorage
 from django.core.management import CommandError, call_command
 
 from django_tryon import diagnostics
 from django_tryon.sandbox import SandboxServer
 from django_tryon.sandbox.fal import JWKS_PATH
+from tests.support.google_credentials import service_account_file
 from tests.support.loopback import DrippingServer
 
 KEY = "right-key-1234"
@@ -251,6 +253,69 @@ def test_result_hosts_name_each_providers_own_address(settings):
         "api.fashn.ai (fashn's address), www.ailabapi.com (ailabapi's address), "
         "and from https hosts on public addresses."
     )
+
+
+# Vertex AI: Google's credentials, no API key ------------------------------------------
+
+GOOGLE_TOKEN_URI = "https://oauth2.test/token"
+
+
+@pytest.fixture
+def on_vertex(settings, tmp_path, monkeypatch):
+    key_file = service_account_file(
+        tmp_path / "key.json", token_uri=GOOGLE_TOKEN_URI, project_id="shop-project-1"
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    settings.TRYON = {
+        "BACKEND": "django_tryon.backends.vertex.VertexBackend",
+        "OPTIONS": {"location": "europe-west4"},
+    }
+    return monkeypatch
+
+
+@responses.activate
+def test_vertex_credentials_are_checked_with_a_token_not_a_predict(on_vertex):
+    # The provider line was a skip: missing credentials showed only at the first try-on.
+    responses.post(
+        GOOGLE_TOKEN_URI,
+        json={"access_token": "ya29.token", "expires_in": 3600, "token_type": "Bearer"},
+    )
+    finding = diagnostics.check_provider()
+    assert finding.status == diagnostics.OK
+    assert finding.message == (
+        "vertex at https://europe-west4-aiplatform.googleapis.com: Google's token service "
+        "accepted the credentials, for project 'shop-project-1'. No predict is tried (each "
+        "is charged): the first try-on checks the role and the model."
+    )
+    assert [call.request.url for call in responses.calls] == [GOOGLE_TOKEN_URI]
+
+
+@responses.activate
+def test_vertex_credentials_refused_or_missing_fail_with_what_to_set(on_vertex, tmp_path):
+    responses.post(
+        GOOGLE_TOKEN_URI,
+        json={"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+        status=400,
+    )
+    refused = diagnostics.check_provider()
+    assert refused.status == diagnostics.FAILED
+    assert "Google refused the credentials" in refused.message
+    assert refused.hint.startswith("Set GOOGLE_APPLICATION_CREDENTIALS to the key file")
+
+    on_vertex.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    missing = diagnostics.check_provider()
+    assert missing.status == diagnostics.FAILED
+    assert "No Google application default credentials" in missing.message
+    assert missing.hint == refused.hint
+
+
+@responses.activate
+def test_vertex_without_a_token_service_says_so(on_vertex):
+    # Nothing answers at the token URI: the connection fails, as a refused one would.
+    finding = diagnostics.check_provider()
+    assert finding.status == diagnostics.FAILED
+    assert "no token could be had" in finding.message
+    assert finding.hint.startswith("Check that this machine reaches Google's token service")
 
 
 # Webhooks -----------------------------------------------------------------------------
