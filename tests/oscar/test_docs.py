@@ -84,3 +84,23 @@ def test_the_urls_as_written_serve_media_under_runserver(
         assert client.get("/catalogue/").status_code == 200
     finally:
         result.unlink()
+
+
+def test_the_settings_as_written_run(monkeypatch):
+    """The page's settings block, run on its own: every name it uses is defined (it
+    read os.environ without importing os), both apps come above Oscar's, and the
+    dashboard gets the Try-on menu."""
+    from django_tryon.contrib.oscar.dashboard import navigation
+
+    monkeypatch.setenv("AILABAPI_API_KEY", "from-the-environment")
+    namespace: dict = {}
+    exec(python_block(DOCS.read_text(), "# settings.py"), namespace)
+    apps = namespace["INSTALLED_APPS"]
+    shop = apps.index("oscar.config.Shop")
+    assert apps.index("django_tryon") < shop and apps.index("django_tryon.contrib.oscar") < shop
+    assert namespace["TRYON"] == {"API_KEY": "from-the-environment"}
+    menu = namespace["OSCAR_DASHBOARD_NAVIGATION"][-1]
+    assert (menu["label"], [child["url_name"] for child in menu["children"]]) == (
+        navigation()[-1]["label"],
+        [child["url_name"] for child in navigation()[-1]["children"]],
+    )
