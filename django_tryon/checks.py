@@ -121,6 +121,25 @@ def check_staticfiles(app_configs, **kwargs):
     ]
 
 
+@tryon_check(Tags.urls)
+def check_urls_included(app_configs, **kwargs):
+    """W014: the app's URLs are in the URLconf, or the button and the shopper API have
+    no address (the button's page failed with a bare NoReverseMatch)."""
+    try:
+        reverse("django_tryon:job-list")
+    except NoReverseMatch:
+        return [
+            Warning(
+                "django_tryon.urls is not included in the URLconf: the shopper API has no "
+                "address, and a page with the try-on button cannot be rendered.",
+                hint='Add path("tryon/", include("django_tryon.urls")) to the project\'s '
+                "urls.py, unless the shop makes only catalogue pictures in the admin.",
+                id="django_tryon.W014",
+            )
+        ]
+    return []
+
+
 @tryon_check()
 def check_lease(app_configs, **kwargs):
     """E012: a lease long enough for the worker to start calls at all.

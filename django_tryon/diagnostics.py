@@ -25,7 +25,7 @@ from django.core.files.storage import InvalidStorageError, storages
 from PIL import Image
 
 from . import callbacks
-from .backends import configured_classes, get_backend, get_fallback_backends
+from .backends import configured_classes, get_backend, get_backends, get_fallback_backends
 from .backends.base import ConfigurationError, OutOfCreditsError, TransientError, TryOnError
 from .checks import TAG
 from .conf import tryon_settings
@@ -134,6 +134,8 @@ def ask_provider(backend, name, setting):
     """The finding ``name`` of ``backend``'s credits query (``setting``: where its key
     and address are set, for the hints); the backend is closed after."""
     where = f"{backend.provider_name or type(backend).__name__} at {backend.base_url}"
+    if hasattr(backend, "check_credentials"):
+        return _ask_for_a_token(backend, name, where)
     try:
         answer = backend.credits()
     except ConfigurationError as err:
@@ -186,6 +188,39 @@ def ask_provider(backend, name, setting):
             "Top up the provider account before jobs fail as out_of_credits.",
         )
     return Finding(name, OK, f"{where} accepted the API key: {remaining} credits left.")
+
+
+def _ask_for_a_token(backend, name, where):
+    """The finding of a backend authenticated by Google's credentials (Vertex AI):
+    loaded and given a token by Google's token service, which costs nothing. The
+    predict itself (the role, the API turned on, the model) is charged: not tried."""
+    try:
+        project = backend.check_credentials()
+    except ConfigurationError as err:
+        return Finding(
+            name,
+            FAILED,
+            f"{where}: {err}",
+            "Set GOOGLE_APPLICATION_CREDENTIALS to the key file of a service account with "
+            "the Vertex AI User role (or run where Google provides credentials), and "
+            "OPTIONS['project'] when the credentials name no project.",
+        )
+    except TryOnError as err:
+        return Finding(
+            name,
+            FAILED,
+            f"{where}: no token could be had: {err}",
+            "Check that this machine reaches Google's token service (firewall, proxy, DNS).",
+        )
+    finally:
+        backend.close()
+    return Finding(
+        name,
+        OK,
+        f"{where}: Google's token service accepted the credentials, for project "
+        f"{project!r}. No predict is tried (each is charged): the first try-on checks "
+        "the role and the model.",
+    )
 
 
 def _number(value):
@@ -321,19 +356,26 @@ def _serving_hint(served_by_the_site):
 # Result hosts -------------------------------------------------------------------------
 
 
-def _provider_address():
-    """``BASE_URL``, or the configured backend's own address when it is not set."""
-    if tryon_settings.BASE_URL is not None:
-        return str(tryon_settings.BASE_URL)
+def _provider_hosts():
+    """``{host: provider}`` of each configured backend's address, as the worker trusts
+    them: its results may come from there (the backend's own default address where
+    ``BASE_URL`` is not set, such as Vertex AI's, made from its location)."""
     try:
-        return str(tryon_settings.import_path("BACKEND").default_base_url)
-    except (ImproperlyConfigured, AttributeError):
-        return ""
+        backends = get_backends()
+    except (ImproperlyConfigured, ImportError, TypeError, ValueError):
+        return {}  # the system checks say why (the settings line)
+    hosts: dict[str, str] = {}
+    for backend in backends:
+        name = backend.provider_name or type(backend).__name__
+        for host in [urlsplit(str(backend.base_url)).hostname, *sorted(backend.result_hosts())]:
+            if host:
+                hosts.setdefault(host, name)
+        backend.close()
+    return hosts
 
 
 def check_result_hosts(resolver=socket.getaddrinfo):
     """Where results may be downloaded from: every host ``RESULT_HOSTS`` lists resolves."""
-    base_host = urlsplit(_provider_address()).hostname or "?"
     listed = tryon_settings.RESULT_HOSTS
     if isinstance(listed, str) or not all(isinstance(host, str) for host in listed):
         return Finding(
@@ -348,10 +390,15 @@ def check_result_hosts(resolver=socket.getaddrinfo):
             resolver(host, 443, proto=socket.IPPROTO_TCP)
         except OSError as err:
             problems.append(f"{host!r} does not resolve ({err})")
-    allowed = f"{base_host} (BASE_URL's host)"
-    if listed:
-        allowed += ", " + ", ".join(listed)
-    summary = f"Results may come from {allowed}, and from https hosts on public addresses."
+    allowed = ", ".join(
+        [f"{host} ({provider}'s address)" for host, provider in _provider_hosts().items()]
+        + list(listed)
+    )
+    summary = (
+        f"Results may come from {allowed}, and from https hosts on public addresses."
+        if allowed
+        else "Results may come from https hosts on public addresses."
+    )
     if problems:
         return Finding(
             "result hosts",
@@ -420,7 +467,7 @@ def check_webhooks():
             "through? Until then every job waits WEBHOOK_FALLBACK_INTERVAL for its result.",
         )
     if _is_our_refusal(response, body):
-        return Finding(
+        return _webhook_keys_finding() or Finding(
             "webhooks",
             OK,
             f"POST {url} reached the webhook endpoint (a made-up delivery refused with 403, "
@@ -434,6 +481,41 @@ def check_webhooks():
         "then set the origin it leads to; a login wall; another site): the provider's "
         "deliveries would be lost, and every job would wait WEBHOOK_FALLBACK_INTERVAL.",
     )
+
+
+def _webhook_keys_finding():
+    """A failed finding when a backend that checks its deliveries' signatures (fal)
+    cannot fetch the keys to check them with, else ``None``.
+
+    Without them every delivery is refused with 503 and each job waits
+    ``WEBHOOK_FALLBACK_INTERVAL`` for its poll: the case of fal's sandbox with the
+    ``jwks_url`` of fal itself, or of a shop that cannot reach fal's key set.
+    """
+    try:
+        backends = get_backends(connect_timeout=TIMEOUT[0], read_timeout=TIMEOUT[1])
+    except (ImproperlyConfigured, ImportError, TypeError, ValueError):
+        return None  # the settings line says why
+    try:
+        for backend in backends:
+            keys_problem = getattr(backend, "webhook_keys_problem", None)
+            problem = keys_problem() if keys_problem is not None else ""
+            if problem:
+                url = backend.options.get("jwks_url", "")
+                return Finding(
+                    "webhooks",
+                    FAILED,
+                    f"The endpoint answers, but {backend.provider_name}'s webhook keys could "
+                    f"not be fetched from {url} ({problem}): every delivery would be refused "
+                    "(503), and every job would wait WEBHOOK_FALLBACK_INTERVAL for its poll.",
+                    "Set OPTIONS['jwks_url'] to where the provider publishes its keys: fal's "
+                    "own (the default) from a machine that reaches it; the sandbox's "
+                    "(tryon_sandbox --protocol fal prints it: its address + "
+                    "/.well-known/jwks.json) when BASE_URL is the sandbox.",
+                )
+    finally:
+        for backend in backends:
+            backend.close()
+    return None
 
 
 def _is_our_refusal(response, body):

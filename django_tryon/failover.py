@@ -407,11 +407,19 @@ def fallback_names() -> list[tuple[int, str]]:
 
 
 def status() -> list[ProviderStatus]:
-    """Every configured provider, in order, with its state as the workers recorded it."""
+    """Every configured provider, in order, with its state as the workers recorded it.
+
+    Without fallbacks no state is kept (nothing to switch to): a row left from a time
+    the shop had some is stale, never checked again, and not shown.
+    """
     names = configured_names()
     if not names:
         return []
-    health = {row.provider: row for row in ProviderHealth.objects.filter(provider__in=names)}
+    health = (
+        {row.provider: row for row in ProviderHealth.objects.filter(provider__in=names)}
+        if len(names) > 1
+        else {}
+    )
     chosen = serving(names, health)
     statuses = []
     for position, name in enumerate(names):

@@ -7,10 +7,12 @@ from importlib import util as importlib_util
 import pytest
 from django.core import checks
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from django_tryon import tasks
 from django_tryon.models import TryOnJob
 from tests.support import contract
+from tests.support.api import post_job
 
 
 @pytest.fixture
@@ -123,3 +125,29 @@ def test_celery_enabled_without_celery_installed_is_a_check_error(settings, monk
     errors = [e for e in checks.run_checks() if e.id == "django_tryon.E010"]
     assert len(errors) == 1
     assert "django-tryon[celery]" in errors[0].hint
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_out_of_reach_fails_no_try_on(celery_tryon, client, garment, caplog, monkeypatch):
+    """The shopper's try-on is committed before its message is sent: a broker that
+    cannot be reached is logged, and the request still answers with the job (it was a
+    500 after the job was made, and a shopper who tried again made another)."""
+    attempts = []
+
+    def refused(job_id, due=None):
+        attempts.append(job_id)
+        raise OperationalError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(tasks, "enqueue", refused)
+    with caplog.at_level("ERROR", logger="django_tryon.worker"):
+        answer = post_job(client, garment)
+    assert answer.status_code == 201, answer.content
+    job = TryOnJob.objects.get(pk=answer.json()["id"])
+    assert job.status == "pending" and attempts == [job.pk]
+    (record,) = [r for r in caplog.records if r.name == "django_tryon.worker"]
+    assert record.getMessage() == (
+        "Could not send 1 job(s) to Celery (OperationalError: [Errno 111] Connection refused): "
+        "the sweep (django_tryon.sweep) sends them once the broker answers. Check that the "
+        "broker runs, and that the project loads its Celery app with its broker URL "
+        "(docs/deployment.md)."
+    )

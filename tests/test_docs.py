@@ -71,3 +71,21 @@ def test_what_the_docs_say_make_installs_is_what_it_installs():
             for target in set(targets):
                 assert named == makefile_extras(target), f"{page.name}: make {target}"
     assert claims, "docs/example-shop.md says which extras make demo installs"
+
+
+def test_the_worker_is_given_the_time_to_finish_its_calls_when_stopped():
+    """The stop timeouts docs/deployment.md gives outlast the calls a stopping worker
+    finishes: a worker killed before its submit is answered leaves a job in doubt."""
+    from django_tryon.backends.vertex import VertexBackend
+
+    text = (DOCS / "deployment.md").read_text()
+    unit = re.search(r"^```ini\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)[1]
+    # "give it the read timeout twice over", by default and with Vertex AI's reads.
+    stop = float(re.search(r"^TimeoutStopSec=(\d+)$", unit, flags=re.MULTILINE)[1])
+    assert stop >= 2 * DEFAULTS["READ_TIMEOUT"]
+    stop_for_vertex = float(re.search(r"TimeoutStopSec=(\d+) for it", unit)[1])
+    assert stop_for_vertex >= 2 * VertexBackend.min_read_timeout
+    call = DEFAULTS["CONNECT_TIMEOUT"] + DEFAULTS["READ_TIMEOUT"]
+    vertex_call = DEFAULTS["CONNECT_TIMEOUT"] + VertexBackend.min_read_timeout
+    said = " ".join(text.split())
+    assert f"({call:g} s by default; {vertex_call:g} s with Vertex AI" in said

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from django_tryon import transitions
+from django_tryon import failover, transitions
 from django_tryon.backends import backend_named, get_backends, get_fallback_backends
 from django_tryon.backends.ailab import AILabBackend
 from django_tryon.backends.base import (
@@ -511,6 +511,22 @@ def test_without_fallbacks_no_state_is_kept(settings, provider, clock, db):
     assert chain.failed("ailabapi", OutOfCreditsError("none"), clock()) is False
     assert not ProviderHealth.objects.exists()
     assert chain.choose() is chain.primary
+
+
+def test_a_state_left_from_fallbacks_since_removed_is_not_shown(
+    settings, provider, admin_client, db
+):
+    # The shop tried failover, its provider went down, then FALLBACK_BACKENDS was
+    # removed: nothing checks the row again, and the overview warned for good that new
+    # try-ons fail ("no other provider is up") while they succeed at the provider.
+    ProviderHealth.objects.create(provider="ailabapi", state="down", reason="out_of_credits")
+    settings.TRYON = {"API_KEY": "k", "BASE_URL": provider.url}
+    cache.clear()
+    (only,) = failover.status()
+    assert (only.name, only.up, only.serving, only.reason) == ("ailabapi", True, True, "")
+    page = admin_client.get(reverse(OVERVIEW)).content.decode()
+    assert 'id="tryon-failover"' not in page
+    assert "is down" not in page
 
 
 def test_a_fallback_never_inherits_the_primary_key_or_address(settings):

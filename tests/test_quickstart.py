@@ -36,6 +36,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support.console import console_commands, output_matches
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "quickstart.md"
 MARKED_BLOCK = re.compile(
@@ -63,28 +65,7 @@ def marked_blocks(text):
 
 def commands(block):
     """``[(command, [expected output lines])]`` of a console block."""
-    steps: list[tuple[str, list[str]]] = []
-    for line in block.body.splitlines():
-        if line.startswith("$ "):
-            steps.append((line[2:], []))
-        elif line.strip():
-            assert steps, f"output before any command in {block.body!r}"
-            steps[-1][1].append(line)
-    return steps
-
-
-def output_matches(expected_lines, output):
-    """Each expected line appears, in order, as a line of ``output`` (``...``: anything)."""
-    lines = output.splitlines()
-    position = 0
-    for expected in expected_lines:
-        pattern = re.compile(".*".join(re.escape(part) for part in expected.split("...")) + r"\Z")
-        while position < len(lines) and not pattern.match(lines[position].rstrip()):
-            position += 1
-        if position == len(lines):
-            return False
-        position += 1
-    return True
+    return console_commands(block.body)
 
 
 def free_port():

@@ -5,8 +5,14 @@ gets a signed, expiring link to their result, a job keeps one result object
 whatever crashes happen, and erasing a try-on deletes its objects.
 """
 
+import importlib.metadata
+import importlib.util
+import io
+import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -14,11 +20,14 @@ import pytest
 import requests
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.core.management import CommandError, call_command
 
 from django_tryon.models import Garment, TryOnJob
 from django_tryon.results import result_from_content, store_result
+from django_tryon.sandbox import SandboxServer
 from django_tryon.storage import result_image_name
 from django_tryon.worker import Worker
+from tests.support.console import console_commands, output_matches
 from tests.support.images import make_image_bytes
 from tests.support.processes import free_port, wait_for_port
 
@@ -26,6 +35,12 @@ BUCKET = "tryon-media"
 ALIAS = "tryon-s3"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+ROOT = Path(__file__).resolve().parent.parent
+# docs/deployment.md marks its S3 blocks: <!-- s3: storages|start|settings|run -->.
+S3_BLOCK = re.compile(
+    r"^<!-- s3: (?P<kind>\w+) -->\n```\w+\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL
+)
+DOCUMENTED_S3_PORT = "5000"
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +211,66 @@ def test_erasing_a_try_on_deletes_its_s3_objects(s3_job, s3, client):
     assert object_keys(s3, "tryon/results/") == set()
     # The garment's picture is the shop's, not the shopper's: it stays.
     assert len(object_keys(s3, "tryon/garments/")) == 1
+
+
+def deployment_s3_blocks():
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    return {match["kind"]: match["body"] for match in S3_BLOCK.finditer(text)}
+
+
+def test_the_deployment_pages_s3_trial_runs_as_written(settings, tmp_path):
+    """docs/deployment.md's "Trying S3 on your machine": moto's server started as the
+    page says, its STORAGES and development settings, the bucket made with the storage's
+    own client, then tryon_check, whose storage and media lines must be the page's."""
+    blocks = deployment_s3_blocks()
+    assert set(blocks) == {"storages", "start", "settings", "run"}
+    port = str(free_port())
+
+    def localised(text):
+        return text.replace(DOCUMENTED_S3_PORT, port)
+
+    (install, _), (server, _) = console_commands(blocks["start"])
+    # What the install names is what this run has: the s3 extra, and moto's server.
+    extras = importlib.metadata.metadata("django-tryon").get_all("Provides-Extra")
+    for requirement in shlex.split(install)[2:]:
+        name, extra = re.fullmatch(r"([\w-]+)\[(\w+)\]", requirement).groups()
+        if name == "django-tryon":
+            assert extra in extras
+        else:
+            assert importlib.util.find_spec(f"{name}.{extra}") is not None, requirement
+    argv = shlex.split(localised(server))
+    assert argv[0] == "python"
+    log = (tmp_path / "moto.log").open("wb")
+    process = subprocess.Popen([sys.executable, *argv[1:]], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(int(port), timeout=30)
+        namespace: dict = {}
+        exec(blocks["storages"].replace("    ...,\n", ""), namespace)
+        exec(localised(blocks["settings"]), namespace)
+        (make_bucket, _), (check, expected) = console_commands(blocks["run"])
+        with SandboxServer(processing_time=0) as sandbox:
+            settings.STORAGES = namespace["STORAGES"]
+            settings.TRYON = {**namespace["TRYON"], "API_KEY": "k", "BASE_URL": sandbox.url}
+            argv = shlex.split(make_bucket)
+            assert argv[:4] == ["python", "manage.py", "shell", "-c"]
+            call_command("shell", command=argv[4], stdout=io.StringIO())
+            argv = shlex.split(check)
+            assert argv[:2] == ["python", "manage.py"]
+            out = io.StringIO()
+            try:
+                call_command(*argv[2:], stdout=out, no_color=True)
+            except CommandError as err:
+                raise AssertionError(out.getvalue()) from err
+        assert output_matches([localised(line) for line in expected], out.getvalue()), (
+            out.getvalue()
+        )
+        bucket = namespace["STORAGES"]["tryon"]["OPTIONS"]["bucket_name"]
+        client = boto3.client(
+            "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="eu-west-1", **CREDENTIALS
+        )
+        # tryon_check deleted what it wrote: the bucket is there, and empty.
+        assert client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()

@@ -344,4 +344,19 @@ def test_webhooks_for_a_backend_that_cannot_push_are_w031(settings):
 def test_webhooks_without_the_apps_urls_are_e031(settings):
     settings.ROOT_URLCONF = "tests.testapp.urls_without_tryon"
     settings.TRYON = {**FASHN, "WEBHOOK_BASE_URL": "https://shop.example.com"}
-    assert check_ids() == {"django_tryon.E031"}
+    assert check_ids() == {"django_tryon.E031", "django_tryon.W014"}
+
+
+def test_the_apps_urls_left_out_are_w014(settings):
+    # Without them the button's page failed with a bare NoReverseMatch, and
+    # manage.py check said nothing.
+    settings.ROOT_URLCONF = "tests.testapp.urls_without_tryon"
+    settings.TRYON = {"API_KEY": "k"}
+    (warning,) = [m for m in run_checks() if m.id == "django_tryon.W014"]
+    assert warning.msg == (
+        "django_tryon.urls is not included in the URLconf: the shopper API has no address, "
+        "and a page with the try-on button cannot be rendered."
+    )
+    assert warning.hint.startswith('Add path("tryon/", include("django_tryon.urls"))')
+    settings.ROOT_URLCONF = "tests.urls"
+    assert "django_tryon.W014" not in check_ids()

@@ -12,11 +12,14 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 
 import pytest
+import responses
 from django.core.files.storage import FileSystemStorage
 from django.core.management import CommandError, call_command
 
 from django_tryon import diagnostics
 from django_tryon.sandbox import SandboxServer
+from django_tryon.sandbox.fal import JWKS_PATH
+from tests.support.google_credentials import service_account_file
 from tests.support.loopback import DrippingServer
 
 KEY = "right-key-1234"
@@ -223,12 +226,96 @@ def test_result_hosts_that_do_not_resolve_are_named(settings):
     finding = diagnostics.check_result_hosts(resolver=resolver)
     assert finding.status == diagnostics.FAILED
     assert finding.message == (
-        "Results may come from www.ailabapi.com (BASE_URL's host), results.example.net, "
+        "Results may come from www.ailabapi.com (ailabapi's address), results.example.net, "
         "cdn.example.com, and from https hosts on public addresses. But 'cdn.example.com' "
         "does not resolve ([Errno -2] Name or service not known)."
     )
     settings.TRYON = {"API_KEY": "k", "RESULT_HOSTS": ["results.example.net"]}
     assert diagnostics.check_result_hosts(resolver=resolver).status == diagnostics.OK
+
+
+def test_result_hosts_name_each_providers_own_address(settings):
+    # Vertex AI has no BASE_URL by default: its address is made from its location,
+    # and the worker trusts that host (it once read "?" here). A fallback's address
+    # is trusted for its own jobs' results, so it is named too.
+    settings.TRYON = {
+        "BACKEND": "django_tryon.backends.vertex.VertexBackend",
+        "OPTIONS": {"project": "my-shop-project", "location": "europe-west4"},
+        "FALLBACK_BACKENDS": [
+            {"BACKEND": "django_tryon.backends.fashn.FashnBackend", "API_KEY": "f"},
+            {"BACKEND": "django_tryon.backends.ailab.AILabBackend", "API_KEY": "a"},
+        ],
+    }
+    finding = diagnostics.check_result_hosts()
+    assert finding.status == diagnostics.OK
+    assert finding.message == (
+        "Results may come from europe-west4-aiplatform.googleapis.com (vertex's address), "
+        "api.fashn.ai (fashn's address), www.ailabapi.com (ailabapi's address), "
+        "and from https hosts on public addresses."
+    )
+
+
+# Vertex AI: Google's credentials, no API key ------------------------------------------
+
+GOOGLE_TOKEN_URI = "https://oauth2.test/token"
+
+
+@pytest.fixture
+def on_vertex(settings, tmp_path, monkeypatch):
+    key_file = service_account_file(
+        tmp_path / "key.json", token_uri=GOOGLE_TOKEN_URI, project_id="shop-project-1"
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    settings.TRYON = {
+        "BACKEND": "django_tryon.backends.vertex.VertexBackend",
+        "OPTIONS": {"location": "europe-west4"},
+    }
+    return monkeypatch
+
+
+@responses.activate
+def test_vertex_credentials_are_checked_with_a_token_not_a_predict(on_vertex):
+    # The provider line was a skip: missing credentials showed only at the first try-on.
+    responses.post(
+        GOOGLE_TOKEN_URI,
+        json={"access_token": "ya29.token", "expires_in": 3600, "token_type": "Bearer"},
+    )
+    finding = diagnostics.check_provider()
+    assert finding.status == diagnostics.OK
+    assert finding.message == (
+        "vertex at https://europe-west4-aiplatform.googleapis.com: Google's token service "
+        "accepted the credentials, for project 'shop-project-1'. No predict is tried (each "
+        "is charged): the first try-on checks the role and the model."
+    )
+    assert [call.request.url for call in responses.calls] == [GOOGLE_TOKEN_URI]
+
+
+@responses.activate
+def test_vertex_credentials_refused_or_missing_fail_with_what_to_set(on_vertex, tmp_path):
+    responses.post(
+        GOOGLE_TOKEN_URI,
+        json={"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+        status=400,
+    )
+    refused = diagnostics.check_provider()
+    assert refused.status == diagnostics.FAILED
+    assert "Google refused the credentials" in refused.message
+    assert refused.hint.startswith("Set GOOGLE_APPLICATION_CREDENTIALS to the key file")
+
+    on_vertex.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    missing = diagnostics.check_provider()
+    assert missing.status == diagnostics.FAILED
+    assert "No Google application default credentials" in missing.message
+    assert missing.hint == refused.hint
+
+
+@responses.activate
+def test_vertex_without_a_token_service_says_so(on_vertex):
+    # Nothing answers at the token URI: the connection fails, as a refused one would.
+    finding = diagnostics.check_provider()
+    assert finding.status == diagnostics.FAILED
+    assert "no token could be had" in finding.message
+    assert finding.hint.startswith("Check that this machine reaches Google's token service")
 
 
 # Webhooks -----------------------------------------------------------------------------
@@ -280,6 +367,33 @@ def test_a_webhook_origin_dripping_its_answer_fails_at_the_deadline(on_fashn, dr
     )
     assert "failed: Timeout." in line(lines, "webhooks")
     assert dripping_site.requests == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fals_webhook_keys_out_of_reach_fail_with_where_to_point_them(settings, live_server):
+    # fal's sandbox with the jwks_url of another place (fal's own, by default): the
+    # endpoint answers, but every signed delivery would be refused with 503.
+    with SandboxServer(protocol="fal", api_key=KEY, processing_time=0) as fal:
+        settings.TRYON = {
+            "BACKEND": "django_tryon.backends.fal.FalBackend",
+            "API_KEY": KEY,
+            "BASE_URL": fal.url,
+            "WEBHOOK_BASE_URL": live_server.url,
+            "OPTIONS": {"jwks_url": f"http://127.0.0.1:{unused_port()}/.well-known/jwks.json"},
+        }
+        status, lines, _ = run()
+        assert status == 1
+        found = line(lines, "webhooks")
+        assert found.startswith(
+            "[FAIL] webhooks: The endpoint answers, but fal's webhook keys could not be "
+            "fetched from http://127.0.0.1:"
+        )
+        assert "-> Set OPTIONS['jwks_url']" in found
+        assert "/.well-known/jwks.json) when BASE_URL is the sandbox." in found
+
+        settings.TRYON = {**settings.TRYON, "OPTIONS": {"jwks_url": fal.url + JWKS_PATH}}
+        _, lines, _ = run()
+        assert line(lines, "webhooks").startswith(f"[ok] webhooks: POST {live_server.url}/")
 
 
 def test_webhooks_for_a_backend_that_cannot_push_are_skipped(configured):

@@ -5,8 +5,10 @@ import socket
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 from django.urls import reverse
 
 from django_tryon.models import TryOnJob
@@ -115,3 +117,24 @@ def test_a_pass_that_submits_counts_the_submits_the_provider_took(tryon, provide
     provider.script_submit((503, contract.error_answer(503, "ERROR_INSUFFICIENT_RESOURCES")))
     out = poll()
     assert "Pass: claimed 2, submitted 1, retried 1, errors: provider_unavailable 1" in out
+
+
+def test_a_database_not_migrated_stops_with_what_to_run(tryon):
+    # It failed on its first query with a traceback ("no such table").
+    recorder = MigrationRecorder(connection)
+    (latest,) = [
+        name
+        for app, name in MigrationLoader(connection).graph.leaf_nodes()
+        if app == "django_tryon"
+    ]
+    recorder.record_unapplied("django_tryon", latest)
+    try:
+        with pytest.raises(CommandError) as stopped:
+            poll()
+    finally:
+        recorder.record_applied("django_tryon", latest)
+    assert str(stopped.value) == (
+        f"The database 'default' lacks 1 migration(s) the try-on app needs "
+        f"(django_tryon.{latest}): run `python manage.py migrate` first."
+    )
+    assert "Worker" in poll()  # migrated: it starts

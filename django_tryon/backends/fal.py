@@ -53,6 +53,7 @@ from .fal_signature import (
     DEFAULT_JWKS_URL,
     KeysUnavailable,
     SignatureRefused,
+    fetch_keys,
     key_set,
     require_cryptography,
     verify,
@@ -272,6 +273,17 @@ class FalBackend(HTTPBackend):
         except RequestRejectedError as err:
             if err.status_code not in (400, 404):
                 raise
+
+    def webhook_keys_problem(self) -> str:
+        """Why fal's webhook keys cannot be fetched from ``OPTIONS["jwks_url"]`` now, or
+        ``""`` when they can: fetched afresh (``manage.py tryon_check`` asks; the
+        process's kept keys are left alone). Without them every delivery is refused."""
+        require_cryptography()
+        try:
+            fetch_keys(self.options["jwks_url"], self.timeout, sum(self.timeout))
+        except Exception as err:  # the network's or the document's fault: said, not raised
+            return f"{type(err).__name__}: {err}"
+        return ""
 
     def parse_callback(self, request):
         """The request id and state a webhook reports, once its signature is checked.

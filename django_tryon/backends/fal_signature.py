@@ -160,7 +160,7 @@ class KeySet:
         deliveries may fail)."""
         keys = None
         try:
-            keys = _fetch_keys(self.url, self.timeout, self.deadline)
+            keys = fetch_keys(self.url, self.timeout, self.deadline)
         except Exception as err:  # the network's or the document's fault: said, not raised
             logger.warning("fal's public keys could not be fetched from %s: %s", self.url, err)
         finally:
@@ -242,7 +242,7 @@ def _verified_by(candidates: list[Any], signature: bytes, message: bytes) -> boo
     return False
 
 
-def _fetch_keys(url: str, timeout: tuple[float, float], seconds: float) -> list[Any]:
+def fetch_keys(url: str, timeout: tuple[float, float], seconds: float) -> list[Any]:
     """The Ed25519 keys of the JWKS at ``url`` (others skipped), fetched in at most
     ``seconds`` in all; raise if it holds none."""
     with deadline(seconds) as limit, EnvironmentCachingSession() as session:

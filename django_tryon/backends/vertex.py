@@ -201,6 +201,15 @@ class VertexBackend(HTTPBackend):
                 raise
         return headers
 
+    def check_credentials(self) -> str:
+        """The Google Cloud project predicts would bill, once Google's token service gave
+        the credentials a token (free: no predict is made). Raises as a predict would:
+        :class:`ConfigurationError` for credentials missing or refused, or no project;
+        :class:`ProviderConnectionError` when the token service cannot be reached.
+        ``manage.py tryon_check`` asks it."""
+        self.request_headers()
+        return str(self._project)
+
     @contextlib.contextmanager
     def _credentials_in_hand(self):
         """The credentials, loaded, the lock held. If the token renewal this thread

@@ -22,15 +22,24 @@ UPDATE_SCREENSHOTS = os.environ.get("TRYON_UPDATE_SCREENSHOTS") == "1"
 
 @pytest.fixture
 def screenshot(tmp_path):
-    """``screenshot(page, name, width)``: a small palette PNG of the page, for the docs.
+    """``screenshot(page, name, width, height=None)``: a small palette PNG of the page,
+    for the docs, ``width`` pixels wide.
 
+    ``height`` makes the page that tall for this picture only (the whole dialog in
+    view, the model photos and the send button included), then gives it back its own.
     Saved as ``docs/images/button-<name>.png`` with ``TRYON_UPDATE_SCREENSHOTS=1``,
     else in the test's temporary folder.
     """
     folder = DOCS_IMAGES if UPDATE_SCREENSHOTS else tmp_path
 
-    def take(target, name, width):
-        image = Image.open(io.BytesIO(target.screenshot())).convert("RGB")
+    def take(target, name, width, height=None):
+        own_size = target.viewport_size
+        if height:
+            target.set_viewport_size({"width": own_size["width"], "height": height})
+        try:
+            image = Image.open(io.BytesIO(target.screenshot())).convert("RGB")
+        finally:
+            target.set_viewport_size(own_size)
         if image.width > width:
             size = (width, round(image.height * width / image.width))
             image = image.resize(size, Image.LANCZOS)
@@ -74,7 +83,7 @@ def test_photo_to_result_then_delete(shop, page, person_photo, screenshot):
     )
     choose_photo(dialog, person_photo)
     dialog.get_by_label("I agree that my photo is sent").check()
-    screenshot(page, "desktop-dialog", width=1000)
+    screenshot(page, "desktop-dialog", width=1000, height=1000)
     dialog.get_by_role("button", name="Send my photo").click()
 
     progress = dialog.locator("[data-tryon-progress-text]")
@@ -317,7 +326,7 @@ def test_keyboard_only(shop, page, person_photo, screenshot):
 
     tab_to("element.type === 'checkbox'")
     page.keyboard.press("Space")
-    screenshot(page, "desktop-keyboard", width=1000)
+    screenshot(page, "desktop-keyboard", width=1000, height=1000)
     tab_to("element.type === 'submit'")
     page.keyboard.press("Enter")
     wait_for_result(dialog)

@@ -51,3 +51,56 @@ def test_the_settings_table_names_every_key(key):
 
     assert set(DEFAULTS) == {"CATEGORIES", "PRODUCT_CLASSES"}
     assert f"| `{key}` | `{{}}` |" in DOCS.read_text()
+
+
+def python_block(text, first_line):
+    """The ``python`` block of the page whose first line is ``first_line``."""
+    (block,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+        if block.startswith(first_line + "\n")
+    ]
+    return block
+
+
+def test_the_urls_as_written_serve_media_under_runserver(
+    db, settings, client, tmp_path, monkeypatch
+):
+    """The page's urls.py, as the shop's own: Oscar's pages, the try-on API, and in
+    DEBUG the product images and try-on pictures (without them, runserver answered
+    404 for every product image and every result the dialog showed)."""
+    (tmp_path / "docs_oscar_urls.py").write_text(python_block(DOCS.read_text(), "# urls.py"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.DEBUG = True  # runserver's; static() serves nothing otherwise
+    settings.ROOT_URLCONF = "docs_oscar_urls"
+    result = Path(settings.MEDIA_ROOT) / "tryon" / "results" / "docs-check.jpg"
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_bytes(b"a try-on picture")
+    try:
+        answer = client.get(settings.MEDIA_URL + "tryon/results/docs-check.jpg")
+        assert answer.status_code == 200
+        assert b"".join(answer.streaming_content) == b"a try-on picture"
+        assert client.get("/tryon/api/garments/").status_code == 200
+        assert client.get("/catalogue/").status_code == 200
+    finally:
+        result.unlink()
+
+
+def test_the_settings_as_written_run(monkeypatch):
+    """The page's settings block, run on its own: every name it uses is defined (it
+    read os.environ without importing os), both apps come above Oscar's, and the
+    dashboard gets the Try-on menu."""
+    from django_tryon.contrib.oscar.dashboard import navigation
+
+    monkeypatch.setenv("AILABAPI_API_KEY", "from-the-environment")
+    namespace: dict = {}
+    exec(python_block(DOCS.read_text(), "# settings.py"), namespace)
+    apps = namespace["INSTALLED_APPS"]
+    shop = apps.index("oscar.config.Shop")
+    assert apps.index("django_tryon") < shop and apps.index("django_tryon.contrib.oscar") < shop
+    assert namespace["TRYON"] == {"API_KEY": "from-the-environment"}
+    menu = namespace["OSCAR_DASHBOARD_NAVIGATION"][-1]
+    assert (menu["label"], [child["url_name"] for child in menu["children"]]) == (
+        navigation()[-1]["label"],
+        [child["url_name"] for child in navigation()[-1]["children"]],
+    )

@@ -4,6 +4,7 @@
 - ``browser``: the Try it on dialog in a Playwright page.
 - ``collection``: folders of tests that run only when named on the command line.
 - ``concurrent_shoppers``: shoppers who press "Try it on" at the same instant.
+- ``console``: the docs' console blocks, their commands and expected output.
 - ``contract``: the providers' documented requests and answers.
 - ``fake_provider``: a scripted provider on loopback.
 - ``images``: image files, good and bad.

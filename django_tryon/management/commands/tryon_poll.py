@@ -5,8 +5,11 @@ from typing import TextIO, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections, router
+from django.db.migrations.executor import MigrationExecutor
 
 from django_tryon import runner
+from django_tryon.models import TryOnJob
 from django_tryon.worker import Worker
 
 LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
@@ -26,6 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, once=False, worker_id=None, verbosity=1, **options):
         self._configure_logging(verbosity)
+        self._require_migrations()
         stop = threading.Event()
         if not once:
             self._stop_on_signals(stop)
@@ -44,6 +48,20 @@ class Command(BaseCommand):
             passes = runner.run(worker, stop=stop, once=once, on_pass=report)
         if verbosity >= 2:
             self.stdout.write(f"Stopped after {passes} pass(es).")
+
+    def _require_migrations(self):
+        """Stop with what to run when the database lacks migrations the app needs (the
+        worker failed on its first query with a traceback: no such table)."""
+        using = router.db_for_write(TryOnJob)
+        executor = MigrationExecutor(connections[using])
+        leaves = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "django_tryon"]
+        pending = [f"{m.app_label}.{m.name}" for m, _ in executor.migration_plan(leaves)]
+        if pending:
+            raise CommandError(
+                f"The database '{using}' lacks {len(pending)} migration(s) the try-on app "
+                f"needs ({', '.join(pending[:3])}{', ...' if len(pending) > 3 else ''}): "
+                "run `python manage.py migrate` first."
+            )
 
     def make_worker(self, **kwargs):
         """The engine this command runs (a subclass may pass it more, such as a checkpoint)."""
