@@ -11,11 +11,18 @@ with the quota counters (:mod:`django_tryon.retention`).
 
 from datetime import datetime
 
-from django.core.mail import mail_admins
+from django.conf import settings
+from django.core.mail import get_connection, mail_admins
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import DailyUsage
+
+#: Django's SMTP backend waits for ever on a mail server that accepts and never
+#: answers unless the project sets ``EMAIL_TIMEOUT``. A notice is given on a
+#: shopper's request or in the worker's pass: without one, this bounds each wait.
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+MAIL_TIMEOUT = 10.0
 
 #: The start of every notice's key in the usage table (no quota counter's starts so).
 NOTICE_PREFIX = "notice:"
@@ -37,5 +44,14 @@ def mail_admins_once_a_day(name: str, subject: str, message: str, now: datetime 
             DailyUsage.objects.create(key=notice_key(name), day=day, count=1)
     except IntegrityError:
         return False
-    mail_admins(subject, message, fail_silently=True)
+    mail_admins(subject, message, fail_silently=True, connection=_connection())
     return True
+
+
+def _connection():
+    """The mail connection of a notice: the project's own, held to
+    :data:`MAIL_TIMEOUT` when it is Django's SMTP backend with no ``EMAIL_TIMEOUT``
+    (other backends keep their own timeouts and options)."""
+    if settings.EMAIL_BACKEND == SMTP_BACKEND and settings.EMAIL_TIMEOUT is None:
+        return get_connection(fail_silently=True, timeout=MAIL_TIMEOUT)
+    return get_connection(fail_silently=True)
