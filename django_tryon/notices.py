@@ -44,11 +44,11 @@ def mail_admins_once_a_day(name: str, subject: str, message: str, now: datetime 
             DailyUsage.objects.create(key=notice_key(name), day=day, count=1)
     except IntegrityError:
         return False
-    mail_admins(subject, message, fail_silently=True, connection=_connection())
+    mail_admins(subject, message, fail_silently=True, connection=mail_connection())
     return True
 
 
-def _connection():
+def mail_connection():
     """The mail connection of a notice: the project's own, held to
     :data:`MAIL_TIMEOUT` when it is Django's SMTP backend with no ``EMAIL_TIMEOUT``
     (other backends keep their own timeouts and options)."""

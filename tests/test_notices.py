@@ -63,8 +63,8 @@ def test_a_mail_server_that_never_answers_holds_a_notice_no_longer_than_its_time
 def test_a_projects_own_mail_timeout_and_backend_are_kept(settings):
     settings.EMAIL_BACKEND = notices.SMTP_BACKEND
     settings.EMAIL_TIMEOUT = 3
-    assert notices._connection().timeout == 3
+    assert notices.mail_connection().timeout == 3
     settings.EMAIL_TIMEOUT = None
-    assert notices._connection().timeout == notices.MAIL_TIMEOUT
+    assert notices.mail_connection().timeout == notices.MAIL_TIMEOUT
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    assert not hasattr(notices._connection(), "timeout")
+    assert not hasattr(notices.mail_connection(), "timeout")
