@@ -1,8 +1,6 @@
 """Files made of empty JPEG segments or PNG chunks are refused before Pillow walks them."""
 
 import io
-import struct
-import zlib
 
 import pytest
 import responses
@@ -10,7 +8,7 @@ import responses
 from django_tryon import segments
 from django_tryon.images import ImageRejected, normalise_image
 from django_tryon.results import InvalidResultError, ResultFetcher
-from tests.support.images import photo_bytes
+from tests.support.images import photo_bytes, png_chunk
 
 EMPTY_COMMENT = b"\xff\xfe\x00\x02"
 
@@ -18,10 +16,6 @@ EMPTY_COMMENT = b"\xff\xfe\x00\x02"
 def with_comments(jpeg, count):
     """``jpeg`` with ``count`` empty comment segments right after its start marker."""
     return jpeg[:2] + EMPTY_COMMENT * count + jpeg[2:]
-
-
-def png_chunk(kind, data=b""):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def with_chunks(png, count, kind=b"teSt"):

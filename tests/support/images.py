@@ -35,21 +35,18 @@ def noisy_photo_bytes(size=(4000, 3000), seed=0, quality=92, **save):
     return buffer.getvalue()
 
 
+def png_chunk(kind, data=b""):
+    """One PNG chunk: its length, ``kind``, ``data`` and their CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def png_bomb(width=20000, height=20000):
     """A PNG whose header claims ``width`` x ``height`` pixels, in a few hundred bytes."""
-
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     rows = zlib.compress(b"\0" * 4096, 9)
     signature = b"\x89PNG\r\n\x1a\n"
-    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    return signature + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND")
 
 
 def animated_gif(size=(400, 400)):
@@ -81,14 +78,6 @@ def grey16_png(side=7000, value=0x8000):
     """A ``side`` x ``side`` 16-bit grey PNG of one shade, written a row at a time: the
     issue's "95 KB PNG that costs 465 MB" (98 MB of 16-bit pixels, under the pixel cap)."""
 
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
     header = struct.pack(">IIBBBBB", side, side, 16, 0, 0, 0, 0)
     row = b"\0" + value.to_bytes(2, "big") * side
     compressor = zlib.compressobj(9)
@@ -97,4 +86,4 @@ def grey16_png(side=7000, value=0x8000):
     rows = b"".join(compressor.compress(block) for _ in range(side // rows_at_once))
     rows += compressor.flush()
     signature = b"\x89PNG\r\n\x1a\n"
-    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    return signature + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND")
