@@ -49,20 +49,16 @@ def fallback():
 
 
 @pytest.fixture
-def tryon(settings, provider, fallback):
+def tryon(tryon, settings, fallback):
+    """The worker tests' settings (tests/conftest.py), with ``fallback`` behind the
+    primary."""
     settings.ADMINS = [("Staff", "staff@example.com")]
     settings.TRYON = {
+        **tryon,
         "API_KEY": "primary-key",
-        "BASE_URL": provider.url,
         "FALLBACK_BACKENDS": [
             {"BACKEND": FASHN, "API_KEY": "fallback-key", "BASE_URL": fallback.url}
         ],
-        "POLL_INTERVAL": 0,
-        "RETRY_BACKOFF": 0,
-        "MAX_ATTEMPTS": 3,
-        "CONCURRENCY": 2,
-        "READ_TIMEOUT": 5,
-        "IDLE_INTERVAL": 60,
         "FAILOVER_AFTER": 60,
         "FAILOVER_PROBE_INTERVAL": 30,
     }
