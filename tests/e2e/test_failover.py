@@ -13,11 +13,10 @@ from email import message_from_string
 
 import pytest
 from django.core.cache import cache
-from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from django_tryon.models import TERMINAL_STATUSES, ProviderHealth, TryOnJob
-from tests.support.images import make_image_bytes
+from tests.support.jobs import make_jobs
 from tests.support.processes import process_env, wait_until
 from tests.support.recording_sandbox import RecordingSandbox, photo_digest
 
@@ -47,21 +46,6 @@ def fallback():
     ).start()
     yield server
     server.stop()
-
-
-def make_jobs(garment, count, first):
-    """``count`` pending jobs, photos numbered from ``first``: no two jobs of the test
-    share a photo (the sandboxes count tasks per photo)."""
-    return [
-        TryOnJob.objects.create(
-            garment=garment,
-            person_image=ContentFile(
-                make_image_bytes((96, 192), (number % 256, number // 256, 90), "PNG"),
-                name="person.png",
-            ),
-        )
-        for number in range(first, first + count)
-    ]
 
 
 def mails(folder):

@@ -9,8 +9,9 @@ from django_tryon.worker import Worker
 from tests.support.images import make_image_bytes
 
 
-def make_jobs(garment, count):
-    """``count`` pending jobs, each with its own photo (the sandbox tells photos apart)."""
+def make_jobs(garment, count, first=0):
+    """``count`` pending jobs, each with its own photo (the sandbox tells photos apart),
+    numbered from ``first``: calls with ranges apart never share a photo."""
     return [
         TryOnJob.objects.create(
             garment=garment,
@@ -20,7 +21,7 @@ def make_jobs(garment, count):
                 name="person.png",
             ),
         )
-        for number in range(count)
+        for number in range(first, first + count)
     ]
 
 
