@@ -8,13 +8,18 @@ throttles read them then: the address that many entries from the end of
 ``X-Forwarded-For`` (the one the outermost proxy of the shop's saw).
 
 IPv6 clients are counted by their ``/64`` network: one home or phone is given
-a whole ``/64`` and picks new addresses in it at will. A port written after the
-address is not part of the client.
+a whole ``/64`` and picks new addresses in it at will. An IPv6 address that
+stands for an IPv4 client (IPv4-mapped, NAT64, 6to4, Teredo) is counted as that
+IPv4 address: one IPv4 host has 65,536 ``/64`` networks of 6to4 addresses, and
+as many Teredo addresses as it asks for. A port written after the address is not
+part of the client.
 """
 
 import ipaddress
 
 from rest_framework.settings import api_settings
+
+from .ipv6 import client_ipv4
 
 IPV6_CLIENT_PREFIX = 64
 
@@ -50,8 +55,8 @@ def client_group(address):
     except ValueError:
         return address.strip()
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
+        if (ipv4 := client_ipv4(ip)) is not None:
+            return str(ipv4)
         # From the integer: a scope id ("%eth0") says nothing of the network.
         return str(ipaddress.IPv6Network((int(ip), IPV6_CLIENT_PREFIX), strict=False))
     return str(ip)

@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from . import segments
+from . import ipv6, segments
 from .backends.base import (
     PermanentError,
     ProviderConnectionError,
@@ -322,15 +322,13 @@ def _ip_literal(host):
 
 
 def _public_form(address):
-    """``address`` (text) as an address to judge: an IPv4-mapped IPv6 address as IPv4."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+    """``address`` (text) as an address to judge: an IPv6 address that stands for
+    an IPv4 one (IPv4-mapped, NAT64, 6to4) as that IPv4 address."""
+    return ipv6.judged_form(ipaddress.ip_address(address.split("%")[0]))
 
 
 def _refuse_unless_public(host, address, how):
-    if not address.is_global or address.is_multicast:
+    if not ipv6.is_public(address):
         raise ResultURLForbidden(
             f"The result host {host} {how} a non-public address ({address}); "
             "add it to TRYON['RESULT_HOSTS'] if it is yours."

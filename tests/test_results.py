@@ -101,6 +101,16 @@ def test_a_result_host_that_resolves_elsewhere_once_connecting_is_refused(
         ("cdn.example", "::ffff:127.0.0.1", False),  # loopback, spelled as IPv6
         ("cdn.example", "fe80::1%eth0", False),  # link-local, with its interface
         ("cdn.example", "224.0.0.1", False),
+        # IPv6 addresses that stand for an IPv4 one are judged by it:
+        ("cdn.example", "64:ff9b::5db8:d822", True),  # NAT64 to 93.184.216.34
+        ("cdn.example", "64:ff9b::a01:203", False),  # NAT64 to 10.1.2.3
+        ("cdn.example", "2002:5db8:d822::1", True),  # 6to4 from 93.184.216.34
+        ("cdn.example", "2002:a01:203::1", False),  # 6to4 from 10.1.2.3
+        ("cdn.example", "::ffff:0:7f00:1", False),  # IPv4-translated 127.0.0.1
+        # Ranges never a public host's, though Python 3.11 calls them global:
+        ("cdn.example", "64:ff9b:1::5db8:d822", False),  # NAT64 for a network's own use
+        ("cdn.example", "::5db8:d822", False),  # IPv4-compatible (deprecated)
+        ("cdn.example", "fec0::1", False),  # site-local (deprecated)
         ("Results.Internal", "10.1.2.3", True),  # listed in RESULT_HOSTS
         ("[fd00::5]", "fd00::5", True),  # listed, and spelled as in a URL
         ("127.0.0.1", "127.0.0.1", True),  # BASE_URL's host

@@ -174,6 +174,19 @@ def test_item1_an_ipv6_client_is_counted_by_its_network():
     assert "2001" not in quota.address_key("2001:db8:1:2::1")  # no address is stored
 
 
+def test_an_ipv6_address_standing_for_an_ipv4_client_is_counted_as_that_client():
+    # One IPv4 host owns 65,536 /64 networks of 6to4 addresses (2002:<IPv4>::/48)
+    # and as many Teredo addresses as it asks for: counted by /64, each would be a
+    # new client, with a new address quota.
+    sixtofour = [f"2002:cb00:7107:{subnet:x}::1" for subnet in (1, 2, 0xFFFF)]
+    assert {client_group(address) for address in sixtofour} == {"203.0.113.7"}
+    # Teredo: the client's address is written inside, inverted (RFC 4380).
+    teredo_ports = ["2001:0:4136:e378:8000:63bf:34ff:8ef8", "2001:0:4136:e378:8000:1234:34ff:8ef8"]
+    assert {client_group(address) for address in teredo_ports} == {"203.0.113.7"}
+    assert client_group("64:ff9b::cb00:7107") == "203.0.113.7"  # NAT64
+    assert client_group("::ffff:0:cb00:7107") == "203.0.113.7"  # IPv4-translated
+
+
 def test_a_forwarded_address_with_its_port_counts_as_the_address(garment, settings):
     # Some proxies write the client's port too (Azure App Service: "203.0.113.7:51234";
     # RFC 7239's form for IPv6: "[2001:db8::1]:443"): each new connection of the
@@ -363,6 +376,12 @@ def _fetcher(**kwargs):
         "https://0x7f.1:{port}/img",
         "https://%31%32%37.0.0.1:{port}/img",  # an escaped host
         "https://localhost:{port}/img",  # a name without a dot
+        # IPv6 spellings of an internal IPv4 address that Python's own checks miss:
+        "https://[64:ff9b::7f00:1]:{port}/img",  # NAT64 to 127.0.0.1
+        "https://[64:ff9b::a00:5]:{port}/img",  # NAT64 to 10.0.0.5
+        "https://[2002:a00:5::1]:{port}/img",  # 6to4 from 10.0.0.5
+        "https://[::ffff:0:7f00:1]:{port}/img",  # IPv4-translated 127.0.0.1
+        "https://[::7f00:1]:{port}/img",  # IPv4-compatible 127.0.0.1
     ],
 )
 def test_item2_an_ambiguous_or_internal_result_url_gets_no_connection(template, listener):
