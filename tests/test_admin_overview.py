@@ -7,6 +7,7 @@ import pytest
 import responses
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -112,8 +113,30 @@ def test_a_failing_credits_query_still_shows_the_page(admin_client, db):
     responses.replace(
         responses.GET, CREDITS_URL, json={**contract.public_fields(), "data": {"credits": 7000}}
     )
-    again = admin_client.get(reverse(OVERVIEW), {"refresh": "credits"})
+    # A GET, whatever it asks, is answered from the minute's cache: a link any page
+    # could make staff follow calls no provider.
+    assert "7000" not in admin_client.get(reverse(OVERVIEW), {"refresh": "credits"}).text
+    assert len(responses.calls) == 1
+    again = admin_client.post(reverse(OVERVIEW), {"refresh": "credits"}, follow=True)
+    assert again.redirect_chain == [(reverse(OVERVIEW), 302)]
     assert "7000 credits left." in again.content.decode()
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_asking_for_credits_again_needs_the_admins_csrf_token(admin_user, db):
+    responses.get(CREDITS_URL, json={**contract.public_fields(), "data": {"credits": 5}})
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    page = client.get(reverse(OVERVIEW))
+    assert len(responses.calls) == 1
+    # A form on another site posts without the token: refused, nothing asked.
+    assert client.post(reverse(OVERVIEW), {"refresh": "credits"}).status_code == 403
+    assert len(responses.calls) == 1
+    token = page.context["csrf_token"]
+    answer = client.post(reverse(OVERVIEW), {"refresh": "credits", "csrfmiddlewaretoken": token})
+    assert answer.status_code == 302
+    assert len(responses.calls) == 2
 
 
 @responses.activate

@@ -1,6 +1,7 @@
 """The try-on status overview: a page of the job admin, over :mod:`django_tryon.stats`."""
 
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +24,7 @@ def _merge_codes(windows, attribute):
     return [(code, [counts.get(code, 0) for counts in per_window]) for code in order]
 
 
-def overview_context(now=None, *, refresh_credits=False):
+def overview_context(now=None):
     """Everything the overview shows, ready for the template."""
     now = now or timezone.now()
     windows = stats.overview(now=now)
@@ -45,10 +46,10 @@ def overview_context(now=None, *, refresh_credits=False):
         "job_errors": _merge_codes(windows, "job_errors"),
         "backlog": [(status, labels[status], count) for status, count in backlog["counts"].items()],
         "overdue": backlog["overdue"],
-        "credits": stats.credits_report(refresh=refresh_credits),
+        "credits": stats.credits_report(),
         "charts": charts(now),
         "caps": _cap_rows(now),
-        **_provider_rows(windows, refresh_credits),
+        **_provider_rows(windows),
     }
 
 
@@ -69,7 +70,7 @@ def _cap_rows(now):
     }
 
 
-def _provider_rows(windows, refresh_credits):
+def _provider_rows(windows):
     """The providers' table (share, success, times per window), who is down, and the
     fallbacks' credits."""
     statuses = failover.status()
@@ -97,7 +98,7 @@ def _provider_rows(windows, refresh_credits):
         rows.append((name, by_name.get(name), cells))
     return {
         "fallback_credits": [
-            (name, stats.credits_report(refresh=refresh_credits, fallback=index))
+            (name, stats.credits_report(fallback=index))
             for index, name in failover.fallback_names()
         ],
         "provider_rows": rows,
@@ -108,13 +109,29 @@ def _provider_rows(windows, refresh_credits):
     }
 
 
+def ask_credits_again():
+    """Ask the primary provider and every fallback for their credits now, not from
+    the minute's cache."""
+    stats.credits_report(refresh=True)
+    for index, _name in failover.fallback_names():
+        stats.credits_report(refresh=True, fallback=index)
+
+
 def overview_view(model_admin, request):
-    """The page; staff who may view jobs may view it."""
+    """The page; staff who may view jobs may view it.
+
+    *Ask again* ``POST``s (with the admin's CSRF protection): each ask is a call to
+    every provider, which a link any page could make staff follow should not make.
+    """
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
+    if request.method == "POST":
+        if request.POST.get("refresh") == "credits":
+            ask_credits_again()
+        return HttpResponseRedirect(request.path)
     context = {
         **model_admin.admin_site.each_context(request),
-        **overview_context(refresh_credits=request.GET.get("refresh") == "credits"),
+        **overview_context(),
         "title": _("Try-on status"),
         "subtitle": None,
         "opts": model_admin.model._meta,
