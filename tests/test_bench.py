@@ -109,3 +109,21 @@ def test_the_limits_benchmark_prints_every_case_and_the_ratio():
     for case in ("guest, limits on", "guest, limits off", "signed-in, limits on"):
         assert f"{case:<22}: " in output
     assert "limits on / off (guest) : " in output
+
+
+def test_the_learning_benchmark_prints_each_spread_of_ratios_against_the_target():
+    output = run_bench(
+        "bench.learning", "--histories", "3", "--jobs", "20", "--warmup", "20", "--seed", "7"
+    )
+    lines = output.splitlines()
+    for kind in ("upper_body", "lower_body", "full_body"):
+        (index,) = [n for n, line in enumerate(lines) if line.strip().startswith(kind)]
+        summary, listed = lines[index], lines[index + 1].split()
+        ratios = [float(ratio) for ratio in listed]
+        assert len(ratios) == 3 and ratios == sorted(ratios)
+        # The learned schedule spends its queries where jobs finish: never far from
+        # the best at its own budget, and (at the same budget) not far better either.
+        assert all(0.5 < ratio < 3 for ratio in ratios)
+        assert f"max {listed[-1]}x" in summary
+        within = sum(ratio <= 1.15 for ratio in ratios)
+        assert f"within 1.15x in {within} of 3" in summary
