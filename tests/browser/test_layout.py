@@ -1,5 +1,6 @@
 """Layout facts in real Chromium: the example shop on a phone, the admin's lists at
-1280 px, and the garment's product picker. Element boxes, never pixels.
+1280 px, the overview's *Ask again*, and the garment's product picker. Element boxes,
+never pixels.
 
 The example shop runs here with runserver alone (no provider is needed), over
 its own database with a superuser and jobs whose texts are long on purpose.
@@ -216,3 +217,25 @@ def test_a_garment_is_linked_to_a_product_by_searching_for_it(site, admin_page, 
     chosen = admin_page.locator("#id_linked_product option:checked")
     assert chosen.inner_text().startswith("Red gingham shirt")
     assert chosen.get_attribute("value").startswith("shop.product:")
+
+
+def test_ask_again_reads_as_a_link_on_its_line_and_asks_the_providers_again(site, admin_page):
+    overview = f"{site}/admin/django_tryon/tryonjob/overview/"
+    admin_page.goto(overview)
+    help_text = admin_page.locator("#tryon-credits .help")
+    asked_first = help_text.inner_text()
+    # A form (it calls the providers), shown as the link it reads as, after the text.
+    assert lines_of(admin_page, "#tryon-credits .help") == [1]
+    look = admin_page.eval_on_selector(
+        "#tryon-credits button[name=refresh]",
+        """button => {
+            const style = getComputedStyle(button);
+            return [style.textDecorationLine, style.borderTopWidth, style.backgroundColor];
+        }""",
+    )
+    assert look == ["underline", "0px", "rgba(0, 0, 0, 0)"]
+    time.sleep(1.1)  # the answer's time is shown to the second
+    with admin_page.expect_navigation():
+        admin_page.click("#tryon-credits button[name=refresh]")
+    assert admin_page.url == overview
+    assert help_text.inner_text() != asked_first
