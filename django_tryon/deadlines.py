@@ -12,6 +12,9 @@ can only be shorter.
 
 One watchdog thread serves every deadline of the process: starting and ending
 one costs a heap push and a flag, not a thread.
+
+A name lookup has no socket to shut: :func:`lookup` runs it on a thread of its
+own (a few at most) and stops waiting for it when the deadline passes.
 """
 
 import contextlib
@@ -20,6 +23,13 @@ import itertools
 import socket
 import threading
 import time
+
+#: Threads that run name lookups under a deadline, at most. A lookup cannot be
+#: interrupted, only left behind (the resolver's own timeouts end it, within
+#: half a minute); a lookup that finds every thread busy waits within its own
+#: deadline. Far more than a worker's calls in flight: hung lookups of one host
+#: do not hold up the others'.
+LOOKUP_THREADS = 64
 
 
 class Deadline:
@@ -123,6 +133,57 @@ def deadline(seconds):
     finally:
         running.end()
         _running.deadline = outer
+
+
+def lookup(resolver, *args, **kwargs):
+    """``resolver(*args, **kwargs)`` (``socket.getaddrinfo``'s signature), given up
+    when this thread's running deadline passes first: the deadline is then expired,
+    as for a socket, and ``socket.gaierror`` (``EAI_AGAIN``) raised. Without a running
+    deadline the resolver is called here, as it is.
+
+    A name server that never answers (whoever runs the result host's domain runs
+    its name server) would otherwise hold the exchange for the resolver's own
+    timeouts, several times its deadline with a few name servers configured.
+    """
+    running = getattr(_running, "deadline", None)
+    if running is None:
+        return resolver(*args, **kwargs)
+    chain = []
+    while running is not None:
+        chain.append(running)
+        running = running.outer
+    at = min(each.at for each in chain)
+    outcome = {}
+    done = threading.Event()
+
+    def run():
+        try:
+            outcome["addresses"] = resolver(*args, **kwargs)
+        except BaseException as err:  # handed to the waiting thread, as it is
+            outcome["error"] = err
+        finally:
+            _lookup_slots.release()
+            done.set()
+
+    if _lookup_slots.acquire(timeout=max(0.0, at - time.monotonic())):
+        try:
+            # A daemon thread: one left behind never holds the process at its exit.
+            threading.Thread(target=run, name="tryon-lookup", daemon=True).start()
+        except BaseException:
+            _lookup_slots.release()
+            raise
+        if done.wait(max(0.0, at - time.monotonic())):
+            if "error" in outcome:
+                raise outcome["error"]
+            return outcome["addresses"]
+    now = time.monotonic()
+    for each in chain:
+        if each.at <= now:
+            each.expire()
+    raise socket.gaierror(socket.EAI_AGAIN, "the name lookup did not end within the deadline")
+
+
+_lookup_slots = threading.BoundedSemaphore(LOOKUP_THREADS)
 
 
 def watch_socket(sock):

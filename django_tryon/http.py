@@ -15,7 +15,7 @@ from requests.utils import get_netrc_auth
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
 from urllib3.util.connection import allowed_gai_family
 
-from .deadlines import watch_socket
+from .deadlines import lookup, watch_socket
 
 
 class _NoAuth(AuthBase):
@@ -190,8 +190,12 @@ def _resolve(connection, resolver):
     """The addresses a urllib3 ``connection``'s host resolves to for TCP, in the
     resolver's order, each once; raises ``NameResolutionError`` as urllib3 does."""
     try:
-        infos = resolver(
-            connection._dns_host, connection.port, allowed_gai_family(), socket.SOCK_STREAM
+        infos = lookup(
+            resolver,
+            connection._dns_host,
+            connection.port,
+            allowed_gai_family(),
+            socket.SOCK_STREAM,
         )
     except socket.gaierror as err:
         raise NameResolutionError(connection.host, connection, err) from err

@@ -38,7 +38,7 @@ from .backends.base import (
     TransientError,
 )
 from .conf import DEFAULTS
-from .deadlines import deadline
+from .deadlines import deadline, lookup
 from .http import EnvironmentCachingSession, PeerCheckingAdapter
 from .storage import EXTENSIONS, result_image_name
 
@@ -200,7 +200,7 @@ class ResultFetcher:
 
     def _addresses(self, host, port):
         try:
-            infos = self.resolver(host, port, proto=socket.IPPROTO_TCP)
+            infos = lookup(self.resolver, host, port, proto=socket.IPPROTO_TCP)
         except OSError as err:
             raise ResultDownloadError(f"The result host {host} cannot be resolved: {err}") from err
         return [_public_form(str(info[4][0])) for info in infos]

@@ -35,7 +35,7 @@ from django_tryon.backends.answers import read_json_answer
 from django_tryon.backends.base import InvalidResponseError, ProviderConnectionError
 from django_tryon.checks import sqlite_mode_warnings
 from django_tryon.conf import tryon_settings
-from django_tryon.deadlines import deadline, watch_socket
+from django_tryon.deadlines import deadline, lookup, watch_socket
 from django_tryon.http import EnvironmentCachingSession, PeerCheckingAdapter
 from django_tryon.images import normalise_image
 from django_tryon.models import DailyUsage, ModelPhoto, TryOnJob
@@ -940,6 +940,52 @@ def test_item6_the_job_of_a_dripping_result_ends_result_unavailable(make_job, se
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "result_unavailable")
     assert "RESULT_DOWNLOAD_TIMEOUT" in caplog.text  # the reason, for staff
+
+
+def test_sibling_of_item6_a_name_server_that_never_answers_is_cut_off_at_the_deadline():
+    # Whoever runs the result host's domain runs its name server: one that never
+    # answers held the download for the resolver's own timeouts, past the deadline.
+    asked, answer, answered = threading.Event(), threading.Event(), threading.Event()
+
+    def silent_resolver(host, port, *args, **kwargs):
+        asked.set()
+        answer.wait(30)  # a failure, not a hang, if nothing gives up on it
+        answered.set()
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    fetcher = ResultFetcher(
+        base_url="https://api.tryon.test",
+        max_bytes=1000,
+        timeout=(5, 10),
+        total_timeout=0.5,
+        resolver=silent_resolver,
+    )
+    session = fetcher.new_session()
+    try:
+        with pytest.raises(ResultDownloadError, match=r"longer than 0\.5 s in all"):
+            fetcher.fetch("https://results.example.com/r.png", session)
+        # Given up while the lookup still waits for its answer.
+        assert asked.is_set() and not answered.is_set()
+    finally:
+        answer.set()
+        session.close()
+
+
+def test_sibling_of_item6_a_lookup_under_a_deadline_answers_as_the_resolver_does():
+    def resolver(host, port, *args, **kwargs):
+        if host == "missing.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    with deadline(5) as running:
+        assert lookup(resolver, "cdn.example", 443)[0][4] == ("93.184.216.34", 443)
+        with pytest.raises(socket.gaierror, match="not known"):
+            lookup(resolver, "missing.example", 443)
+    assert not running.expired
+    # Without a deadline, the resolver is called as it is, on this thread.
+    assert lookup(lambda *args: threading.current_thread(), "cdn.example", 443) is (
+        threading.current_thread()
+    )
 
 
 # Item 8: the sandbox answers its developer only -----------------------------------
