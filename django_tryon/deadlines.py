@@ -19,6 +19,7 @@ own (a few at most) and stops waiting for it when the deadline passes.
 
 import contextlib
 import heapq
+import ipaddress
 import itertools
 import socket
 import threading
@@ -146,8 +147,8 @@ def lookup(resolver, *args, **kwargs):
     timeouts, several times its deadline with a few name servers configured.
     """
     running = getattr(_running, "deadline", None)
-    if running is None:
-        return resolver(*args, **kwargs)
+    if running is None or _is_address(args[0] if args else kwargs.get("host")):
+        return resolver(*args, **kwargs)  # an address asks no name server
     chain = []
     while running is not None:
         chain.append(running)
@@ -184,6 +185,16 @@ def lookup(resolver, *args, **kwargs):
 
 
 _lookup_slots = threading.BoundedSemaphore(LOOKUP_THREADS)
+
+
+def _is_address(host):
+    if not isinstance(host, str):
+        return False
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def watch_socket(sock):

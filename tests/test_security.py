@@ -982,10 +982,14 @@ def test_sibling_of_item6_a_lookup_under_a_deadline_answers_as_the_resolver_does
         with pytest.raises(socket.gaierror, match="not known"):
             lookup(resolver, "missing.example", 443)
     assert not running.expired
-    # Without a deadline, the resolver is called as it is, on this thread.
-    assert lookup(lambda *args: threading.current_thread(), "cdn.example", 443) is (
-        threading.current_thread()
-    )
+    # Without a deadline, or for an address (no name server is asked), the resolver
+    # is called as it is, on this thread.
+    here = threading.current_thread()
+    assert lookup(lambda *args: threading.current_thread(), "cdn.example", 443) is here
+    with deadline(5):
+        for address in ("127.0.0.1", "::1", "fe80::1%eth0"):
+            assert lookup(lambda *args: threading.current_thread(), address, 443) is here
+        assert lookup(lambda *args: threading.current_thread(), "cdn.example", 443) is not here
 
 
 # Item 8: the sandbox answers its developer only -----------------------------------
