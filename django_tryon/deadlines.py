@@ -14,7 +14,8 @@ One watchdog thread serves every deadline of the process: starting and ending
 one costs a heap push and a flag, not a thread.
 
 A name lookup has no socket to shut: :func:`lookup` runs it on a thread of its
-own (a few at most) and stops waiting for it when the deadline passes.
+own (at most :data:`LOOKUP_THREADS` at once) and stops waiting for it when the
+deadline passes.
 """
 
 import contextlib
