@@ -208,7 +208,7 @@ def test_there_is_never_a_task_to_query(backend):
 def test_credentials_google_refuses_are_a_configuration_error(backend, request_):
     responses.post(
         TOKEN_URI,
-        json={"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+        json=contract.GOOGLE_TOKEN_REFUSED,
         status=400,
     )
     with pytest.raises(base.ConfigurationError, match="Google refused the credentials"):

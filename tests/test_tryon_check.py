@@ -19,6 +19,7 @@ from django.core.management import CommandError, call_command
 from django_tryon import diagnostics
 from django_tryon.sandbox import SandboxServer
 from django_tryon.sandbox.fal import JWKS_PATH
+from tests.support import contract
 from tests.support.google_credentials import service_account_file
 from tests.support.loopback import DrippingServer
 
@@ -294,7 +295,7 @@ def test_vertex_credentials_are_checked_with_a_token_not_a_predict(on_vertex):
 def test_vertex_credentials_refused_or_missing_fail_with_what_to_set(on_vertex, tmp_path):
     responses.post(
         GOOGLE_TOKEN_URI,
-        json={"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+        json=contract.GOOGLE_TOKEN_REFUSED,
         status=400,
     )
     refused = diagnostics.check_provider()

@@ -540,6 +540,8 @@ VERTEX_PREDICT_PATH = (
 )
 VERTEX_TOKEN_PATH = "/token"
 VERTEX_ACCESS_TOKEN = "ya29.contract-access-token"
+# Google's token service refusing a service account's credentials (HTTP 400).
+GOOGLE_TOKEN_REFUSED = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
 
 
 def tiny_png(color=(10, 200, 90)):
