@@ -150,9 +150,7 @@ def _after_push(plan: ReadPlan, waited: float) -> float:
     planned one, sooner.
     """
     step = DEFAULT_STEP if plan.push_step is None else plan.push_step
-    if waited < step:
-        return _clamped(step - waited, HELD_MIN, HELD_MAX)
-    return _clamped(waited - step, HELD_MIN, HELD_MAX)
+    return _clamped(abs(step - waited), HELD_MIN, HELD_MAX)
 
 
 def _unplanned(job: TryOnJob, now: datetime, learned: Learned) -> float | None:
@@ -274,11 +272,15 @@ def _typical(values, summary, default):
 
 
 def _early(values):
-    return statistics.quantiles(values, n=100, method="inclusive")[int(EARLY_QUANTILE * 100) - 1]
+    return _percentile(values, EARLY_QUANTILE)
 
 
 def _late(values):
-    return statistics.quantiles(values, n=100, method="inclusive")[int(LATE_QUANTILE * 100) - 1]
+    return _percentile(values, LATE_QUANTILE)
+
+
+def _percentile(values, quantile):
+    return statistics.quantiles(values, n=100, method="inclusive")[int(quantile * 100) - 1]
 
 
 def _clamped(seconds: float, low: float, high: float) -> float:
